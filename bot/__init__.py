@@ -1,0 +1,1 @@
+"""civictext: a two-way SMS advocacy bot."""

@@ -1,0 +1,145 @@
+"""Settings: the only reader of the environment (and of a `.env` file).
+
+Every name in DESIGN.md's table maps to a field here; unset means the embedded default
+(fakeredis, the console sender, the built-in sandboxes for every upstream service).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Service = Literal["twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum"]
+
+#: The public base URL of each upstream service, used when its credentials are set and its
+#: `*_API_BASE` is not. WhatCounts has none: every customer has its own site URL.
+PUBLIC_API_BASES: dict[str, str | None] = {
+    "twilio": "https://api.twilio.com",
+    "telesign": "https://rest-ww.telesign.com",
+    "p2a": "https://api.phone2action.com/2.0",
+    "wevote": "https://api.wevoteusa.org/apis/v1",
+    "whatcounts": None,
+    "quorum": "https://www.quorum.us/api",
+}
+
+#: Where the sandboxes are mounted on the bot's own server (`/sandbox/<service>`).
+SANDBOX_PREFIX = "/sandbox"
+
+
+class Settings(BaseSettings):
+    """All configuration, built once in `__main__` and passed down (tests build their own)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # --- server and storage -------------------------------------------------------------
+    port: int = Field(8080, description="HTTP port of `python -m bot serve`.")
+    host: str = Field("0.0.0.0", description="Interface the server binds to.")
+    redis_url: str | None = Field(
+        None, description="Unset: in-process fakeredis. Set: a real Redis (redis://...)."
+    )
+    redis_pool_size: int = Field(64, description="Redis connections per process (blocking pool).")
+    redis_pool_timeout: float = Field(
+        5.0, description="Seconds an inbound waits for a free Redis connection before 503."
+    )
+    redis_shards: int = Field(
+        16, description="Hash-tag shards: keys of one phone share `{sN}`; one outbox per shard."
+    )
+    conversation_ttl: int = Field(
+        30 * 24 * 3600, description="Seconds a quiet conversation (and its opt-out copy) lives."
+    )
+    flow_path: Path = Field(Path("flows"), description="A flow file or a folder of flows.")
+    public_base_url: str | None = Field(
+        None, description="The URL the provider calls; used to check signatures behind a proxy."
+    )
+    log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING...).")
+    log_json: bool = Field(False, description="Log JSON lines instead of console key=values.")
+
+    # --- messaging ----------------------------------------------------------------------
+    sms_sender: Literal["console", "twilio", "telesign", "quorum"] = Field(
+        "console", description="Which sender delivers outgoing texts."
+    )
+    sms_from: str | None = Field(
+        None, description="The bot's own number, or a Twilio Messaging Service SID (MG...)."
+    )
+    verify_provider: Literal["telesign", "wevote", "local"] = Field(
+        "telesign", description="Who sends and checks the one-time verification codes."
+    )
+    default_region: str = Field("US", description="Region for numbers without a country code.")
+    provider_handles_keywords: bool = Field(
+        False,
+        description=(
+            "The SMS provider answers STOP/HELP/START itself (Twilio's default opt-out "
+            "handling): we record and act, but send no confirmation of our own."
+        ),
+    )
+    program_name: str = Field("civictext", description="Program name used in HELP/STOP texts.")
+    help_contact: str = Field(
+        "ask the organizer who shared this number", description="How a voter gets help (a URL, email or phone)."
+    )
+
+    # --- worker -------------------------------------------------------------------------
+    run_worker: bool = Field(True, description="Run the outbox worker inside the web process.")
+    worker_concurrency: int = Field(64, description="Effects a worker runs at once.")
+    worker_max_tries: int = Field(6, description="Tries of one effect before the dead letter.")
+    worker_claim_idle_ms: int = Field(
+        30_000, description="An entry unacknowledged this long is claimed from its consumer."
+    )
+
+    # --- upstream credentials and bases -------------------------------------------------
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_base: str | None = None
+    telesign_customer_id: str | None = None
+    telesign_api_key: SecretStr | None = None
+    telesign_api_base: str | None = None
+    p2a_app_id: str | None = None
+    p2a_app_key: SecretStr | None = None
+    p2a_api_base: str | None = None
+    wevote_api_key: SecretStr | None = None
+    wevote_api_base: str | None = None
+    whatcounts_user: str | None = None
+    whatcounts_password: SecretStr | None = None
+    whatcounts_api_base: str | None = None
+    whatcounts_sender_code: str | None = None
+    whatcounts_group: str | None = None
+    quorum_username: str | None = None
+    quorum_api_key: SecretStr | None = None
+    quorum_api_base: str | None = None
+    upstream_timeout: float = Field(10.0, description="Seconds for one upstream HTTP call.")
+
+    def has_credentials(self, service: Service) -> bool:
+        """True when the service's credentials are all set (so it may go to the real API)."""
+        needed: dict[str, tuple[object, ...]] = {
+            "twilio": (self.twilio_account_sid, self.twilio_auth_token),
+            "telesign": (self.telesign_customer_id, self.telesign_api_key),
+            "p2a": (self.p2a_app_id, self.p2a_app_key),
+            "wevote": (self.wevote_api_key,),
+            "whatcounts": (self.whatcounts_user, self.whatcounts_password),
+            "quorum": (self.quorum_username, self.quorum_api_key),
+        }
+        return all(v is not None for v in needed[service])
+
+    def explicit_base(self, service: Service) -> str | None:
+        """The `*_API_BASE` the deployer set for a service, if any."""
+        value: str | None = getattr(self, f"{service}_api_base")
+        return value.rstrip("/") if value else None
+
+    def uses_sandbox(self, service: Service) -> bool:
+        """A service with no explicit base and no credentials talks to the built-in sandbox."""
+        return self.explicit_base(service) is None and not self.has_credentials(service)
+
+    def api_base(self, service: Service, sandbox_root: str) -> str:
+        """Resolve a service's base URL: explicit, else public with credentials, else sandbox.
+
+        `sandbox_root` is where the sandboxes are served (e.g. `http://127.0.0.1:8080/sandbox`).
+        """
+        explicit = self.explicit_base(service)
+        if explicit:
+            return explicit
+        public = PUBLIC_API_BASES[service]
+        if self.has_credentials(service) and public:
+            return public
+        return f"{sandbox_root.rstrip('/')}/{service}"

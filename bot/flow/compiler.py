@@ -1,0 +1,125 @@
+"""Compile a checked `FlowSpec` into one `transitions` machine, once, at start-up.
+
+One `Machine` per flow with `model=None`; the engine drives a single reusable `Turn` model
+through it. Conditions and callbacks are closures built here from the closed registry of
+matchers, never strings from YAML, and they only record what should happen on the turn:
+no I/O happens inside the machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from transitions import EventData, Machine, State
+
+from bot.compliance import normalise
+from bot.flow.predicates import Matcher, compile_match, hint_for
+from bot.flow.schema import FlowSpec, StateSpec, Transition
+
+if TYPE_CHECKING:
+    from bot.engine import Turn
+
+REPLY, SUCCEED, FAIL, EXPIRE, ADVANCE, GIVE_UP = (
+    "reply", "succeed", "fail", "expire", "advance", "give_up")
+
+
+@dataclass
+class CompiledFlow:
+    """A flow ready to run: its spec, its machine and its trigger keywords."""
+
+    spec: FlowSpec
+    machine: Machine
+    keywords: dict[str, str]  # normalised keyword -> language
+    hints: dict[tuple[str, str], str] = field(default_factory=dict)  # (state, lang) -> hint
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def state(self, name: str) -> StateSpec:
+        return self.spec.states[name]
+
+
+def compile_flow(spec: FlowSpec) -> CompiledFlow:
+    """Build the machine for `spec` (already checked by the loader)."""
+    states = [State(name, on_enter=[_on_enter(name, s)]) for name, s in spec.states.items()]
+    machine = Machine(
+        model=None,
+        states=states,
+        initial=spec.start,
+        auto_transitions=False,
+        send_event=True,
+        ignore_invalid_triggers=True,
+        queued=False,
+    )
+    for name, state in spec.states.items():
+        _add_transitions(machine, name, state)
+    keywords = {
+        normalise(word): lang
+        for lang, words in spec.keywords_by_language().items()
+        for word in words
+    }
+    hints = {
+        (name, lang): " ".join(dict.fromkeys(h for t in s.on if (h := hint_for(t.when, lang))))
+        for name, s in spec.states.items()
+        for lang in spec.languages
+    }
+    return CompiledFlow(spec=spec, machine=machine, keywords=keywords, hints=hints)
+
+
+def _add_transitions(machine: Machine, name: str, state: StateSpec) -> None:
+    for transition in state.on:
+        machine.add_transition(
+            REPLY, name, transition.goto,
+            conditions=[_reply_condition(compile_match(transition.when))],
+            after=[_after_reply(transition)],
+        )
+    if state.on_success:
+        machine.add_transition(SUCCEED, name, state.on_success)
+    if isinstance(state.on_failure, str):
+        machine.add_transition(FAIL, name, state.on_failure)
+    elif state.on_failure:
+        for route in state.on_failure:
+            machine.add_transition(FAIL, name, route.goto,
+                                   conditions=[_reason_condition(route.when)])
+    if state.goto:
+        machine.add_transition(ADVANCE, name, state.goto)
+    if state.timeout:
+        machine.add_transition(EXPIRE, name, state.timeout.goto)
+    if state.on_max_attempts:
+        machine.add_transition(GIVE_UP, name, state.on_max_attempts)
+
+
+def _reply_condition(matcher: Matcher) -> Callable[[EventData], bool]:
+    def condition(event: EventData) -> bool:
+        turn: Turn = event.model
+        value = matcher(turn.text_in)
+        turn.matched = value
+        return value is not None
+
+    return condition
+
+
+def _after_reply(transition: Transition) -> Callable[[EventData], None]:
+    def after(event: EventData) -> None:
+        turn: Turn = event.model
+        turn.on_reply_taken(transition)
+
+    return after
+
+
+def _reason_condition(reason: str | None) -> Callable[[EventData], bool]:
+    def condition(event: EventData) -> bool:
+        return reason is None or event.model.reason == reason
+
+    return condition
+
+
+def _on_enter(name: str, state: StateSpec) -> Callable[[EventData], Any]:
+    def enter(event: EventData) -> None:
+        turn: Turn = event.model
+        turn.enter(name, state)
+
+    return enter

@@ -1,0 +1,62 @@
+"""Line numbers for YAML values: walk the composed node tree along a pydantic error path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import re
+
+import yaml
+
+
+def line_of(root: yaml.Node | None, path: Sequence[int | str], *, key: bool = False) -> int | None:
+    """1-based line of the node at `path` (or of its key when `key`), as deep as it resolves.
+
+    Pydantic error paths carry union tags (`str`, `dict[str,str]`); those are skipped.
+    """
+    node = root
+    best = _line(node)
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            found = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    found = (k, v)
+                    break
+            if found is None:
+                continue
+            best = _line(found[0])
+            if key and part == path[-1]:
+                return best
+            node = found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+        else:
+            continue
+        best = _line(node) or best
+    return best
+
+
+def _line(node: yaml.Node | None) -> int | None:
+    return node.start_mark.line + 1 if node is not None else None
+
+
+class FlowLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader with YAML 1.2 booleans: only true/false are booleans.
+
+    Under YAML 1.1 `on:`, `yes` and `no` turn into booleans, which would make `on:` and
+    `when: yes` in a flow mean something else than staff wrote.
+    """
+
+
+FlowLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+FlowLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)

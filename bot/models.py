@@ -1,0 +1,162 @@
+"""Messages of the core: the inbound text, the stored conversation, events in, effects out.
+
+Events and effects are frozen pydantic models in discriminated unions on `type`, so they
+cross Redis as small JSON and come back as the same typed objects.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+JsonScalar = str | int | float | bool | None
+
+
+class Frozen(BaseModel):
+    """Base of every immutable message."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- events: what the engine reacts to -------------------------------------------------
+
+
+class Inbound(Frozen):
+    """One text from a phone, as any provider's webhook hands it over."""
+
+    type: Literal["text"] = "text"
+    provider: str
+    message_id: str
+    phone: str  # E.164
+    to: str = ""
+    body: str
+    received_at: float
+
+
+class ActionResult(Frozen):
+    """The outcome of a named action the engine asked for."""
+
+    type: Literal["action_result"] = "action_result"
+    effect_id: str
+    phone: str
+    action: str
+    ok: bool
+    data: dict[str, Any] = Field(default_factory=dict)
+    reason: str | None = None
+
+
+class TimerFired(Frozen):
+    """A timer the engine set has come due; `token` tells a stale timer from a live one."""
+
+    type: Literal["timer"] = "timer"
+    timer_id: str
+    phone: str
+    name: str
+    token: int
+
+
+class CarrierOptOut(Frozen):
+    """The provider told us the phone is opted out at the carrier (Twilio 21610)."""
+
+    type: Literal["carrier_optout"] = "carrier_optout"
+    phone: str
+    message_id: str
+    provider: str
+
+
+Event = Annotated[Inbound | ActionResult | TimerFired | CarrierOptOut, Field(discriminator="type")]
+
+
+# --- effects: what the worker does after the commit ------------------------------------
+
+
+class SendSms(Frozen):
+    """Send one text. `stop_confirmation` is the single message allowed after an opt-out."""
+
+    type: Literal["send_sms"] = "send_sms"
+    id: str
+    phone: str
+    body: str
+    stop_confirmation: bool = False
+
+
+class RunAction(Frozen):
+    """Call a named action from the registry; its result comes back as an `ActionResult`."""
+
+    type: Literal["action"] = "action"
+    id: str
+    phone: str
+    action: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SetTimer(Frozen):
+    """Fire a `TimerFired` event at `due` (epoch seconds)."""
+
+    type: Literal["set_timer"] = "set_timer"
+    id: str
+    phone: str
+    name: str
+    due: float
+    token: int
+
+
+class FireTimer(Frozen):
+    """A due timer moved into the outbox; the worker turns it into a `TimerFired` event."""
+
+    type: Literal["fire_timer"] = "fire_timer"
+    id: str
+    phone: str
+    name: str
+    token: int
+
+
+Effect = Annotated[SendSms | RunAction | SetTimer | FireTimer, Field(discriminator="type")]
+EFFECTS: TypeAdapter[list[Effect]] = TypeAdapter(list[Effect])
+EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+# --- state ------------------------------------------------------------------------------
+
+
+class Conversation(BaseModel):
+    """Everything the bot remembers about one phone: kept small (< 1 KiB) and versioned."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    phone: str
+    version: int = 0
+    flow: str | None = None
+    state: str | None = None
+    lang: str = "en"
+    vars: dict[str, JsonScalar] = Field(default_factory=dict)
+    attempts: int = 0
+    token: int = 0  # bumped on every state entry; stale timers and action results are dropped
+    pending: str | None = None  # effect id of the action the current state waits for
+    opted_out: bool = False
+    texts_in: int = 0
+    updated_at: float = 0.0
+
+
+class ConsentChange(Frozen):
+    """One line of the append-only consent log."""
+
+    at: float
+    phone: str
+    keyword: str
+    text: str
+    message_id: str
+    provider: str
+    opted_out: bool
+
+
+class Step(BaseModel):
+    """What one engine step decided: the new conversation and what must happen next."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    conversation: Conversation
+    effects: list[SendSms | RunAction | SetTimer | FireTimer] = Field(default_factory=list)
+    consent: list[ConsentChange] = Field(default_factory=list)
+    note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...

@@ -1,0 +1,64 @@
+"""Phone numbers: parse anything a provider sends into E.164, and mask numbers for logs."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+
+#: NANP numbers `+1 NPA 555-01XX` are reserved for fictional use (docs, tests, `bot chat`);
+#: phonenumbers calls them invalid, we accept them so staff can try a flow without a real phone.
+_FICTIONAL = re.compile(r"^\+1\d{3}55501\d{2}$")
+
+
+@lru_cache(maxsize=65536)
+def to_e164(raw: str, region: str = "US") -> str | None:
+    """Normalise `raw` to E.164 (`+15555550100`), or None when it is not a valid number.
+
+    Cached: a provider sends the same few thousand numbers over and over, and parsing is
+    the most expensive pure step on the inbound path.
+    """
+    text = raw.strip()
+    if not text or len(text) > 32:
+        return None
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if phonenumbers.is_valid_number(parsed) or _FICTIONAL.match(e164):
+        return e164
+    return None
+
+
+def mask(value: str) -> str:
+    """Keep the country code and the last four digits: `+15555550100` -> `+1******0100`.
+
+    Works on anything (a half-parsed number, a short code) so a log line never carries the
+    whole number, whatever it was given.
+    """
+    if not value:
+        return value
+    digits_only = value.lstrip("+")
+    if len(digits_only) <= 4:
+        return "*" * len(value)
+    cc = _country_code_len(value) if value.startswith("+") else 0
+    head = value[: cc + 1] if cc else ""
+    tail = value[-4:]
+    return head + "*" * (len(value) - len(head) - 4) + tail
+
+
+def _country_code_len(e164: str) -> int:
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return 1
+    return len(str(number.country_code))
+
+
+def us_area_code(e164: str) -> str | None:
+    """The three-digit area code of a NANP number (`+1AAA...`), else None."""
+    if e164.startswith("+1") and len(e164) == 12:
+        return e164[2:5]
+    return None

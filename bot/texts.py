@@ -1,0 +1,76 @@
+"""Default wording of the compliance answers, per language; a flow's `compliance:` overrides.
+
+Carrier rules: HELP names the program, how to get help and how to stop; STOP confirms once;
+START confirms the opt-in with frequency and the "Msg & data rates may apply" notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.flow.schema import Text
+
+DEFAULTS: dict[str, dict[str, str]] = {
+    "help": {
+        "en": "{program}: advocacy alerts. Help: {help_contact}. Msg & data rates may apply. "
+              "Reply STOP to cancel.",
+        "es": "{program}: alertas de accion. Ayuda: {help_contact}. Pueden aplicarse tarifas "
+              "de mensajes y datos. Responda PARAR para cancelar.",
+    },
+    "stop": {
+        "en": "{program}: You are unsubscribed and will get no more messages. "
+              "Reply START to resubscribe.",
+        "es": "{program}: Se ha dado de baja y no recibira mas mensajes. "
+              "Responda START para volver a suscribirse.",
+    },
+    "start": {
+        "en": "{program}: You are subscribed again. Up to 4 msgs/month. Msg & data rates may "
+              "apply. Reply HELP for help, STOP to cancel.",
+        "es": "{program}: Se ha suscrito de nuevo. Hasta 4 msjs/mes. Pueden aplicarse tarifas "
+              "de mensajes y datos. Responda AYUDA para ayuda, PARAR para cancelar.",
+    },
+    "idle": {
+        "en": "{program}: Text JOIN to get started. Reply HELP for help, STOP to cancel.",
+        "es": "{program}: Envie UNETE para empezar. Responda AYUDA para ayuda, PARAR para "
+              "cancelar.",
+    },
+    "busy": {
+        "en": "One moment please, we are working on it.",
+        "es": "Un momento por favor, estamos en ello.",
+    },
+    "sorry": {
+        "en": "Sorry, I did not understand.",
+        "es": "Perdon, no entendi.",
+    },
+    "goodbye": {
+        "en": "{program}: Let's stop here for now. Text JOIN any time to start again.",
+        "es": "{program}: Lo dejamos aqui por ahora. Envie UNETE para empezar de nuevo.",
+    },
+}
+
+
+class Vars(dict[str, object]):
+    """Placeholder values; a name nobody set renders as nothing instead of failing."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def pick(text: Text | None, lang: str, fallback: str = "en") -> str | None:
+    """The variant of `text` for `lang` (or the fallback language, or any)."""
+    if text is None or isinstance(text, str):
+        return text
+    return text.get(lang) or text.get(fallback) or next(iter(text.values()), None)
+
+
+def render(template: str, values: Mapping[str, object]) -> str:
+    """Fill `{placeholders}`; unknown ones become empty."""
+    if "{" not in template:
+        return template
+    return template.format_map(Vars(values))
+
+
+def default_text(kind: str, lang: str) -> str:
+    """The built-in wording of a compliance answer in `lang` (English when not translated)."""
+    table = DEFAULTS[kind]
+    return table.get(lang, table["en"])

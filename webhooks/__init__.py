@@ -1,0 +1,1 @@
+"""The aiohttp app: one module per SMS provider, plus health and metrics."""
