@@ -74,7 +74,7 @@ def _add_transitions(machine: Machine, name: str, state: StateSpec) -> None:
         machine.add_transition(
             REPLY, name, transition.goto,
             conditions=[_reply_condition(compile_match(transition.when))],
-            after=[_after_reply(transition)],
+            before=[_before_enter(transition)],
         )
     if state.on_success:
         machine.add_transition(SUCCEED, name, state.on_success)
@@ -102,12 +102,12 @@ def _reply_condition(matcher: Matcher) -> Callable[[EventData], bool]:
     return condition
 
 
-def _after_reply(transition: Transition) -> Callable[[EventData], None]:
-    def after(event: EventData) -> None:
+def _before_enter(transition: Transition) -> Callable[[EventData], None]:
+    def before(event: EventData) -> None:
         turn: Turn = event.model
         turn.on_reply_taken(transition)
 
-    return after
+    return before
 
 
 def _reason_condition(reason: str | None) -> Callable[[EventData], bool]:

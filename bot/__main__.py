@@ -1,0 +1,129 @@
+"""The command line: `python -m bot serve | worker | chat | flows check | sandbox`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+from bot.config import Settings
+from bot.flow import FlowError
+from bot.logs import setup_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run one command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    setup_logging(settings.log_level if args.command != "chat" else "WARNING",
+                  settings.log_json)
+    try:
+        return int(args.run(args, settings))
+    except FlowError as exc:
+        print(f"flow error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the webhooks (and, by default, the worker)")
+    serve.add_argument("--no-worker", action="store_true", help="leave effects to `worker`")
+    serve.add_argument("--port", type=int, help="overrides PORT")
+    serve.set_defaults(run=_serve)
+    worker = sub.add_parser("worker", help="run only the outbox worker (needs REDIS_URL)")
+    worker.set_defaults(run=_worker)
+    chat = sub.add_parser("chat", help="talk to the bot from this terminal as one phone")
+    chat.add_argument("--phone", default="+15555550100")
+    chat.set_defaults(run=_chat)
+    sandbox = sub.add_parser("sandbox", help="serve the upstream sandboxes alone")
+    sandbox.add_argument("--port", type=int, default=8090)
+    sandbox.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    sandbox.set_defaults(run=_sandbox)
+    flows = sub.add_parser("flows", help="work with flow files")
+    flows_sub = flows.add_subparsers(dest="flows_command", required=True)
+    check = flows_sub.add_parser("check", help="load and check flows, then report")
+    check.add_argument("path", nargs="?", type=Path, help="a flow file or folder (FLOW_PATH)")
+    check.set_defaults(run=_flows_check)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from bot.runtime import load_flows
+    from webhooks.app import create_app
+
+    updates: dict[str, object] = {}
+    if args.no_worker:
+        updates["run_worker"] = False
+    if args.port:
+        updates["port"] = args.port
+    settings = settings.model_copy(update=updates)
+    flows = load_flows(settings)  # refuse to start on a broken flow, before binding
+    _use_uvloop()
+    print(f"civictext on http://127.0.0.1:{settings.port} | flows: "
+          f"{', '.join(flows.flows)} | redis: {'server' if settings.redis_url else 'in-process'}"
+          f" | sender: {settings.sms_sender}\n"
+          f"Talk to it: python -m bot chat   (or POST a Twilio form to /webhooks/twilio/sms)",
+          flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
+                access_log=None)
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.redis_url is None:
+        print("the worker alone needs REDIS_URL: with the in-process Redis, `serve` runs it",
+              file=sys.stderr)
+        return 2
+    from bot.runtime import open_runtime
+
+    async def run() -> None:
+        async with open_runtime(settings) as runtime:
+            await runtime.new_worker().run()
+
+    _use_uvloop()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+    return 0
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.chat import run_chat
+
+    return asyncio.run(run_chat(settings, args.phone))
+
+
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sandbox.serve import serve
+
+    print(f"sandboxes on http://127.0.0.1:{args.port}/<service> "
+          "(twilio, telesign, p2a, wevote, whatcounts, quorum)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve("127.0.0.1", args.port, delay=args.delay))
+    return 0
+
+
+def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowcheck import report
+
+    path = args.path or settings.flow_path
+    print(report(path))
+    return 0
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    uvloop.install()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

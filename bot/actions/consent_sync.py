@@ -1,0 +1,67 @@
+"""`consent_sync`: push a phone's opt-out (or renewed opt-in) to every upstream list.
+
+The engine emits it on STOP, on a carrier opt-out and on START; flows do not name it.
+Phone2Action gets `smsOptout=1` on the advocate it already has (an opt-out there cannot be
+undone, so a renewed opt-in is not pushed to it); WhatCounts gets `stopSubscriberSend`, or
+`addPhoneToSenderCode` on a renewed opt-in, when it is configured.
+
+    # not written in flows; emitted by the engine as
+    action: {type: consent_sync, params: {opted_in: false}}
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.upstream.errors import UpstreamUnavailable
+from bot.upstream.phone2action_models import AdvocateInput
+
+
+class ConsentSyncParams(BaseModel):
+    """Whether the phone is now opted in (START) or out (STOP)."""
+
+    model_config = ConfigDict(extra="forbid")
+    opted_in: bool
+
+
+class ConsentSync:
+    """Mirror a consent change upstream; runs after the change is committed locally."""
+
+    name: ClassVar[str] = "consent_sync"
+    Params: ClassVar[type[BaseModel]] = ConsentSyncParams
+    replies: ClassVar[bool] = False
+
+    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
+        assert isinstance(params, ConsentSyncParams)
+        pushed: dict[str, str] = {}
+        try:
+            if not params.opted_in:
+                await self._p2a_optout(ctx, pushed)
+            whatcounts = getattr(ctx.upstreams, "whatcounts", None)
+            if whatcounts is not None and ctx.settings.whatcounts_sender_code:
+                if params.opted_in:
+                    await whatcounts.subscribe(ctx.phone, idempotency_key=ctx.idempotency_key)
+                else:
+                    await whatcounts.stop(ctx.phone, idempotency_key=ctx.idempotency_key)
+                pushed["whatcounts"] = "ok"
+        except UpstreamUnavailable as exc:
+            raise ActionRetry(str(exc)) from exc
+        return Outcome(ok=True, data=pushed)
+
+    @staticmethod
+    async def _p2a_optout(ctx: ActionContext, pushed: dict[str, str]) -> None:
+        p2a = getattr(ctx.upstreams, "p2a", None)
+        if p2a is None:
+            return
+        advocate = await p2a.find_advocate(ctx.phone)
+        if advocate is None:
+            pushed["p2a"] = "no advocate"
+            return
+        campaigns = [m.campaignid for m in advocate.memberships] or [0]
+        await p2a.save_advocate(
+            AdvocateInput(campaigns=campaigns, phone=ctx.phone, sms_optout=True),
+            advocate_id=advocate.id, idempotency_key=ctx.idempotency_key)
+        pushed["p2a"] = "ok"

@@ -1,0 +1,106 @@
+"""`python -m bot chat`: be one phone in this terminal, through the real path end to end.
+
+Each line typed is posted as a Twilio webhook to the bot served on a free local port, so it
+goes through the same webhook handler, engine, store, worker, sandboxes and send guard as a
+real text; the bot's texts to this phone are printed as they are sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+
+from bot.config import Settings
+from bot.phone import to_e164
+from bot.runtime import Runtime, open_runtime
+from webhooks.app import create_app
+from webhooks.keys import RUNTIME
+from webhooks.twilio import compute_signature
+
+QUIET_SECONDS = 0.6
+MAX_WAIT_SECONDS = 15.0
+
+
+@dataclass
+class ChatSender:
+    """Prints the bot's texts to this terminal."""
+
+    phone: str
+    name: str = "chat"
+    last_at: float = field(default=0.0)
+
+    async def send(self, phone: str, body: str, *, idempotency_key: str) -> str:
+        who = "" if phone == self.phone else f" (to {phone})"
+        print(f"bot{who}> {body}", flush=True)
+        self.last_at = time.monotonic()
+        return f"chat-{idempotency_key}"
+
+
+async def run_chat(settings: Settings, phone_raw: str) -> int:
+    """Serve the bot on a free port and relay terminal lines to it as texts."""
+    phone = to_e164(phone_raw, settings.default_region)
+    if phone is None:
+        print(f"{phone_raw!r} is not a valid phone number", file=sys.stderr)
+        return 2
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = settings.model_copy(update={"port": port})
+    sender = ChatSender(phone)
+    app = create_app(settings, runtime_factory=lambda s: open_runtime(s, sender=sender))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    print(f"You are {phone}. Type a text (JOIN to start, HELP, STOP); Ctrl-D to leave.",
+          flush=True)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await _relay(http, settings, app[RUNTIME], sender, phone, port)
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+async def _relay(http: aiohttp.ClientSession, settings: Settings, runtime: Runtime,
+                 sender: ChatSender, phone: str, port: int) -> None:
+    loop = asyncio.get_running_loop()
+    path = "/webhooks/twilio/sms"
+    while True:
+        if sys.stdin.isatty():
+            print("you> ", end="", flush=True)
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+        text = line.rstrip("\n")
+        if not sys.stdin.isatty():
+            print(f"you> {text}", flush=True)
+        form = {"MessageSid": "SM" + uuid.uuid4().hex, "From": phone,
+                "To": settings.sms_from or "+15555550199", "Body": text}
+        headers = {}
+        url = f"http://127.0.0.1:{port}{path}"
+        if settings.twilio_auth_token is not None:
+            signed = (settings.public_base_url.rstrip("/") + path
+                      if settings.public_base_url else url)
+            headers["X-Twilio-Signature"] = compute_signature(
+                settings.twilio_auth_token.get_secret_value(), signed, form.items())
+        async with http.post(url, data=form, headers=headers) as resp:
+            if resp.status != 200:
+                print(f"(the webhook answered {resp.status}: {await resp.text()})", flush=True)
+        await _settle(runtime, sender)
+
+
+async def _settle(runtime: Runtime, sender: ChatSender) -> None:
+    """Wait until the outbox is empty and no text went out for a moment (bounded)."""
+    started = time.monotonic()
+    while time.monotonic() - started < MAX_WAIT_SECONDS:
+        await asyncio.sleep(0.1)
+        quiet = time.monotonic() - max(sender.last_at, started) > QUIET_SECONDS
+        if quiet and await runtime.outbox.pending_count() == 0:
+            return

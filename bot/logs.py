@@ -1,0 +1,59 @@
+"""structlog set-up, with one processor that masks phone numbers and codes everywhere.
+
+Call sites log freely (`log.info("inbound", phone=phone)`); this processor makes sure a
+whole phone number, a verification code or a secret never reaches the output.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from bot.phone import mask
+
+_PHONE_IN_TEXT = re.compile(r"\+?\d[\d\-\s().]{8,}\d")
+_MASK_KEYS = frozenset({"phone", "to", "from_", "from", "sender", "recipient", "phone_number"})
+_SECRET_KEYS = frozenset({"code", "verify_code", "token", "auth_token", "api_key", "password",
+                          "app_key", "secret", "authorization", "body_text"})
+
+
+def _mask_text(text: str) -> str:
+    return _PHONE_IN_TEXT.sub(lambda m: mask(re.sub(r"[^\d+]", "", m.group(0))), text)
+
+
+def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Mask phones (by key and inside any text) and drop secrets and codes."""
+    for key, value in list(event_dict.items()):
+        if key in _SECRET_KEYS and value is not None:
+            event_dict[key] = "***"
+        elif key in _MASK_KEYS and isinstance(value, str):
+            event_dict[key] = mask(value)
+        elif isinstance(value, str) and len(value) >= 10:
+            event_dict[key] = _mask_text(value)
+    return event_dict
+
+
+def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
+    """Configure structlog once, in `__main__` (tests keep structlog's defaults + redact)."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    renderer: Any = (structlog.processors.JSONRenderer() if json_lines
+                     else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,100 @@
+"""Build every resource from `Settings` once, and close them in reverse order.
+
+The web app, the worker process and the chat simulator all start from `open_runtime`, so
+there is one way to wire the bot and tests override the parts they need (clock, ids,
+sender, Redis) instead of patching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import structlog
+from redis.asyncio import Redis
+
+from bot.actions import build_registry
+from bot.actions.base import Registry
+from bot.clock import Clock, IdFactory, RandomIds, SystemClock
+from bot.config import Settings
+from bot.core import Core
+from bot.engine import Rules
+from bot.flow import FlowSet, load_flow_set
+from bot.metrics import Metrics
+from bot.redis_conn import make_redis
+from bot.senders import build_sender
+from bot.sms import GuardedSender, Sender
+from bot.store import ConversationStore, Keys, Outbox
+from bot.upstream import Upstreams, build_upstreams
+from bot.worker import Worker
+
+log = structlog.get_logger("bot.runtime")
+
+
+@dataclass
+class Runtime:
+    """Every long-lived resource of one process."""
+
+    settings: Settings
+    redis: Redis
+    keys: Keys
+    store: ConversationStore
+    outbox: Outbox
+    core: Core
+    metrics: Metrics
+    registry: Registry
+    sender: GuardedSender
+    upstreams: Upstreams
+    session: aiohttp.ClientSession
+
+    def new_worker(self, **kwargs: Any) -> Worker:
+        """A worker over this runtime (several may run, e.g. in tests)."""
+        return Worker(self.core, self.outbox, self.sender, self.registry, self.settings,
+                      self.upstreams, **kwargs)
+
+
+def load_flows(settings: Settings, registry: Registry | None = None) -> FlowSet:
+    """Load and check the flows at `FLOW_PATH` against the action registry."""
+    return load_flow_set(settings.flow_path, (registry or build_registry()).params_models())
+
+
+def sandbox_root(settings: Settings) -> str:
+    """Where this process serves the sandboxes (the embedded default)."""
+    return f"http://127.0.0.1:{settings.port}/sandbox"
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, redis: Redis | None = None,
+                       sender: Sender | None = None, clock: Clock | None = None,
+                       ids: IdFactory | None = None, keys: Keys | None = None,
+                       metrics: Metrics | None = None) -> AsyncIterator[Runtime]:
+    """Open Redis and the HTTP session, build the core, and close both at the end."""
+    registry = build_registry()
+    flows = load_flows(settings, registry)
+    keys = keys or Keys(shards=settings.redis_shards)
+    own_redis = redis is None
+    redis = redis or make_redis(settings)
+    metrics = metrics or Metrics()
+    timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout, connect=5.0)
+    session = aiohttp.ClientSession(timeout=timeout,
+                                    connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
+    try:
+        upstreams = build_upstreams(settings, session, sandbox_root(settings))
+        store = ConversationStore(redis, keys, settings.conversation_ttl)
+        outbox = Outbox(redis, keys)
+        rules = Rules(program=settings.program_name, help_contact=settings.help_contact,
+                      provider_handles_keywords=settings.provider_handles_keywords)
+        core = Core(flows=flows, rules=rules, store=store, clock=clock or SystemClock(),
+                    ids=ids or RandomIds(), metrics=metrics)
+        real_sender = sender or build_sender(settings, upstreams)
+        guarded = GuardedSender(real_sender, store, outbox, metrics)
+        yield Runtime(settings=settings, redis=redis, keys=keys, store=store, outbox=outbox,
+                      core=core, metrics=metrics, registry=registry, sender=guarded,
+                      upstreams=upstreams, session=session)
+    finally:
+        await session.close()
+        if own_redis:
+            await redis.aclose()

@@ -1,0 +1,15 @@
+"""Redis storage: conversations (atomic step commits) and the outbox the worker reads."""
+
+from bot.store.conversations import (
+    Ack,
+    ConversationStore,
+    Outcome,
+    Snapshot,
+    StoreError,
+    VersionConflict,
+)
+from bot.store.keys import GROUP, Keys
+from bot.store.outbox import Entry, Outbox
+
+__all__ = ["GROUP", "Ack", "ConversationStore", "Entry", "Keys", "Outbox", "Outcome",
+           "Snapshot", "StoreError", "VersionConflict"]

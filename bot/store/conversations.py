@@ -1,0 +1,140 @@
+"""Conversation state in Redis: load it, and commit one engine step atomically."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from redis.asyncio import Redis
+
+from bot.models import ConsentChange, Conversation, FireTimer, SetTimer, Step
+from bot.store.keys import GROUP, Keys
+from bot.store.scripts import COMMIT
+
+SEEN_TTL = 3 * 24 * 3600  # providers retry for hours at most; three days is plenty
+_CONV_EXCLUDE = {"phone", "version"}
+
+
+class StoreError(Exception):
+    """Root of the store's errors."""
+
+
+class VersionConflict(StoreError):
+    """Another writer committed this phone's conversation first: reload and step again."""
+
+
+class Outcome(StrEnum):
+    """What a commit did."""
+
+    OK = "ok"
+    DUPLICATE = "dup"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A conversation as loaded, with whether the event was already applied."""
+
+    conversation: Conversation
+    seen: bool
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The outbox entry a commit acknowledges (only once its result is written)."""
+
+    shard: int
+    entry_id: str
+
+
+class ConversationStore:
+    """Loads and commits conversations; one Redis round trip each."""
+
+    def __init__(self, redis: Redis, keys: Keys, ttl: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl = ttl
+        self._commit = redis.register_script(COMMIT)
+
+    async def load(self, phone: str, dedup: str | None = None) -> Snapshot:
+        """Read the conversation, the opt-out flag and the dedup mark in one MGET."""
+        k = self.keys
+        names = [k.conversation(phone), k.opted_out(phone)]
+        if dedup:
+            names.append(k.seen(phone, dedup))
+        values = await self.redis.mget(names)
+        conv = decode(phone, values[0])
+        if values[1] is not None:
+            conv.opted_out = True
+        return Snapshot(conversation=conv, seen=bool(dedup and values[2] is not None))
+
+    async def commit(self, before: Conversation, step: Step, dedup: str | None = None,
+                     ack: Ack | None = None, ignored: str = "") -> Outcome:
+        """Write the step whole, or raise `VersionConflict`; a seen `dedup` is a no-op."""
+        conv = step.conversation
+        k, phone = self.keys, conv.phone
+        shard = k.shard(phone)
+        if conv.opted_out == before.opted_out:
+            optout_op = "keep"
+        else:
+            optout_op = "set" if conv.opted_out else "del"
+        queued = [e for e in step.effects if not isinstance(e, SetTimer)]
+        timers = [e for e in step.effects if isinstance(e, SetTimer)]
+        args: list[Any] = [
+            before.version, encode(conv, before.version + 1), self.ttl, SEEN_TTL,
+            "1" if dedup else "0", optout_op,
+            _effects_json(queued) if queued else "", ignored,
+            GROUP, ack.entry_id if ack else "",
+            len(step.consent), *(_consent_json(c) for c in step.consent),
+            len(timers),
+        ]
+        for timer in timers:
+            fire = FireTimer(id=timer.id, phone=phone, name=timer.name, token=timer.token)
+            args += [timer.due, fire.model_dump_json()]
+        keys = [k.conversation(phone), k.seen(phone, dedup or "-"), k.outbox(shard),
+                k.consent(shard), k.opted_out(phone), k.timers(shard), k.ignored(shard)]
+        result = await self._commit(keys=keys, args=args)
+        outcome = result.decode() if isinstance(result, bytes) else str(result)
+        if outcome == "conflict":
+            raise VersionConflict(phone)
+        return Outcome(outcome)
+
+    async def is_opted_out(self, phone: str) -> bool:
+        """The send layer's question, asked right before every send."""
+        return bool(await self.redis.exists(self.keys.opted_out(phone)))
+
+    async def consent_log(self, phone: str | None = None) -> list[ConsentChange]:
+        """Every consent change (optionally of one phone), oldest first per shard."""
+        shards = [self.keys.shard(phone)] if phone else list(self.keys.all_shards())
+        changes: list[ConsentChange] = []
+        for shard in shards:
+            for _, fields in await self.redis.xrange(self.keys.consent(shard)):
+                change = ConsentChange.model_validate_json(fields[b"c"])
+                if phone is None or change.phone == phone:
+                    changes.append(change)
+        return sorted(changes, key=lambda c: c.at)
+
+
+def encode(conv: Conversation, version: int) -> str:
+    """`<version>|<json>`: the version is readable by the Lua compare-and-set without JSON."""
+    body = conv.model_dump_json(exclude=_CONV_EXCLUDE, exclude_defaults=True)
+    return f"{version}|{body}"
+
+
+def decode(phone: str, raw: bytes | str | None) -> Conversation:
+    """The stored value back into a `Conversation` (a new one when there is none)."""
+    if raw is None:
+        return Conversation(phone=phone)
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    version, _, body = text.partition("|")
+    data = json.loads(body)
+    return Conversation(phone=phone, version=int(version), **data)
+
+
+def _effects_json(effects: list[Any]) -> str:
+    return "[" + ",".join(e.model_dump_json() for e in effects) + "]"
+
+
+def _consent_json(change: ConsentChange) -> str:
+    return change.model_dump_json()

@@ -1,0 +1,63 @@
+"""The only place Redis key names are built.
+
+Every key of one phone carries the hash tag of its shard (`{s7}`), and each shard has its
+own outbox, timer set and consent log, so every command touches one Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names under a prefix (tests use their own prefix) over `shards` hash tags."""
+
+    prefix: str = "ct"
+    shards: int = 16
+
+    def shard(self, phone: str) -> int:
+        return zlib.crc32(phone.encode()) % self.shards
+
+    def tag(self, shard: int) -> str:
+        return f"{{s{shard}}}"
+
+    def conversation(self, phone: str) -> str:
+        return f"{self.prefix}:conv:{self.tag(self.shard(phone))}:{phone}"
+
+    def opted_out(self, phone: str) -> str:
+        return f"{self.prefix}:optout:{self.tag(self.shard(phone))}:{phone}"
+
+    def seen(self, phone: str, dedup: str) -> str:
+        return f"{self.prefix}:seen:{self.tag(self.shard(phone))}:{dedup}"
+
+    def done(self, phone: str, effect_id: str) -> str:
+        return f"{self.prefix}:done:{self.tag(self.shard(phone))}:{effect_id}"
+
+    def loop(self, phone: str, body: str) -> str:
+        digest = hashlib.blake2b(body.encode(), digest_size=8).hexdigest()
+        return f"{self.prefix}:loop:{self.tag(self.shard(phone))}:{phone}:{digest}"
+
+    def outbox(self, shard: int) -> str:
+        return f"{self.prefix}:outbox:{self.tag(shard)}"
+
+    def timers(self, shard: int) -> str:
+        return f"{self.prefix}:timers:{self.tag(shard)}"
+
+    def consent(self, shard: int) -> str:
+        return f"{self.prefix}:consent:{self.tag(shard)}"
+
+    def dead(self, shard: int) -> str:
+        return f"{self.prefix}:dead:{self.tag(shard)}"
+
+    def ignored(self, shard: int) -> str:
+        return f"{self.prefix}:ignored:{self.tag(shard)}"
+
+    def all_shards(self) -> range:
+        return range(self.shards)
+
+
+GROUP = "workers"
+"""The consumer group every worker joins on every outbox stream."""

@@ -1,0 +1,121 @@
+"""The outbox: per-shard Redis Streams read by a consumer group, timers and dead letters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from bot.models import EFFECTS, Effect
+from bot.store.keys import GROUP, Keys
+from bot.store.scripts import LOOP_COUNT, MOVE_DUE_TIMERS
+
+DONE_TTL = 3 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One outbox entry: the effects of one commit, in order."""
+
+    shard: int
+    entry_id: str
+    effects: list[Effect]
+    deliveries: int = 1
+
+
+class Outbox:
+    """Reads and settles outbox entries; all commands stay on one shard's keys."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._move = redis.register_script(MOVE_DUE_TIMERS)
+        self._loop = redis.register_script(LOOP_COUNT)
+
+    async def ensure_groups(self) -> None:
+        """Create the consumer group on every shard's stream (idempotent)."""
+        for shard in self.keys.all_shards():
+            try:
+                await self.redis.xgroup_create(self.keys.outbox(shard), GROUP, id="0",
+                                               mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def read(self, shard: int, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        """New entries of one shard for this consumer (waits at most `block_ms`)."""
+        reply = await self.redis.xreadgroup(GROUP, consumer, {self.keys.outbox(shard): ">"},
+                                            count=count, block=block_ms)
+        return [entry for _, items in reply or [] for entry in _entries(shard, items)]
+
+    async def claim(self, shard: int, consumer: str, idle_ms: int, count: int) -> list[Entry]:
+        """Take over entries a dead consumer left unacknowledged for `idle_ms` (XAUTOCLAIM)."""
+        reply = await self.redis.xautoclaim(self.keys.outbox(shard), GROUP, consumer,
+                                            min_idle_time=idle_ms, start_id="0-0", count=count)
+        items = reply[1] if reply else []
+        entries = list(_entries(shard, [i for i in items if i and i[1]]))
+        if not entries:
+            return []
+        pending = await self.redis.xpending_range(
+            self.keys.outbox(shard), GROUP, min=entries[0].entry_id, max=entries[-1].entry_id,
+            count=len(entries) * 2)
+        times = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        return [Entry(e.shard, e.entry_id, e.effects, times.get(e.entry_id, 2)) for e in entries]
+
+    async def ack(self, entry: Entry) -> None:
+        """Settle an entry whose effects are all done (and delete it: the stream stays small)."""
+        stream = self.keys.outbox(entry.shard)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(stream, GROUP, entry.entry_id)
+            pipe.xdel(stream, entry.entry_id)
+            await pipe.execute()
+
+    async def dead_letter(self, entry: Entry, effect: Effect, reason: str) -> None:
+        """Keep an effect that kept failing, for staff to look at and replay."""
+        await self.redis.xadd(self.keys.dead(entry.shard),
+                              {"e": effect.model_dump_json(), "reason": reason[:500]},
+                              maxlen=100_000, approximate=True)
+
+    async def move_due_timers(self, shard: int, now: float, limit: int = 500) -> int:
+        """Move this shard's due timers into its outbox; returns how many moved."""
+        moved = await self._move(keys=[self.keys.timers(shard), self.keys.outbox(shard)],
+                                 args=[now, limit])
+        return int(moved)
+
+    async def is_done(self, phone: str, effect_id: str) -> bool:
+        return bool(await self.redis.exists(self.keys.done(phone, effect_id)))
+
+    async def mark_done(self, phone: str, effect_id: str) -> None:
+        """Remember a finished effect, so a redelivered entry does not repeat it."""
+        await self.redis.set(self.keys.done(phone, effect_id), "1", ex=DONE_TTL)
+
+    async def count_send(self, phone: str, body: str, window: int) -> int:
+        """How often this exact text went to this phone within the window (loop guard)."""
+        return int(await self._loop(keys=[self.keys.loop(phone, body)], args=[window]))
+
+    async def pending_count(self) -> int:
+        """Entries waiting in every outbox (for /metrics and tests)."""
+        total = 0
+        for shard in self.keys.all_shards():
+            total += int(await self.redis.xlen(self.keys.outbox(shard)))
+        return total
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        """Every dead-lettered effect, with its reason."""
+        rows: list[dict[str, Any]] = []
+        for shard in self.keys.all_shards():
+            for _, fields in await self.redis.xrange(self.keys.dead(shard)):
+                rows.append({"effect": json.loads(fields[b"e"]), "reason": _s(fields[b"reason"])})
+        return rows
+
+
+def _entries(shard: int, items: list[Any]) -> list[Entry]:
+    return [Entry(shard, _s(entry_id), EFFECTS.validate_json(fields[b"e"]))
+            for entry_id, fields in items]
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,292 @@
+"""The outbox worker: run each committed effect at least once, then acknowledge it.
+
+Reads every shard's outbox stream through one consumer group, runs effects with bounded
+retries (exponential backoff with full jitter), feeds action results back into the engine
+as events, claims entries a dead worker left behind (XAUTOCLAIM) and dead-letters effects
+that keep failing. Effects of one phone run in order; different phones run concurrently,
+up to a bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
+
+from bot.actions.base import ActionContext, ActionRetry, Registry
+from bot.config import Settings
+from bot.core import Core
+from bot.models import (
+    ActionResult,
+    CarrierOptOut,
+    Effect,
+    FireTimer,
+    RunAction,
+    SendSms,
+    TimerFired,
+)
+from bot.sms import GuardedSender, RecipientOptedOut, SendError
+from bot.store import Entry, Outbox
+
+log = structlog.get_logger("bot.worker")
+T = TypeVar("T")
+
+MAX_DELIVERIES = 5  # an entry redelivered this often is poison: dead-letter it
+TIMER_POLL_SECONDS = 1.0
+READ_BLOCK_MS = 1000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded tries with exponential backoff and full jitter."""
+
+    max_tries: int = 6
+    base: float = 0.25
+    cap: float = 20.0
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap, self.base * 2 ** attempt))  # noqa: S311
+
+
+class GiveUp(Exception):
+    """An effect failed for good (permanent error, or out of tries)."""
+
+
+class Worker:
+    """One consumer of the outbox; run several (processes or tasks) to scale out."""
+
+    def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
+                 settings: Settings, upstreams: object, *, retry: RetryPolicy | None = None,
+                 consumer: str | None = None, verify_hasher: object = None) -> None:
+        self.core = core
+        self.outbox = outbox
+        self.sender = sender
+        self.actions = actions
+        self.settings = settings
+        self.upstreams = upstreams
+        self.verify_hasher = verify_hasher
+        self.retry = retry or RetryPolicy(max_tries=settings.worker_max_tries)
+        self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        self._phone_locks: dict[str, asyncio.Lock] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.processed = 0
+
+    # --- loops -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Run until cancelled: one reader per shard, the timer mover and the claimer."""
+        await self.outbox.ensure_groups()
+        log.info("worker started", consumer=self.consumer, shards=self.outbox.keys.shards)
+        loops = [self._read_loop(s) for s in self.outbox.keys.all_shards()]
+        loops += [self._timer_loop(), self._claim_loop()]
+        tasks = [asyncio.create_task(loop) for loop in loops]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.drain(timeout=5.0)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (bounded) for effects already running to finish."""
+        if self._inflight:
+            await asyncio.wait(self._inflight, timeout=timeout)
+
+    async def _read_loop(self, shard: int) -> None:
+        await self._poll(lambda: self.outbox.read(shard, self.consumer,
+                                                   self.settings.worker_concurrency,
+                                                   READ_BLOCK_MS), idle=0.0)
+
+    async def _claim_loop(self) -> None:
+        idle = self.settings.worker_claim_idle_ms
+        every = max(0.2, min(5.0, idle / 2000))
+        while True:
+            await asyncio.sleep(every)
+            for shard in self.outbox.keys.all_shards():
+                claimed = await self._guarded("claim", self.outbox.claim(
+                    shard, self.consumer, idle, 50))
+                for entry in claimed or []:
+                    await self._dispatch(entry)
+
+    async def _timer_loop(self) -> None:
+        while True:
+            for shard in self.outbox.keys.all_shards():
+                await self._guarded("timers", self.outbox.move_due_timers(
+                    shard, self.core.clock.now()))
+            await asyncio.sleep(TIMER_POLL_SECONDS)
+
+    async def _poll(self, fetch: Callable[[], Awaitable[list[Entry]]], idle: float) -> None:
+        while True:
+            entries = await self._guarded("read", fetch())
+            for entry in entries or []:
+                await self._dispatch(entry)
+            if not entries and idle:
+                await asyncio.sleep(idle)
+
+    @staticmethod
+    async def _guarded(where: str, call: Awaitable[T]) -> T | None:
+        """A Redis blip must not kill a loop: log it, pause briefly, and go on."""
+        try:
+            return await call
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+            log.warning("worker loop error", where=where, error=repr(exc)[:200])
+            await asyncio.sleep(0.5)
+            return None
+
+    async def _dispatch(self, entry: Entry) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._process_guarded(entry))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _process_guarded(self, entry: Entry) -> None:
+        try:
+            await self.process(entry)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - left unacked: claimed and retried later
+            log.warning("entry left for retry", entry=entry.entry_id, error=repr(exc)[:200])
+            await asyncio.sleep(0.5)
+        finally:
+            self._slots.release()
+
+    # --- one entry ---------------------------------------------------------------------
+    async def process(self, entry: Entry) -> None:
+        """Run an entry's effects in order, then acknowledge it."""
+        phone = entry.effects[0].phone if entry.effects else ""
+        lock = self._phone_locks.setdefault(phone, asyncio.Lock())
+        async with lock:
+            try:
+                for index, effect in enumerate(entry.effects):
+                    if entry.deliveries > 1 and await self.outbox.is_done(phone, effect.id):
+                        continue
+                    if entry.deliveries > MAX_DELIVERIES:
+                        await self._dead(entry, effect, "delivered too often (poison entry)")
+                        continue
+                    await self._run_effect(entry, effect)
+                    if index < len(entry.effects) - 1:
+                        await self.outbox.mark_done(phone, effect.id)
+                await self.outbox.ack(entry)
+                self.processed += 1
+            finally:
+                if not lock.locked() or self._phone_locks.get(phone) is lock:
+                    self._maybe_forget(phone, lock)
+
+    def _maybe_forget(self, phone: str, lock: asyncio.Lock) -> None:
+        if not lock._waiters:  # noqa: SLF001 - asyncio has no public "has waiters"
+            self._phone_locks.pop(phone, None)
+
+    async def _run_effect(self, entry: Entry, effect: Effect) -> None:
+        started = time.perf_counter()
+        outcome = "ok"
+        self.core.metrics.worker_busy.inc()
+        try:
+            if isinstance(effect, SendSms):
+                outcome = await self._send(entry, effect)
+            elif isinstance(effect, RunAction):
+                outcome = await self._action(entry, effect)
+            elif isinstance(effect, FireTimer):
+                event = TimerFired(timer_id=effect.id, phone=effect.phone, name=effect.name,
+                                   token=effect.token)
+                await self.core.apply(effect.phone, event, dedup=f"tm:{effect.id}")
+        finally:
+            self.core.metrics.worker_busy.dec()
+            elapsed = time.perf_counter() - started
+            self.core.metrics.effects.labels(effect.type, outcome).inc()
+            self.core.metrics.effect_seconds.labels(effect.type).observe(elapsed)
+            log.info("effect", type=effect.type, id=effect.id, phone=effect.phone,
+                     outcome=outcome, ms=round(elapsed * 1000, 1))
+
+    async def _send(self, entry: Entry, effect: SendSms) -> str:
+        try:
+            result = await self._with_retries(lambda: self.sender.send(effect),
+                                              retryable=_send_retryable)
+        except RecipientOptedOut:
+            event = CarrierOptOut(phone=effect.phone, message_id=effect.id, provider="carrier")
+            await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
+            return "carrier_opted_out"
+        except GiveUp as exc:
+            await self._dead(entry, effect, str(exc))
+            return "dead"
+        return result if result in ("opted_out", "loop") else "sent"
+
+    async def _action(self, entry: Entry, effect: RunAction) -> str:
+        action = self.actions.get(effect.action)
+        if action is None:
+            await self._dead(entry, effect, f"unknown action {effect.action!r}")
+            return "dead"
+        ctx = ActionContext(phone=effect.phone, idempotency_key=effect.id,
+                            settings=self.settings, upstreams=self.upstreams,
+                            verify_hasher=self.verify_hasher)
+        try:
+            params = action.Params.model_validate(effect.params)
+            result = await self._with_retries(lambda: action.run(params, ctx),
+                                              retryable=_action_retryable)
+            event = ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
+                                 ok=result.ok, data=dict(result.data), reason=result.reason)
+        except GiveUp as exc:
+            await self._dead(entry, effect, str(exc))
+            event = ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
+                                 ok=False, reason="unavailable")
+        except ValueError as exc:  # params did not validate after filling placeholders
+            event = ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
+                                 ok=False, reason="invalid")
+            log.warning("action params invalid", action=effect.action, error=str(exc)[:200])
+        if action.replies:
+            await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
+        return "ok" if event.ok else (event.reason or "failed")
+
+    async def _with_retries(self, call: Callable[[], Awaitable[T]],
+                               retryable: Callable[[Exception], bool]) -> T:
+        for attempt in range(self.retry.max_tries):
+            try:
+                return await call()
+            except Exception as exc:
+                if not retryable(exc):
+                    if isinstance(exc, RecipientOptedOut | ValueError):
+                        raise
+                    raise GiveUp(f"permanent: {exc!r}"[:300]) from exc
+                if attempt + 1 >= self.retry.max_tries:
+                    raise GiveUp(f"out of tries: {exc!r}"[:300]) from exc
+                delay = self.retry.delay(attempt)
+                log.info("retry", attempt=attempt + 1, delay=round(delay, 2), error=repr(exc)[:120])
+                await asyncio.sleep(delay)
+        raise GiveUp("no tries allowed")
+
+    async def _dead(self, entry: Entry, effect: Effect, reason: str) -> None:
+        self.core.metrics.dead_letters.inc()
+        log.error("dead letter", type=effect.type, id=effect.id, phone=effect.phone,
+                  reason=reason[:200])
+        await self.outbox.dead_letter(entry, effect, reason)
+
+
+def _send_retryable(exc: Exception) -> bool:
+    return isinstance(exc, SendError) and exc.retryable or _transient(exc)
+
+
+def _action_retryable(exc: Exception) -> bool:
+    return isinstance(exc, ActionRetry) or _transient(exc)
+
+
+def _transient(exc: Exception) -> bool:
+    """Network trouble and the upstream clients' own "try again" errors."""
+    if isinstance(exc, TimeoutError | ConnectionError | OSError):
+        return True
+    try:
+        from bot.upstream.errors import UpstreamUnavailable
+    except ImportError:  # pragma: no cover - the clients are part of the package
+        return False
+    return isinstance(exc, UpstreamUnavailable)
+
+
+ActionContextFactory = Callable[[RunAction], ActionContext]

@@ -1,0 +1,93 @@
+"""Shared fixtures: settings for tests, fakeredis and a real Redis, and signing helpers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+import structlog
+from redis.asyncio import Redis
+
+from bot.config import Settings
+from bot.logs import redact
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+
+_NONE_ENV = {
+    "redis_url": None, "public_base_url": None, "sms_from": "+15555550199",
+    "twilio_account_sid": None, "twilio_auth_token": None, "twilio_api_base": None,
+    "telesign_customer_id": None, "telesign_api_key": None, "telesign_api_base": None,
+    "p2a_app_id": None, "p2a_app_key": None, "p2a_api_base": None,
+    "wevote_api_key": None, "wevote_api_base": None,
+    "whatcounts_user": None, "whatcounts_password": None, "whatcounts_api_base": None,
+    "whatcounts_sender_code": None, "whatcounts_group": None,
+    "quorum_username": None, "quorum_api_key": None, "quorum_api_base": None,
+}
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings that ignore this machine's environment and `.env`."""
+    values: dict[str, Any] = {**_NONE_ENV, "flow_path": ROOT / "flows", "sms_sender": "console",
+                              "verify_provider": "local", "provider_handles_keywords": False,
+                              "run_worker": True, "worker_claim_idle_ms": 30_000,
+                              "redis_shards": 4, "port": 8080}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _masked_logs() -> None:
+    structlog.configure(processors=[redact, structlog.processors.KeyValueRenderer()],
+                        logger_factory=structlog.ReturnLoggerFactory())
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def fake_redis() -> Redis:
+    return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+
+
+@pytest.fixture
+async def real_redis() -> AsyncIterator[Redis]:
+    """The real Redis server of the integration tests (database 15 by default)."""
+    client: Redis = Redis.from_url(REDIS_TEST_URL, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:  # noqa: BLE001
+        await client.aclose()
+        pytest.fail(f"integration tests need a Redis server at {REDIS_TEST_URL}: {exc!r}")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    return f"cttest-{uuid.uuid4().hex[:10]}"
+
+
+async def drop_prefix(client: Redis, prefix: str) -> None:
+    """Delete every key a test wrote under its own prefix."""
+    async for key in client.scan_iter(match=f"{prefix}:*", count=500):
+        await client.delete(key)
+
+
+def twilio_signer(token: str) -> Callable[[str, dict[str, str]], str]:
+    """Sign with the official twilio package's RequestValidator (test dependency only)."""
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(token)
+
+    def sign(url: str, form: dict[str, str]) -> str:
+        return str(validator.compute_signature(url, form))
+
+    return sign

@@ -1,0 +1,118 @@
+"""A broken flow is refused at load with its file, line and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.actions import build_registry
+from bot.flow import FlowError, load_flow_set
+from bot.flow.loader import load_flow
+from tests.conftest import ROOT
+
+ACTIONS = build_registry().params_models()
+
+GOOD = """\
+name: demo
+keywords: [DEMO]
+start: ask
+states:
+  ask:
+    say: "Reply YES or NO"
+    on:
+      - when: yes
+        goto: done
+      - when: no
+        goto: done
+  done:
+    say: "Bye"
+    end: true
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "demo.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_flows_load() -> None:
+    flows = load_flow_set(ROOT / "flows", ACTIONS)
+    assert "join" in flows.flows
+
+
+def test_good_flow_loads_and_keeps_yaml12_booleans(tmp_path: Path) -> None:
+    spec = load_flow(write(tmp_path, GOOD), ACTIONS)
+    assert spec.states["ask"].on[0].when == "yes"  # not True, as YAML 1.1 would make it
+
+
+@pytest.mark.parametrize(
+    ("broken", "line", "reason"),
+    [
+        (GOOD.replace("goto: done\n      - when: no", "goto: nowhere\n      - when: no"), 9,
+         "'nowhere', which is not defined"),
+        (GOOD.replace("start: ask", "start: missing"), 3, "start state 'missing'"),
+        (GOOD.replace('    say: "Bye"\n', ""), 12, "has no message"),
+        (GOOD + "  orphan:\n    say: hi\n    end: true\n", 15, "unreachable"),
+        (GOOD.replace("    end: true", "    action: {type: teleport}\n"
+                      "    on_success: done\n    on_failure: done"), 14,
+         "unknown action 'teleport'"),
+        (GOOD.replace("keywords: [DEMO]", "keywords: [DEMO"), 3, "bad YAML"),
+        (GOOD.replace("    say: \"Reply YES or NO\"", "    sya: \"Reply YES or NO\""), 6,
+         "Extra inputs are not permitted"),
+        (GOOD.replace("      - when: no", "      - when: maybe"), 10, "states.ask.on.1.when"),
+        (GOOD.replace('"Bye"', '"Bye {name"'), 13, "bad placeholder"),
+        (GOOD.replace("  done:\n", "<<<<<<< HEAD\n  done:\n"), 12, "merge conflict"),
+    ],
+    ids=["unknown-state", "unknown-start", "missing-message", "unreachable", "unknown-action",
+         "bad-yaml", "unknown-key", "unknown-matcher", "bad-placeholder", "conflict-marker"],
+)
+def test_broken_flow_is_refused_with_line(tmp_path: Path, broken: str, line: int,
+                                          reason: str) -> None:
+    path = write(tmp_path, broken)
+    with pytest.raises(FlowError) as caught:
+        load_flow(path, ACTIONS)
+    err = caught.value
+    assert err.file == str(path)
+    assert reason in err.reason
+    assert err.line == line, str(err)
+    assert str(err).startswith(f"{path}:{line}: ")
+
+
+def test_missing_language_variant_is_refused(tmp_path: Path) -> None:
+    text = GOOD.replace("keywords: [DEMO]", "languages: [en, es]\nkeywords: [DEMO]").replace(
+        '    say: "Bye"', '    say:\n      en: "Bye"')
+    with pytest.raises(FlowError, match="no 'es' text"):
+        load_flow(write(tmp_path, text), ACTIONS)
+
+
+def test_goto_loop_without_waiting_is_refused(tmp_path: Path) -> None:
+    text = GOOD + "  a:\n    say: x\n    goto: b\n  b:\n    goto: a\n"
+    text = text.replace("goto: done\n      - when: no", "goto: a\n      - when: no")
+    with pytest.raises(FlowError, match="loop forever"):
+        load_flow(write(tmp_path, text), ACTIONS)
+
+
+def test_keyword_clash_between_flows_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, GOOD, "a.yaml")
+    write(tmp_path, GOOD.replace("name: demo", "name: other"), "b.yaml")
+    with pytest.raises(FlowError, match="keyword 'DEMO' is also used"):
+        load_flow_set(tmp_path, ACTIONS)
+
+
+def test_unsafe_yaml_tags_are_refused(tmp_path: Path) -> None:
+    text = GOOD.replace('"Bye"', "!!python/object/apply:os.system ['echo hi']")
+    with pytest.raises(FlowError, match="bad YAML"):
+        load_flow(write(tmp_path, text), ACTIONS)
+
+
+def test_flows_check_command_reports_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                          ) -> None:
+    from bot.__main__ import main
+
+    path = write(tmp_path, GOOD.replace("start: ask", "start: missing"))
+    assert main(["flows", "check", str(path)]) == 2
+    assert f"{path}:3: start state 'missing'" in capsys.readouterr().err
+    assert main(["flows", "check", str(ROOT / "flows")]) == 0
+    assert "ok  join" in capsys.readouterr().out

@@ -1,0 +1,66 @@
+"""The app factory: routes, middleware, and every resource opened in `cleanup_ctx`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from bot.config import SANDBOX_PREFIX, Settings
+from bot.runtime import Runtime, open_runtime
+from webhooks import health, telesign, twilio
+from webhooks.common import errors
+from webhooks.keys import CORE, METRICS, REDIS, RUNTIME, SETTINGS
+
+log = structlog.get_logger("webhooks.app")
+
+RuntimeFactory = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
+SERVICES = ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum")
+
+
+def create_app(settings: Settings, *, runtime_factory: RuntimeFactory | None = None,
+               mount_sandbox: bool | None = None) -> web.Application:
+    """Build the web app. `runtime_factory` lets tests inject a clock, ids, sender or Redis."""
+    app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
+    app[SETTINGS] = settings
+    twilio.setup_routes(app)
+    telesign.setup_routes(app)
+    health.setup_routes(app)
+    sandboxed = [s for s in SERVICES if settings.uses_sandbox(s)]  # type: ignore[arg-type]
+    if mount_sandbox if mount_sandbox is not None else bool(sandboxed):
+        from bot.sandbox import create_sandbox_app
+
+        app.add_subapp(SANDBOX_PREFIX, create_sandbox_app())
+    factory = runtime_factory or (lambda s: open_runtime(s))
+    app.cleanup_ctx.append(_resources(factory, sandboxed))
+    return app
+
+
+def _resources(factory: RuntimeFactory, sandboxed: list[str]
+               ) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        async with factory(settings) as runtime:
+            app[RUNTIME] = runtime
+            app[REDIS] = runtime.redis
+            app[CORE] = runtime.core
+            app[METRICS] = runtime.metrics
+            log.info("upstreams", sandboxed=",".join(sandboxed) or "none",
+                     **runtime.upstreams.describe())
+            task: asyncio.Task[Any] | None = None
+            if settings.run_worker:
+                task = asyncio.create_task(runtime.new_worker().run(), name="outbox-worker")
+            try:
+                yield
+            finally:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    return resources

@@ -1,0 +1,18 @@
+"""Typed keys for what the app holds (aiohttp `AppKey`s, never strings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot.config import Settings
+from bot.core import Core
+from bot.metrics import Metrics
+
+SETTINGS = web.AppKey("settings", Settings)
+REDIS = web.AppKey("redis", Redis)
+CORE = web.AppKey("core", Core)
+METRICS = web.AppKey("metrics", Metrics)
+RUNTIME = web.AppKey("runtime", Any)  # bot.runtime.Runtime: every resource, for tests

@@ -1,0 +1,62 @@
+"""TeleSign: inbound SMS (MO) and delivery / verify status callbacks, both JSON.
+
+The body signature (`Authorization: TSA {customer_id}:{signature}`, HMAC-SHA256 of the raw
+body with the base64-decoded API key) is checked whenever `TELESIGN_API_KEY` is set. TeleSign
+may send either kind of callback to either URL, so both routes read both kinds.
+"""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from bot.upstream.telesign_auth import verify_callback_signature
+from bot.upstream.telesign_models import DeliveryReport, InboundSms, parse_callback
+from webhooks.common import BadRequest, SignatureError, take_inbound
+from webhooks.keys import METRICS, SETTINGS
+
+log = structlog.get_logger("webhooks.telesign")
+
+MAX_BODY_BYTES = 16 * 1024
+
+
+async def _verified_callback(request: web.Request) -> DeliveryReport | InboundSms:
+    raw = await request.read()
+    if not raw or len(raw) > MAX_BODY_BYTES:
+        raise BadRequest("expected a JSON body")
+    settings = request.app[SETTINGS]
+    if settings.telesign_api_key is not None:
+        header = request.headers.get("Authorization") or request.headers.get("X-TS-Authorization")
+        if not verify_callback_signature(settings.telesign_api_key.get_secret_value(), header,
+                                         raw, customer_id=settings.telesign_customer_id):
+            raise SignatureError("TeleSign callback signature does not match")
+    return parse_callback(raw)
+
+
+async def _handle(request: web.Request) -> web.Response:
+    callback = await _verified_callback(request)
+    if isinstance(callback, InboundSms):
+        user = callback.user_response
+        await take_inbound(request, "telesign", callback.reference_id, user.phone_e164,
+                           user.sender_id or "", user.mo_message)
+        return web.json_response({"status": "received"})
+    outcome = str(getattr(callback, "outcome", "unknown"))
+    request.app[METRICS].delivery.labels("telesign", outcome).inc()
+    log.info("delivery status", provider="telesign", status=outcome,
+             code=callback.status.code if callback.status else None)
+    return web.json_response({"status": "ok"})
+
+
+async def inbound_sms(request: web.Request) -> web.Response:
+    """POST /webhooks/telesign/sms."""
+    return await _handle(request)
+
+
+async def status_callback(request: web.Request) -> web.Response:
+    """POST /webhooks/telesign/status."""
+    return await _handle(request)
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/webhooks/telesign/sms", inbound_sms)
+    app.router.add_post("/webhooks/telesign/status", status_callback)

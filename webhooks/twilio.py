@@ -1,0 +1,141 @@
+"""Twilio: the inbound SMS webhook and the delivery status callback.
+
+Checks `X-Twilio-Signature` (HMAC-SHA1 over the public URL and the sorted form, as Twilio's
+RequestValidator does, with and without the default port) when `TWILIO_AUTH_TOKEN` is set,
+turns the form into an `Inbound`, and answers an empty TwiML `<Response/>` once the text is
+committed: replies go out through the REST sender, never inside the TwiML.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable
+
+import structlog
+from aiohttp import web
+from multidict import MultiDictProxy
+from yarl import URL
+
+from bot.models import CarrierOptOut
+from bot.phone import to_e164
+from webhooks.common import BadRequest, SignatureError, take_inbound
+from webhooks.keys import CORE, METRICS, SETTINGS
+
+log = structlog.get_logger("webhooks.twilio")
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+MAX_BODY = 1600
+OPTED_OUT_ERROR = "21610"
+
+#: Twilio's message statuses, and what we make of them; anything else gets 200 "ignored".
+STATUS_MAP = {
+    "accepted": "queued", "scheduled": "queued", "queued": "queued", "sending": "queued",
+    "sent": "sent", "delivered": "delivered", "read": "delivered", "receiving": "received",
+    "received": "received", "undelivered": "failed", "failed": "failed", "canceled": "failed",
+}
+
+
+def compute_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    """Twilio's signature: base64 HMAC-SHA1 of the URL followed by each sorted name+value."""
+    grouped: dict[str, set[str]] = {}
+    for name, value in params:
+        grouped.setdefault(name, set()).add(value)
+    payload = url + "".join(name + value for name in sorted(grouped)
+                            for value in sorted(grouped[name]))
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def candidate_urls(url: str) -> list[str]:
+    """The URL as given, without its default port, and with it (Twilio signs either)."""
+    parsed = URL(url)
+    default = {"https": 443, "http": 80}.get(parsed.scheme)
+    without = str(parsed.with_port(None)) if parsed.explicit_port in (None, default) else url
+    with_port = str(parsed.with_port(default)) if default else url
+    return list(dict.fromkeys([url, without, with_port]))
+
+
+def signed_url(request: web.Request, public_base_url: str | None) -> str:
+    """The URL Twilio requested: `PUBLIC_BASE_URL` + path + query behind a proxy."""
+    if public_base_url:
+        return public_base_url.rstrip("/") + request.rel_url.raw_path_qs
+    return str(request.url)
+
+
+def check_signature(request: web.Request, form: MultiDictProxy[str | bytes | object],
+                    auth_token: str, public_base_url: str | None) -> None:
+    """Raise `SignatureError` unless the header matches for one of the candidate URLs."""
+    given = request.headers.get("X-Twilio-Signature", "")
+    if not given:
+        raise SignatureError("missing X-Twilio-Signature")
+    params = [(k, str(v)) for k, v in form.items()]
+    for url in candidate_urls(signed_url(request, public_base_url)):
+        if hmac.compare_digest(compute_signature(auth_token, url, params).encode(),
+                               given.encode()):
+            return
+    raise SignatureError("X-Twilio-Signature does not match")
+
+
+async def _verified_form(request: web.Request) -> MultiDictProxy[str | bytes | object]:
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise BadRequest("expected application/x-www-form-urlencoded")
+    try:
+        form = await request.post()
+    except ValueError as exc:
+        raise BadRequest("unreadable form") from exc
+    settings = request.app[SETTINGS]
+    if settings.twilio_auth_token is not None:
+        check_signature(request, form, settings.twilio_auth_token.get_secret_value(),
+                        settings.public_base_url)
+    return form
+
+
+def _field(form: MultiDictProxy[str | bytes | object], *names: str) -> str:
+    for name in names:
+        value = form.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+async def inbound_sms(request: web.Request) -> web.Response:
+    """POST /webhooks/twilio/sms: one inbound text."""
+    form = await _verified_form(request)
+    message_id = _field(form, "MessageSid", "SmsMessageSid", "SmsSid")
+    sender = _field(form, "From")
+    if not message_id or not sender:
+        raise BadRequest("MessageSid and From are required")
+    body = form.get("Body", "")
+    if not isinstance(body, str) or len(body) > MAX_BODY:
+        raise BadRequest(f"Body must be text of at most {MAX_BODY} characters")
+    await take_inbound(request, "twilio", message_id, sender, _field(form, "To"), body)
+    return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+
+async def status_callback(request: web.Request) -> web.Response:
+    """POST /webhooks/twilio/status: delivery status; 21610 marks the phone opted out."""
+    form = await _verified_form(request)
+    message_id = _field(form, "MessageSid", "SmsSid")
+    status = _field(form, "MessageStatus", "SmsStatus").lower()
+    if not message_id or not status:
+        raise BadRequest("MessageSid and MessageStatus are required")
+    meaning = STATUS_MAP.get(status)
+    request.app[METRICS].delivery.labels("twilio", meaning or "ignored").inc()
+    if meaning is None:
+        log.info("unknown twilio status ignored", status=status[:32])
+        return web.Response(text="ignored")
+    if _field(form, "ErrorCode") == OPTED_OUT_ERROR:
+        phone = to_e164(_field(form, "To"), request.app[SETTINGS].default_region)
+        if phone:
+            event = CarrierOptOut(phone=phone, message_id=message_id, provider="twilio")
+            await request.app[CORE].apply(phone, event, dedup=f"twilio-status:{message_id}")
+    log.info("delivery status", provider="twilio", status=meaning, error=_field(form, "ErrorCode"))
+    return web.Response(text="ok")
+
+
+def setup_routes(app: web.Application) -> None:
+    """Mount Twilio's endpoints (paths are part of the fixed outside contract)."""
+    app.router.add_post("/webhooks/twilio/sms", inbound_sms)
+    app.router.add_post("/webhooks/twilio/status", status_callback)
