@@ -66,7 +66,7 @@ class Core:
                 self.metrics.cas_retries.inc()
                 continue
             self.metrics.steps.labels(result.note).inc()
-            log.info("step", phone=phone, event=event.type, note=result.note,
+            log.info("step", phone=phone, kind=event.type, note=result.note,
                      state=result.conversation.state, effects=len(result.effects),
                      retries=attempt, ms=round((time.perf_counter() - started) * 1000, 2))
             return Applied(outcome, result, attempt)

@@ -7,9 +7,10 @@ sender, Redis) instead of patching.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -49,11 +50,25 @@ class Runtime:
     sender: GuardedSender
     upstreams: Upstreams
     session: aiohttp.ClientSession
+    workers: list[Worker] = field(default_factory=list)
 
     def new_worker(self, **kwargs: Any) -> Worker:
         """A worker over this runtime (several may run, e.g. in tests)."""
-        return Worker(self.core, self.outbox, self.sender, self.registry, self.settings,
-                      self.upstreams, **kwargs)
+        worker = Worker(self.core, self.outbox, self.sender, self.registry, self.settings,
+                        self.upstreams, **kwargs)
+        self.workers.append(worker)
+        return worker
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait until every outbox is empty and no effect is running (bounded)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            busy = any(w.busy for w in self.workers)
+            if not busy and await self.outbox.pending_count() == 0:
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the outbox did not settle")
 
 
 def load_flows(settings: Settings, registry: Registry | None = None) -> FlowSet:

@@ -41,6 +41,8 @@ T = TypeVar("T")
 MAX_DELIVERIES = 5  # an entry redelivered this often is poison: dead-letter it
 TIMER_POLL_SECONDS = 1.0
 READ_BLOCK_MS = 1000
+IDLE_POLL_SECONDS = 0.02
+STOP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,12 @@ class Worker:
         self._phone_locks: dict[str, asyncio.Lock] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self.processed = 0
+        self._stopping = False
+
+    @property
+    def busy(self) -> bool:
+        """True while any effect is running."""
+        return bool(self._inflight)
 
     # --- loops -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -90,10 +98,12 @@ class Worker:
         try:
             await asyncio.gather(*tasks)
         finally:
+            self._stopping = True
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self.drain(timeout=5.0)
+            # Bounded: a loop that swallowed its cancellation still sees `_stopping`.
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+            await self.drain(timeout=STOP_TIMEOUT)
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for effects already running to finish."""
@@ -103,12 +113,12 @@ class Worker:
     async def _read_loop(self, shard: int) -> None:
         await self._poll(lambda: self.outbox.read(shard, self.consumer,
                                                    self.settings.worker_concurrency,
-                                                   READ_BLOCK_MS), idle=0.0)
+                                                   READ_BLOCK_MS))
 
     async def _claim_loop(self) -> None:
         idle = self.settings.worker_claim_idle_ms
         every = max(0.2, min(5.0, idle / 2000))
-        while True:
+        while not self._stopping:
             await asyncio.sleep(every)
             for shard in self.outbox.keys.all_shards():
                 claimed = await self._guarded("claim", self.outbox.claim(
@@ -117,19 +127,22 @@ class Worker:
                     await self._dispatch(entry)
 
     async def _timer_loop(self) -> None:
-        while True:
+        while not self._stopping:
             for shard in self.outbox.keys.all_shards():
                 await self._guarded("timers", self.outbox.move_due_timers(
                     shard, self.core.clock.now()))
             await asyncio.sleep(TIMER_POLL_SECONDS)
 
-    async def _poll(self, fetch: Callable[[], Awaitable[list[Entry]]], idle: float) -> None:
-        while True:
+    async def _poll(self, fetch: Callable[[], Awaitable[list[Entry]]]) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            started = loop.time()
             entries = await self._guarded("read", fetch())
             for entry in entries or []:
                 await self._dispatch(entry)
-            if not entries and idle:
-                await asyncio.sleep(idle)
+            if not entries and loop.time() - started < READ_BLOCK_MS / 2000:
+                # The server did not block (fakeredis never does): pace the loop ourselves.
+                await asyncio.sleep(IDLE_POLL_SECONDS)
 
     @staticmethod
     async def _guarded(where: str, call: Awaitable[T]) -> T | None:

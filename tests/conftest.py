@@ -41,9 +41,11 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _masked_logs() -> None:
-    structlog.configure(processors=[redact, structlog.processors.KeyValueRenderer()],
+    """Logs go through the masking processor into nothing (a test may have reconfigured)."""
+    structlog.configure(cache_logger_on_first_use=False, wrapper_class=None,
+                        processors=[redact, structlog.processors.KeyValueRenderer()],
                         logger_factory=structlog.ReturnLoggerFactory())
 
 
@@ -57,15 +59,31 @@ def fake_redis() -> Redis:
     return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
 
 
-@pytest.fixture
-async def real_redis() -> AsyncIterator[Redis]:
-    """The real Redis server of the integration tests (database 15 by default)."""
+async def connect_real_redis() -> Redis:
+    """A client for the real Redis server of the integration tests (db 15 by default)."""
     client: Redis = Redis.from_url(REDIS_TEST_URL, socket_timeout=5, socket_connect_timeout=2)
     try:
         await client.ping()
     except Exception as exc:  # noqa: BLE001
         await client.aclose()
         pytest.fail(f"integration tests need a Redis server at {REDIS_TEST_URL}: {exc!r}")
+    return client
+
+
+@pytest.fixture
+async def real_redis() -> AsyncIterator[Redis]:
+    client = await connect_real_redis()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.integration)])
+async def any_redis(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
+    """The same test on fakeredis (unit) and on the real server (integration)."""
+    if request.param == "fake":
+        yield fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+        return
+    client = await connect_real_redis()
     yield client
     await client.aclose()
 

@@ -60,7 +60,7 @@ def _resources(factory: RuntimeFactory, sandboxed: list[str]
             finally:
                 if task is not None:
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                        await asyncio.wait_for(task, timeout=10)
 
     return resources

@@ -1,0 +1,67 @@
+"""Local stand-ins for every upstream service, speaking each one's documented HTTP contract.
+
+`create_sandbox_app()` mounts one sub-app per service (`/twilio`, `/telesign`, `/p2a`,
+`/wevote`, `/whatcounts`, `/quorum`). Tests serve it on 127.0.0.1; the bot mounts it under
+`/sandbox` when a service has no credentials, so every action still goes through the real
+client and real HTTP. `app[SANDBOX]` holds the call log and each service's state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from bot.sandbox import p2a, quorum, telesign, twilio, wevote, whatcounts
+from bot.sandbox.common import CallLog, RecordedRequest, ServiceState
+from bot.sandbox.p2a import P2AState
+from bot.sandbox.quorum import QuorumState
+from bot.sandbox.telesign import TeleSignState
+from bot.sandbox.twilio import TwilioState
+from bot.sandbox.wevote import WeVoteState
+from bot.sandbox.whatcounts import WhatCountsState
+
+__all__ = [
+    "SANDBOX",
+    "CallLog",
+    "RecordedRequest",
+    "Sandbox",
+    "ServiceState",
+    "create_sandbox_app",
+]
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The call log and every service's in-memory state, for tests to read and steer
+    (e.g. `sandbox.p2a.fail_next["POST /advocates"] = [503]`)."""
+
+    log: CallLog
+    twilio: TwilioState = field(default_factory=TwilioState)
+    telesign: TeleSignState = field(default_factory=TeleSignState)
+    p2a: P2AState = field(default_factory=P2AState)
+    wevote: WeVoteState = field(default_factory=WeVoteState)
+    whatcounts: WhatCountsState = field(default_factory=WhatCountsState)
+    quorum: QuorumState = field(default_factory=QuorumState)
+
+    def service(self, name: str) -> ServiceState:
+        """A service's state by name."""
+        state: ServiceState = getattr(self, name)
+        return state
+
+
+SANDBOX = web.AppKey("sandbox", Sandbox)
+
+
+def create_sandbox_app(*, delay: float = 0.0, log: CallLog | None = None) -> web.Application:
+    """The root sandbox app; `delay` (seconds) makes every answer wait, like a slow network."""
+    sandbox = Sandbox(log=log if log is not None else CallLog())
+    app = web.Application()
+    app[SANDBOX] = sandbox
+    app.add_subapp("/twilio", twilio.create_app(sandbox.twilio, sandbox.log, delay))
+    app.add_subapp("/telesign", telesign.create_app(sandbox.telesign, sandbox.log, delay))
+    app.add_subapp("/p2a", p2a.create_app(sandbox.p2a, sandbox.log, delay))
+    app.add_subapp("/wevote", wevote.create_app(sandbox.wevote, sandbox.log, delay))
+    app.add_subapp("/whatcounts", whatcounts.create_app(sandbox.whatcounts, sandbox.log, delay))
+    app.add_subapp("/quorum", quorum.create_app(sandbox.quorum, sandbox.log, delay))
+    return app

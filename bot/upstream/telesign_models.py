@@ -1,0 +1,172 @@
+"""TeleSign answers and callbacks as pydantic models, and `status.code`/`errors[].code` mapped
+to typed outcomes (REFERENCE 5.3-5.8: code against these codes, never the HTTP status)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Outcome(StrEnum):
+    """What a TeleSign status means for us."""
+
+    DELIVERED = "delivered"
+    IN_PROGRESS = "in_progress"
+    FAILED = "failed"  # final and permanent: do not resend
+    RETRYABLE = "retryable"  # transient: the same request may be made again later
+    UNKNOWN = "unknown"  # final status unknown (250, 251, 599)
+
+
+DELIVERED_CODES = frozenset({200, 201})
+IN_PROGRESS_CODES = frozenset({290, 291, 292, 295, 203})
+UNKNOWN_CODES = frozenset({250, 251, 599})
+RETRYABLE_STATUS_CODES = frozenset({503, 505})
+RATE_LIMITED_ERRORS = frozenset({-40007})
+UNAVAILABLE_ERRORS = frozenset({-90001})
+RETRYABLE_ERRORS = RATE_LIMITED_ERRORS | UNAVAILABLE_ERRORS
+#: -40008 "exceeded transaction hard cap": a 429 that waiting will not fix.
+HARD_CAP_ERRORS = frozenset({-40008})
+#: errors[].code of the 401 family (REFERENCE 5.5): a credentials or clock problem.
+AUTH_ERRORS = frozenset({-10009, -20002, *range(-30015, -29999)})
+
+
+def classify(status_code: int, error_codes: Iterable[int] = ()) -> Outcome:
+    """Map `status.code` and `errors[].code` to an `Outcome`; retryable codes win."""
+    if RETRYABLE_ERRORS.intersection(error_codes) or status_code in RETRYABLE_STATUS_CODES:
+        return Outcome.RETRYABLE
+    if status_code in DELIVERED_CODES:
+        return Outcome.DELIVERED
+    if status_code in IN_PROGRESS_CODES:
+        return Outcome.IN_PROGRESS
+    if status_code in UNKNOWN_CODES:
+        return Outcome.UNKNOWN
+    return Outcome.FAILED
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Status(_Answer):
+    """`status`: the transaction's state."""
+
+    code: int
+    description: str = ""
+    updated_on: str | None = None
+
+
+class ErrorItem(_Answer):
+    """One `errors[]` entry."""
+
+    code: int
+    description: str = ""
+
+
+class VerifyInfo(_Answer):
+    """`verify`: the code check state (`VALID`, `INVALID`, `EXPIRED`, ...)."""
+
+    code_state: str = "UNKNOWN"
+    code_entered: str | None = ""
+
+
+class TeleSignResponse(_Answer):
+    """The one shape every TeleSign answer shares (REFERENCE 5.3)."""
+
+    reference_id: str | None = None
+    sub_resource: str | None = None
+    status: Status
+    errors: list[ErrorItem] = Field(default_factory=list)
+    verify: VerifyInfo | None = None
+    additional_info: dict[str, object] | None = None
+
+    @property
+    def error_codes(self) -> list[int]:
+        """All `errors[].code`."""
+        return [e.code for e in self.errors]
+
+    @property
+    def outcome(self) -> Outcome:
+        """`classify` of this answer."""
+        return classify(self.status.code, self.error_codes)
+
+
+class VerifySent(BaseModel):
+    """A verification SMS accepted (290): keep `reference_id` to check the code later."""
+
+    model_config = ConfigDict(frozen=True)
+    reference_id: str
+    status_code: int
+    outcome: Outcome
+    verify_code: str | None  # ours, when we generated it; None when TeleSign did
+
+
+class CodeCheck(BaseModel):
+    """The result of checking a code (`verify.code_state`)."""
+
+    model_config = ConfigDict(frozen=True)
+    reference_id: str
+    code_state: str
+
+    @property
+    def valid(self) -> bool:
+        """The code matched."""
+        return self.code_state == "VALID"
+
+
+class MessageSent(BaseModel):
+    """A plain SMS accepted by `/v1/messaging`."""
+
+    model_config = ConfigDict(frozen=True)
+    reference_id: str
+    status_code: int
+    outcome: Outcome
+
+
+class DeliveryReport(TeleSignResponse):
+    """Delivery-report callback body (REFERENCE 5.8); unknown fields are accepted."""
+
+    reference_id: str
+    submit_timestamp: str | None = None
+    external_id: str | None = None
+
+
+class UserResponse(_Answer):
+    """`user_response` of an inbound SMS: sender, text, our number (REFERENCE decision)."""
+
+    phone_number: str
+    mo_message: str = ""
+    sender_id: str | None = None
+
+    @property
+    def phone_e164(self) -> str:
+        """The sender as E.164 (TeleSign sends digits with the country code)."""
+        digits = "".join(ch for ch in self.phone_number if ch.isdigit())
+        return f"+{digits}"
+
+
+class InboundSms(_Answer):
+    """Inbound SMS (MO) callback body: `sub_resource: "mo_sms"`, status 800."""
+
+    reference_id: str
+    sub_resource: Literal["mo_sms"]
+    status: Status
+    errors: list[ErrorItem] = Field(default_factory=list)
+    user_response: UserResponse
+
+
+def parse_callback(body: bytes) -> DeliveryReport | InboundSms:
+    """Parse a TeleSign callback body into the inbound-SMS or delivery-report model.
+
+    Raises pydantic's `ValidationError` on a body that is neither (answer 400).
+    """
+    probe = _Probe.model_validate_json(body)
+    if probe.sub_resource == "mo_sms":
+        return InboundSms.model_validate_json(body)
+    return DeliveryReport.model_validate_json(body)
+
+
+class _Probe(_Answer):
+    sub_resource: str | None = None

@@ -1,0 +1,87 @@
+"""Building the real app for tests, with a memory sender, a frozen clock and fakeredis."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import fakeredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from bot.clock import FrozenClock, SequentialIds
+from bot.config import Settings
+from bot.runtime import Runtime, open_runtime
+from bot.sandbox import create_sandbox_app
+from bot.sms import MemorySender
+from bot.store import Keys
+from webhooks.app import create_app
+from webhooks.keys import RUNTIME
+
+_sids = itertools.count(1)
+
+
+def new_sid() -> str:
+    return f"SM{next(_sids):032d}"
+
+
+class Bot:
+    """The app under test, plus handles on what it did."""
+
+    def __init__(self, app: web.Application, sender: MemorySender, clock: FrozenClock) -> None:
+        self.app = app
+        self.sender = sender
+        self.clock = clock
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app[RUNTIME]
+
+    def texts_to(self, phone: str) -> list[str]:
+        return [body for to, body in self.sender.sent if to == phone]
+
+
+def with_sandbox(settings: Settings, sandbox_url: str) -> Settings:
+    """Point every upstream service at a sandbox served on `sandbox_url`."""
+    services = ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum")
+    return settings.model_copy(update={f"{s}_api_base": f"{sandbox_url}/{s}" for s in services})
+
+
+async def start_bot(aiohttp_client: Any, aiohttp_server: Any, settings: Settings,
+                    **kwargs: Any) -> tuple[Bot, TestClient[Any, Any], web.Application]:
+    """Serve the sandboxes on their own port, then the bot pointed at them."""
+    sandbox_app = create_sandbox_app()
+    server = await aiohttp_server(sandbox_app)
+    bot = build_bot(with_sandbox(settings, str(server.make_url("")).rstrip("/")),
+                    mount_sandbox=False, **kwargs)
+    return bot, await aiohttp_client(bot.app), sandbox_app
+
+
+def build_bot(settings: Settings, *, redis: Redis | None = None, keys: Keys | None = None,
+              sender: MemorySender | None = None, **app_kwargs: Any) -> Bot:
+    """The real app; `redis` defaults to a fresh fakeredis server."""
+    sender = sender or MemorySender()
+    clock = FrozenClock()
+    redis = redis or fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+
+    @asynccontextmanager
+    async def factory(s: Settings) -> AsyncIterator[Runtime]:
+        async with open_runtime(s, redis=redis, sender=sender, clock=clock,
+                                ids=SequentialIds(), keys=keys) as runtime:
+            yield runtime
+
+    app = create_app(settings, runtime_factory=factory, **app_kwargs)
+    return Bot(app, sender, clock)
+
+
+async def text(client: TestClient[Any, Any], body: str, phone: str = "+15555550100", *,
+               sid: str | None = None, signature: str | None = None,
+               extra: dict[str, str] | None = None) -> Any:
+    """POST one Twilio inbound form; returns the response."""
+    form = {"MessageSid": sid or new_sid(), "AccountSid": "AC" + "0" * 32, "From": phone,
+            "To": "+15555550199", "Body": body, "NumMedia": "0", **(extra or {})}
+    headers = {"X-Twilio-Signature": signature} if signature is not None else {}
+    return await client.post("/webhooks/twilio/sms", data=form, headers=headers)

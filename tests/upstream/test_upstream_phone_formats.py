@@ -1,0 +1,58 @@
+"""Each service's phone format comes from our E.164 number in one place."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.upstream.errors import UnsupportedPhone, UpstreamRejected
+from bot.upstream.phone_formats import (
+    e164,
+    p2a_phone,
+    quorum_phone,
+    telesign_phone,
+    wevote_phone,
+    whatcounts_phone,
+)
+from bot.upstream.redact import mask_phone, redact_text
+
+
+@pytest.mark.parametrize(
+    ("fmt", "phone", "expected"),
+    [
+        pytest.param(e164, "+12025550100", "+12025550100", id="twilio-e164"),
+        pytest.param(telesign_phone, "+12025550100", "12025550100", id="telesign-us"),
+        pytest.param(telesign_phone, "+442071838750", "442071838750", id="telesign-uk"),
+        pytest.param(p2a_phone, "+12025550100", "2025550100", id="p2a-10-digits"),
+        pytest.param(whatcounts_phone, "+12025550100", "2025550100", id="whatcounts-us"),
+        pytest.param(whatcounts_phone, "+442071838750", "442071838750", id="whatcounts-uk"),
+        pytest.param(wevote_phone, "+18089358555", "+18089358555", id="wevote-e164"),
+        pytest.param(quorum_phone, "+12025550100", "+12025550100", id="quorum-e164"),
+    ],
+)
+def test_formats(fmt: object, phone: str, expected: str) -> None:
+    assert callable(fmt)
+    assert fmt(phone) == expected
+
+
+def test_p2a_refuses_non_us_numbers_as_a_permanent_error() -> None:
+    with pytest.raises(UnsupportedPhone) as info:
+        p2a_phone("+442071838750")
+    assert isinstance(info.value, UpstreamRejected)
+    assert info.value.service == "p2a"
+
+
+@pytest.mark.parametrize("bad", ["2025550100", "not a phone", "+1"])
+def test_non_e164_input_is_refused(bad: str) -> None:
+    with pytest.raises(UnsupportedPhone):
+        telesign_phone(bad)
+
+
+def test_mask_keeps_country_code_and_last_four() -> None:
+    assert mask_phone("+12025550100") == "+1******0100"
+
+
+def test_redact_text_masks_phone_runs_and_cuts() -> None:
+    text = redact_text("The 'To' number +1 202-555-0100 is invalid (code 21211)")
+    assert "202" not in text
+    assert text.endswith("0100 is invalid (code 21211)")
+    assert len(redact_text("x" * 500)) == 200
