@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     )
     program_name: str = Field("civictext", description="Program name used in HELP/STOP texts.")
     help_contact: str = Field(
-        "ask the organizer who shared this number", description="How a voter gets help (a URL, email or phone)."
+        "ask the organizer who shared this number",
+        description="How a voter gets help (a URL, email or phone).",
     )
 
     # --- worker -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.config import Settings
-from bot.sms import ConsoleSender, RecipientOptedOut, SendError, Sender
+from bot.sms import ConsoleSender, RecipientOptedOut, Sender, SendError
 from bot.upstream import Upstreams
 from bot.upstream import errors as up
 

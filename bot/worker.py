@@ -34,6 +34,7 @@ from bot.models import (
 )
 from bot.sms import GuardedSender, RecipientOptedOut, SendError
 from bot.store import Entry, Outbox
+from bot.upstream.errors import UpstreamUnavailable
 
 log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
@@ -293,13 +294,7 @@ def _action_retryable(exc: Exception) -> bool:
 
 def _transient(exc: Exception) -> bool:
     """Network trouble and the upstream clients' own "try again" errors."""
-    if isinstance(exc, TimeoutError | ConnectionError | OSError):
-        return True
-    try:
-        from bot.upstream.errors import UpstreamUnavailable
-    except ImportError:  # pragma: no cover - the clients are part of the package
-        return False
-    return isinstance(exc, UpstreamUnavailable)
+    return isinstance(exc, TimeoutError | ConnectionError | OSError | UpstreamUnavailable)
 
 
 ActionContextFactory = Callable[[RunAction], ActionContext]

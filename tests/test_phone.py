@@ -24,7 +24,7 @@ from bot.phone import mask, to_e164
         ("", None),
         ("+1" + "2" * 40, None),
     ],
-    ids=lambda v: repr(v),
+    ids=repr,
 )
 def test_to_e164(raw: str, expected: str | None) -> None:
     assert to_e164(raw) == expected

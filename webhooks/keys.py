@@ -15,4 +15,4 @@ SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)
 CORE = web.AppKey("core", Core)
 METRICS = web.AppKey("metrics", Metrics)
-RUNTIME = web.AppKey("runtime", Any)  # bot.runtime.Runtime: every resource, for tests
+RUNTIME: web.AppKey[Any] = web.AppKey("runtime")  # bot.runtime.Runtime, for tests and chat

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -64,7 +65,7 @@ def signed_url(request: web.Request, public_base_url: str | None) -> str:
     return str(request.url)
 
 
-def check_signature(request: web.Request, form: MultiDictProxy[str | bytes | object],
+def check_signature(request: web.Request, form: MultiDictProxy[Any],
                     auth_token: str, public_base_url: str | None) -> None:
     """Raise `SignatureError` unless the header matches for one of the candidate URLs."""
     given = request.headers.get("X-Twilio-Signature", "")
@@ -78,7 +79,7 @@ def check_signature(request: web.Request, form: MultiDictProxy[str | bytes | obj
     raise SignatureError("X-Twilio-Signature does not match")
 
 
-async def _verified_form(request: web.Request) -> MultiDictProxy[str | bytes | object]:
+async def _verified_form(request: web.Request) -> MultiDictProxy[Any]:
     if request.content_type != "application/x-www-form-urlencoded":
         raise BadRequest("expected application/x-www-form-urlencoded")
     try:
@@ -92,7 +93,7 @@ async def _verified_form(request: web.Request) -> MultiDictProxy[str | bytes | o
     return form
 
 
-def _field(form: MultiDictProxy[str | bytes | object], *names: str) -> str:
+def _field(form: MultiDictProxy[Any], *names: str) -> str:
     for name in names:
         value = form.get(name)
         if isinstance(value, str) and value:

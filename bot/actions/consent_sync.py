@@ -41,7 +41,7 @@ class ConsentSync:
             if not params.opted_in:
                 await self._p2a_optout(ctx, pushed)
             whatcounts = getattr(ctx.upstreams, "whatcounts", None)
-            if whatcounts is not None and ctx.settings.whatcounts_sender_code:
+            if whatcounts is not None:
                 if params.opted_in:
                     await whatcounts.subscribe(ctx.phone, idempotency_key=ctx.idempotency_key)
                 else:

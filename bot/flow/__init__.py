@@ -27,7 +27,9 @@ class FlowSet:
     def from_specs(cls, specs: list[FlowSpec]) -> FlowSet:
         compiled = {spec.name: compile_flow(spec) for spec in specs}
         keywords = {
-            word: (name, lang) for name, flow in compiled.items() for word, lang in flow.keywords.items()
+            word: (name, lang)
+            for name, flow in compiled.items()
+            for word, lang in flow.keywords.items()
         }
         lists = DEFAULT_LISTS
         for spec in specs:
@@ -36,8 +38,11 @@ class FlowSet:
         # A trigger keyword is never a compliance keyword ("START" cannot start a flow).
         for word in keywords:
             if word in lists.stop | lists.help | lists.start:
-                raise FlowError(Path(specs[0].name), None, f"trigger keyword {word!r} is a "
-                                "compliance keyword (STOP/HELP/START words)")
+                raise FlowError(
+                    Path(specs[0].name),
+                    None,
+                    f"trigger keyword {word!r} is a compliance keyword (STOP/HELP/START words)",
+                )
         return cls(flows=compiled, keywords=keywords, default=specs[0].name, lists=lists)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from transitions import EventData, Machine, State
 
@@ -94,7 +94,7 @@ def _add_transitions(machine: Machine, name: str, state: StateSpec) -> None:
 
 def _reply_condition(matcher: Matcher) -> Callable[[EventData], bool]:
     def condition(event: EventData) -> bool:
-        turn: Turn = event.model
+        turn = cast("Turn", event.model)
         value = matcher(turn.text_in)
         turn.matched = value
         return value is not None
@@ -104,7 +104,7 @@ def _reply_condition(matcher: Matcher) -> Callable[[EventData], bool]:
 
 def _before_enter(transition: Transition) -> Callable[[EventData], None]:
     def before(event: EventData) -> None:
-        turn: Turn = event.model
+        turn = cast("Turn", event.model)
         turn.on_reply_taken(transition)
 
     return before
@@ -112,14 +112,14 @@ def _before_enter(transition: Transition) -> Callable[[EventData], None]:
 
 def _reason_condition(reason: str | None) -> Callable[[EventData], bool]:
     def condition(event: EventData) -> bool:
-        return reason is None or event.model.reason == reason
+        return reason is None or cast("Turn", event.model).reason == reason
 
     return condition
 
 
 def _on_enter(name: str, state: StateSpec) -> Callable[[EventData], Any]:
     def enter(event: EventData) -> None:
-        turn: Turn = event.model
+        turn = cast("Turn", event.model)
         turn.enter(name, state)
 
     return enter

@@ -75,17 +75,17 @@ def load_flow(file: Path, actions: ActionParams) -> FlowSpec:
         data = yaml.load(text, Loader=FlowLoader)  # noqa: S506 - FlowLoader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise FlowError(file, line, f"bad YAML: {exc.problem or exc}") from exc
+        lineno = mark.line + 1 if mark else None
+        raise FlowError(file, lineno, f"bad YAML: {exc.problem or exc}") from exc
     if not isinstance(data, dict):
         raise FlowError(file, 1, "a flow file must be a mapping (name:, keywords:, states: ...)")
     try:
         spec = FlowSpec.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = [p for p in first["loc"] if isinstance(p, int | str)]
-        where = ".".join(str(p) for p in loc) or "flow"
-        raise FlowError(file, line_of(root, loc), f"{where}: {first['msg']}") from exc
+        path: list[int | str] = [p for p in first["loc"] if isinstance(p, int | str)]
+        where = ".".join(str(p) for p in path) or "flow"
+        raise FlowError(file, line_of(root, path), f"{where}: {first['msg']}") from exc
     problems = list(_cross_check(spec, actions))
     if problems:
         loc, reason = problems[0]
@@ -152,7 +152,8 @@ def _check_action(
                                           f"(known: {known})")
         return
     if state.on_success is None or state.on_failure is None:
-        yield here + ["action"], f"state {name!r} calls an action: it needs on_success and on_failure"
+        yield here + ["action"], (f"state {name!r} calls an action: it needs on_success "
+                                  "and on_failure")
     if isinstance(state.on_failure, list) and not any(
         isinstance(r, FailureRoute) and r.when is None for r in state.on_failure
     ):
@@ -171,7 +172,8 @@ def _check_action(
                     f"action {state.action.type!r} needs parameter {key!r}")
 
 
-def _check_texts(spec: FlowSpec, here: list[int | str], texts: Mapping[str, object]) -> Iterator[Problem]:
+def _check_texts(spec: FlowSpec, here: list[int | str],
+                 texts: Mapping[str, object]) -> Iterator[Problem]:
     for key, text in texts.items():
         if not isinstance(text, str | dict):
             continue

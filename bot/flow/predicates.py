@@ -71,10 +71,19 @@ BUILTIN: dict[str, Matcher] = {
 HINTS: dict[str, dict[str, str]] = {
     "yes": {"en": "Reply YES or NO.", "es": "Responda SI o NO."},
     "no": {"en": "Reply YES or NO.", "es": "Responda SI o NO."},
-    "zip": {"en": "Reply with your 5-digit ZIP code.", "es": "Responda con su codigo postal de 5 digitos."},
-    "code": {"en": "Reply with the code we texted you.", "es": "Responda con el codigo que le enviamos."},
+    "zip": {
+        "en": "Reply with your 5-digit ZIP code.",
+        "es": "Responda con su codigo postal de 5 digitos.",
+    },
+    "code": {
+        "en": "Reply with the code we texted you.",
+        "es": "Responda con el codigo que le enviamos.",
+    },
     "number": {"en": "Reply with a number.", "es": "Responda con un numero."},
-    "choice": {"en": "Reply with the number of your choice.", "es": "Responda con el numero de su opcion."},
+    "choice": {
+        "en": "Reply with the number of your choice.",
+        "es": "Responda con el numero de su opcion.",
+    },
     "text": {"en": "Reply with a short text.", "es": "Responda con un texto corto."},
 }
 

@@ -109,7 +109,8 @@ class ConversationStore:
         shards = [self.keys.shard(phone)] if phone else list(self.keys.all_shards())
         changes: list[ConsentChange] = []
         for shard in shards:
-            for _, fields in await self.redis.xrange(self.keys.consent(shard)):
+            items: Any = await self.redis.xrange(self.keys.consent(shard))
+            for _, fields in items or []:
                 change = ConsentChange.model_validate_json(fields[b"c"])
                 if phone is None or change.phone == phone:
                     changes.append(change)

@@ -47,22 +47,22 @@ class Outbox:
 
     async def read(self, shard: int, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """New entries of one shard for this consumer (waits at most `block_ms`)."""
-        reply = await self.redis.xreadgroup(GROUP, consumer, {self.keys.outbox(shard): ">"},
-                                            count=count, block=block_ms)
+        reply: Any = await self.redis.xreadgroup(GROUP, consumer, {self.keys.outbox(shard): ">"},
+                                                 count=count, block=block_ms)
         return [entry for _, items in reply or [] for entry in _entries(shard, items)]
 
     async def claim(self, shard: int, consumer: str, idle_ms: int, count: int) -> list[Entry]:
         """Take over entries a dead consumer left unacknowledged for `idle_ms` (XAUTOCLAIM)."""
         reply = await self.redis.xautoclaim(self.keys.outbox(shard), GROUP, consumer,
                                             min_idle_time=idle_ms, start_id="0-0", count=count)
-        items = reply[1] if reply else []
+        items: list[Any] = list(reply[1]) if reply else []
         entries = list(_entries(shard, [i for i in items if i and i[1]]))
         if not entries:
             return []
         pending = await self.redis.xpending_range(
             self.keys.outbox(shard), GROUP, min=entries[0].entry_id, max=entries[-1].entry_id,
             count=len(entries) * 2)
-        times = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        times = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}  # type: ignore[arg-type]
         return [Entry(e.shard, e.entry_id, e.effects, times.get(e.entry_id, 2)) for e in entries]
 
     async def ack(self, entry: Entry) -> None:
@@ -107,7 +107,8 @@ class Outbox:
         """Every dead-lettered effect, with its reason."""
         rows: list[dict[str, Any]] = []
         for shard in self.keys.all_shards():
-            for _, fields in await self.redis.xrange(self.keys.dead(shard)):
+            items: Any = await self.redis.xrange(self.keys.dead(shard))
+            for _, fields in items or []:
                 rows.append({"effect": json.loads(fields[b"e"]), "reason": _s(fields[b"reason"])})
         return rows
 
