@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8090)
     sandbox.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     sandbox.set_defaults(run=_sandbox)
+    bench = sub.add_parser("bench", help="measure speed and memory (see docs/performance.md)")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
+    bench.set_defaults(run=_bench)
     flows = sub.add_parser("flows", help="work with flow files")
     flows_sub = flows.add_subparsers(dest="flows_command", required=True)
     check = flows_sub.add_parser("check", help="load and check flows, then report")
@@ -115,6 +118,12 @@ def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
     path = args.path or settings.flow_path
     print(report(path))
     return 0
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bench import main as bench_main
+
+    return int(bench_main(args.rest))
 
 
 def _use_uvloop() -> None:
