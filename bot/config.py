@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     verify_provider: Literal["telesign", "wevote", "local"] = Field(
         "telesign", description="Who sends and checks the one-time verification codes."
     )
+    verify_code_ttl: int = Field(600, description="Seconds a verification code stays valid.")
+    verify_max_tries: int = Field(3, description="Wrong codes allowed before the code is void.")
+    verify_resend_cooldown: int = Field(60, description="Seconds before RESEND sends a new code.")
+    verify_secret: SecretStr | None = Field(
+        None, description="Key for hashing the codes the bot makes (set it in production)."
+    )
+    campaigns_per_page: int = Field(5, description="Campaigns per menu page (MORE pages on).")
     default_region: str = Field("US", description="Region for numbers without a country code.")
     provider_handles_keywords: bool = Field(
         False,

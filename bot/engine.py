@@ -83,7 +83,7 @@ class Turn:
         self.say(self.text(state.say))
         if state.action is not None:
             effect = RunAction(id=self.ids.new_id(), phone=conv.phone, action=state.action.type,
-                               params=self._fill(state.action.params))
+                               params=self._fill(state.action.params), lang=conv.lang)
             conv.pending = effect.id
             self.effects.append(effect)
         if state.timeout is not None:

@@ -89,6 +89,7 @@ class RunAction(Frozen):
     phone: str
     action: str
     params: dict[str, Any] = Field(default_factory=dict)
+    lang: str = "en"
 
 
 class SetTimer(Frozen):

@@ -67,14 +67,13 @@ class Worker:
 
     def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
                  settings: Settings, upstreams: object, *, retry: RetryPolicy | None = None,
-                 consumer: str | None = None, verify_hasher: object = None) -> None:
+                 consumer: str | None = None) -> None:
         self.core = core
         self.outbox = outbox
         self.sender = sender
         self.actions = actions
         self.settings = settings
         self.upstreams = upstreams
-        self.verify_hasher = verify_hasher
         self.retry = retry or RetryPolicy(max_tries=settings.worker_max_tries)
         self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
@@ -239,9 +238,14 @@ class Worker:
         if action is None:
             await self._dead(entry, effect, f"unknown action {effect.action!r}")
             return "dead"
+        async def send_sms(body: str) -> object:
+            return await self.sender.send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
+                                                  body=body))
+
         ctx = ActionContext(phone=effect.phone, idempotency_key=effect.id,
                             settings=self.settings, upstreams=self.upstreams,
-                            verify_hasher=self.verify_hasher)
+                            now=self.core.clock.now(), lang=effect.lang,
+                            send_sms=send_sms)
         try:
             params = action.Params.model_validate(effect.params)
             result = await self._with_retries(lambda: action.run(params, ctx),

@@ -6,7 +6,7 @@ Actions stay thin: validate params, call one client method, translate the answer
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -28,15 +28,22 @@ class Outcome:
     reason: str | None = None
 
 
+async def _no_send(body: str) -> object:
+    raise RuntimeError("this action context cannot send texts")
+
+
 @dataclass(frozen=True)
 class ActionContext:
-    """What an action may use: the phone, the idempotency key, settings and the clients."""
+    """What an action may use: the phone, the idempotency key, the time, settings, the
+    upstream clients, and `send_sms` (through the opt-out guard) for codes the bot makes."""
 
     phone: str
     idempotency_key: str
     settings: Settings
     upstreams: Any  # bot.upstream.Upstreams; typed loosely to keep actions importable alone
-    verify_hasher: Any = None
+    now: float = 0.0
+    lang: str = "en"
+    send_sms: Callable[[str], Awaitable[object]] = _no_send
 
 
 class Action(Protocol):

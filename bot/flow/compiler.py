@@ -76,14 +76,13 @@ def _add_transitions(machine: Machine, name: str, state: StateSpec) -> None:
             conditions=[_reply_condition(compile_match(transition.when))],
             before=[_before_enter(transition)],
         )
-    if state.on_success:
-        machine.add_transition(SUCCEED, name, state.on_success)
-    if isinstance(state.on_failure, str):
-        machine.add_transition(FAIL, name, state.on_failure)
-    elif state.on_failure:
-        for route in state.on_failure:
-            machine.add_transition(FAIL, name, route.goto,
-                                   conditions=[_reason_condition(route.when)])
+    for trigger, routes in ((SUCCEED, state.on_success), (FAIL, state.on_failure)):
+        if isinstance(routes, str):
+            machine.add_transition(trigger, name, routes)
+        elif routes:
+            for route in routes:
+                machine.add_transition(trigger, name, route.goto,
+                                       conditions=[_reason_condition(route.when)])
     if state.goto:
         machine.add_transition(ADVANCE, name, state.goto)
     if state.timeout:

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from bot.flow.errors import FlowError
-from bot.flow.schema import FailureRoute, FlowSpec, StateSpec, Text
+from bot.flow.schema import FlowSpec, StateSpec, Text
 from bot.flow.yamlmarks import FlowLoader, line_of
 
 MAX_FILE_BYTES = 512 * 1024
@@ -109,15 +109,17 @@ def _cross_check(spec: FlowSpec, actions: ActionParams) -> Iterator[Problem]:
 def _targets(state: StateSpec) -> Iterator[tuple[list[int | str], str]]:
     for i, t in enumerate(state.on):
         yield ["on", i, "goto"], t.goto
-    for key in ("on_success", "goto", "on_max_attempts"):
+    for key in ("goto", "on_max_attempts"):
         target = getattr(state, key)
         if target:
             yield [key], target
-    if isinstance(state.on_failure, str):
-        yield ["on_failure"], state.on_failure
-    elif isinstance(state.on_failure, list):
-        for i, route in enumerate(state.on_failure):
-            yield ["on_failure", i, "goto"], route.goto
+    for key in ("on_success", "on_failure"):
+        routes = getattr(state, key)
+        if isinstance(routes, str):
+            yield [key], routes
+        elif isinstance(routes, list):
+            for i, route in enumerate(routes):
+                yield [key, i, "goto"], route.goto
     if state.timeout:
         yield ["timeout", "goto"], state.timeout.goto
 
@@ -154,10 +156,10 @@ def _check_action(
     if state.on_success is None or state.on_failure is None:
         yield here + ["action"], (f"state {name!r} calls an action: it needs on_success "
                                   "and on_failure")
-    if isinstance(state.on_failure, list) and not any(
-        isinstance(r, FailureRoute) and r.when is None for r in state.on_failure
-    ):
-        yield here + ["on_failure"], "on_failure needs a last route without `when:` (any failure)"
+    for key in ("on_success", "on_failure"):
+        routes = getattr(state, key)
+        if isinstance(routes, list) and (not routes or routes[-1].when is not None):
+            yield here + [key], f"{key} needs a last route without `when:` (every other result)"
     model = actions[state.action.type]
     if model is not None:
         fields = model.model_fields

@@ -60,11 +60,15 @@ class ActionRef(Strict):
     """Keep the action's result data under `save_<key>` (else each key under its own name)."""
 
 
-class FailureRoute(Strict):
-    """Where a failed action leads; `when` is a failure reason, or absent for any failure."""
+class Route(Strict):
+    """Where an action's result leads: `when` is the result's tag (a failure reason, or a
+    success tag such as `single`), or absent to catch every other result."""
 
     when: str | None = None
     goto: Name
+
+
+FailureRoute = Route
 
 
 class Timeout(Strict):
@@ -81,8 +85,8 @@ class StateSpec(Strict):
     say: Text | None = None
     on: list[Transition] = Field(default_factory=list)
     action: ActionRef | None = None
-    on_success: Name | None = None
-    on_failure: Name | list[FailureRoute] | None = None
+    on_success: Name | list[Route] | None = None
+    on_failure: Name | list[Route] | None = None
     goto: Name | None = None
     end: bool = False
     reprompt: Text | None = None
