@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     check = flows_sub.add_parser("check", help="load and check flows, then report")
     check.add_argument("path", nargs="?", type=Path, help="a flow file or folder (FLOW_PATH)")
     check.set_defaults(run=_flows_check)
+    graph = flows_sub.add_parser("graph", help="write a flow as a Mermaid diagram")
+    graph.add_argument("name", nargs="?", help="the flow's name (default: the first)")
+    graph.add_argument("--path", type=Path, help="a flow file or folder (FLOW_PATH)")
+    graph.set_defaults(run=_flows_graph)
+    schema = flows_sub.add_parser("schema", help="write the JSON Schema of the flow format")
+    schema.set_defaults(run=_flows_schema)
     return parser
 
 
@@ -117,6 +123,20 @@ def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
 
     path = args.path or settings.flow_path
     print(report(path))
+    return 0
+
+
+def _flows_graph(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowcheck import mermaid
+
+    print(mermaid(args.path or settings.flow_path, args.name))
+    return 0
+
+
+def _flows_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowcheck import json_schema
+
+    sys.stdout.write(json_schema())
     return 0
 
 

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         16, description="Hash-tag shards: keys of one phone share `{sN}`; one outbox per shard."
     )
     conversation_ttl: int = Field(
-        30 * 24 * 3600, description="Seconds a quiet conversation (and its opt-out copy) lives."
+        30 * 24 * 3600, description="Seconds a quiet conversation lives (opt-outs never expire)."
     )
     flow_path: Path = Field(Path("flows"), description="A flow file or a folder of flows.")
     public_base_url: str | None = Field(
@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     verify_secret: SecretStr | None = Field(
         None, description="Key for hashing the codes the bot makes (set it in production)."
     )
+    quiet_hours_start: int = Field(21, ge=0, le=23, description="Voter-local hour reminders stop.")
+    quiet_hours_end: int = Field(8, ge=0, le=23, description="Voter-local hour reminders resume.")
     campaigns_per_page: int = Field(5, description="Campaigns per menu page (MORE pages on).")
     default_region: str = Field("US", description="Region for numbers without a country code.")
     provider_handles_keywords: bool = Field(

@@ -27,6 +27,7 @@ from bot.models import (
     Step,
     TimerFired,
 )
+from bot.quiet import outside_quiet_hours
 from bot.texts import default_text, pick, render
 
 #: Most state changes one event may cause (mailroom caps a sprint at 250 steps).
@@ -42,6 +43,8 @@ class Rules:
     help_contact: str = "ask the organizer who shared this number"
     provider_handles_keywords: bool = False
     consent_sync: bool = True  # push opt-outs/opt-ins upstream with the `consent_sync` action
+    quiet_start: int = 21  # local hour quiet hours begin (timers marked quiet_hours wait)
+    quiet_end: int = 8
 
 
 @dataclass
@@ -87,9 +90,12 @@ class Turn:
             conv.pending = effect.id
             self.effects.append(effect)
         if state.timeout is not None:
-            self.effects.append(SetTimer(
-                id=self.ids.new_id(), phone=conv.phone, name=f"timeout:{name}",
-                due=self.now + state.timeout.after, token=conv.token))
+            due = self.now + state.timeout.after
+            if state.timeout.quiet_hours:
+                due = outside_quiet_hours(due, conv.phone, self.rules.quiet_start,
+                                          self.rules.quiet_end)
+            self.effects.append(SetTimer(id=self.ids.new_id(), phone=conv.phone,
+                                         name=f"timeout:{name}", due=due, token=conv.token))
         if state.end:
             conv.flow = None
             conv.state = None

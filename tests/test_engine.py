@@ -20,7 +20,6 @@ from bot.models import (
     Step,
     TimerFired,
 )
-from tests.conftest import ROOT
 
 PHONE = "+15555550100"
 NOW = 1_764_000_000.0
@@ -28,10 +27,7 @@ NOW = 1_764_000_000.0
 
 @pytest.fixture(scope="module")
 def flows() -> FlowSet:
-    specs_dir = Path(__file__).parent / "flows"
-    demo = load_flow_set(specs_dir, {"lookup": None, "consent_sync": None})
-    join = load_flow_set(ROOT / "flows", {"consent_sync": None})
-    return FlowSet.from_specs([demo.flows["demo"].spec, join.flows["join"].spec])
+    return load_flow_set(Path(__file__).parent / "flows", {"lookup": None, "consent_sync": None})
 
 
 class Phone:

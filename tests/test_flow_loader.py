@@ -53,7 +53,7 @@ def test_good_flow_loads_and_keeps_yaml12_booleans(tmp_path: Path) -> None:
         (GOOD.replace("goto: done\n      - when: no", "goto: nowhere\n      - when: no"), 9,
          "'nowhere', which is not defined"),
         (GOOD.replace("start: ask", "start: missing"), 3, "start state 'missing'"),
-        (GOOD.replace('    say: "Bye"\n', ""), 12, "has no message"),
+        (GOOD.replace('    say: "Reply YES or NO"\n', ""), 5, "has no message"),
         (GOOD + "  orphan:\n    say: hi\n    end: true\n", 15, "unreachable"),
         (GOOD.replace("    end: true", "    action: {type: teleport}\n"
                       "    on_success: done\n    on_failure: done"), 14,
@@ -114,5 +114,41 @@ def test_flows_check_command_reports_line(tmp_path: Path, capsys: pytest.Capture
     path = write(tmp_path, GOOD.replace("start: ask", "start: missing"))
     assert main(["flows", "check", str(path)]) == 2
     assert f"{path}:3: start state 'missing'" in capsys.readouterr().err
-    assert main(["flows", "check", str(ROOT / "flows")]) == 0
-    assert "ok  join" in capsys.readouterr().out
+    assert main(["flows", "check", str(ROOT / "tests" / "flows" / "join.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "ok  join" in out
+    assert "optin.say[en]: 1 segment (GSM-7" in out
+
+
+def test_flows_check_warns_about_ucs2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    from bot.__main__ import main
+
+    path = write(tmp_path, GOOD.replace('"Bye"', '"Bye \u2019 \U0001F44B"'))
+    assert main(["flows", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "done.say[*]: 1 segment (UCS-2" in out and "forces UCS-2" in out
+
+
+def test_shipped_json_schema_is_up_to_date() -> None:
+    from bot.flowcheck import json_schema
+
+    assert (ROOT / "flows" / "flow.schema.json").read_text() == json_schema(), (
+        "run: python -m bot flows schema > flows/flow.schema.json")
+
+
+def test_flows_point_editors_at_the_schema() -> None:
+    for path in (ROOT / "flows").glob("*.yaml"):
+        assert path.read_text().startswith(
+            "# yaml-language-server: $schema=./flow.schema.json"), path
+
+
+def test_graph_names_every_state(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.__main__ import main
+
+    assert main(["flows", "graph", "--path", str(ROOT / "tests" / "flows" / "join.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("stateDiagram-v2")
+    assert "[*] --> optin: JOIN / UNETE" in out
+    assert "optin --> confirmed: reply yes" in out
+    assert "optin --> expired: after 86400s" in out

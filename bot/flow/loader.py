@@ -137,7 +137,7 @@ def _check_state(
         what = " and ".join(kinds) if kinds else "nothing"
         yield here, (f"state {name!r} must do exactly one of: wait for a reply (on), call an "
                      f"action (action), move on (goto) or end (end: true); it has {what}")
-    if (state.on or state.end) and state.say is None:
+    if state.on and state.say is None:
         yield here, f"state {name!r} has no message (say:)"
     if state.action is not None:
         yield from _check_action(name, state, here, actions)

@@ -76,6 +76,8 @@ class Timeout(Strict):
 
     after: int = Field(gt=0, le=90 * 24 * 3600)
     goto: Name
+    quiet_hours: bool = False
+    """Never fire during the voter's quiet hours (local night): wait for the morning."""
 
 
 class StateSpec(Strict):
