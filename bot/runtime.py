@@ -85,9 +85,10 @@ def sandbox_root(settings: Settings) -> str:
 async def open_runtime(settings: Settings, *, redis: Redis | None = None,
                        sender: Sender | None = None, clock: Clock | None = None,
                        ids: IdFactory | None = None, keys: Keys | None = None,
-                       metrics: Metrics | None = None) -> AsyncIterator[Runtime]:
+                       metrics: Metrics | None = None, registry: Registry | None = None
+                       ) -> AsyncIterator[Runtime]:
     """Open Redis and the HTTP session, build the core, and close both at the end."""
-    registry = build_registry()
+    registry = registry or build_registry()
     flows = load_flows(settings, registry)
     keys = keys or Keys(shards=settings.redis_shards)
     own_redis = redis is None

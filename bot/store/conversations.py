@@ -72,6 +72,33 @@ class ConversationStore:
     async def commit(self, before: Conversation, step: Step, dedup: str | None = None,
                      ack: Ack | None = None, ignored: str = "") -> Outcome:
         """Write the step whole, or raise `VersionConflict`; a seen `dedup` is a no-op."""
+        keys, args = self._commit_call(before, step, dedup, ack, ignored)
+        return _outcome(step.conversation.phone, await self._commit(keys=keys, args=args))
+
+    async def commit_many(self, items: list[tuple[Conversation, Step, str | None]]
+                          ) -> list[Outcome | VersionConflict]:
+        """Commit many steps (of different phones) in one pipelined round trip.
+
+        Each is the same atomic script as `commit`; a clash comes back as a
+        `VersionConflict` in its place instead of being raised. For bulk loads (imports,
+        the benchmark), not for the inbound path, which commits one step at a time.
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for before, step, dedup in items:
+                keys, args = self._commit_call(before, step, dedup, None, "")
+                await self._commit(keys=keys, args=args, client=pipe)
+            results = await pipe.execute()
+        out: list[Outcome | VersionConflict] = []
+        for (_, step, _), result in zip(items, results, strict=True):
+            try:
+                out.append(_outcome(step.conversation.phone, result))
+            except VersionConflict as exc:
+                out.append(exc)
+        return out
+
+    def _commit_call(self, before: Conversation, step: Step, dedup: str | None,
+                     ack: Ack | None, ignored: str) -> tuple[list[str], list[Any]]:
+        """The KEYS and ARGV of the commit script for one step."""
         conv = step.conversation
         k, phone = self.keys, conv.phone
         shard = k.shard(phone)
@@ -94,11 +121,7 @@ class ConversationStore:
             args += [timer.due, fire.model_dump_json()]
         keys = [k.conversation(phone), k.seen(phone, dedup or "-"), k.outbox(shard),
                 k.consent(shard), k.opted_out(phone), k.timers(shard), k.ignored(shard)]
-        result = await self._commit(keys=keys, args=args)
-        outcome = result.decode() if isinstance(result, bytes) else str(result)
-        if outcome == "conflict":
-            raise VersionConflict(phone)
-        return Outcome(outcome)
+        return keys, args
 
     async def is_opted_out(self, phone: str) -> bool:
         """The send layer's question, asked right before every send."""
@@ -115,6 +138,13 @@ class ConversationStore:
                 if phone is None or change.phone == phone:
                     changes.append(change)
         return sorted(changes, key=lambda c: c.at)
+
+
+def _outcome(phone: str, result: Any) -> Outcome:
+    outcome = result.decode() if isinstance(result, bytes) else str(result)
+    if outcome == "conflict":
+        raise VersionConflict(phone)
+    return Outcome(outcome)
 
 
 def encode(conv: Conversation, version: int) -> str:

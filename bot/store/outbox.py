@@ -46,9 +46,9 @@ class Outbox:
                     raise
 
     async def read(self, shard: int, consumer: str, count: int, block_ms: int) -> list[Entry]:
-        """New entries of one shard for this consumer (waits at most `block_ms`)."""
+        """New entries of one shard for this consumer (waits at most `block_ms`; 0: no wait)."""
         reply: Any = await self.redis.xreadgroup(GROUP, consumer, {self.keys.outbox(shard): ">"},
-                                                 count=count, block=block_ms)
+                                                 count=count, block=block_ms or None)
         return [entry for _, items in reply or [] for entry in _entries(shard, items)]
 
     async def claim(self, shard: int, consumer: str, idle_ms: int, count: int) -> list[Entry]:
