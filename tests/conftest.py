@@ -33,7 +33,8 @@ _NONE_ENV = {
 
 def make_settings(**overrides: Any) -> Settings:
     """Settings that ignore this machine's environment and `.env`."""
-    values: dict[str, Any] = {**_NONE_ENV, "flow_path": ROOT / "tests" / "flows" / "join.yaml", "sms_sender": "console",
+    values: dict[str, Any] = {**_NONE_ENV, "flow_path": ROOT / "tests" / "flows" / "join.yaml",
+                              "sms_sender": "console",
                               "verify_provider": "local", "provider_handles_keywords": False,
                               "run_worker": True, "worker_claim_idle_ms": 30_000,
                               "redis_shards": 4, "port": 8080}
