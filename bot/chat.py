@@ -20,8 +20,9 @@ from aiohttp import web
 from bot.config import Settings
 from bot.phone import to_e164
 from bot.runtime import Runtime, open_runtime
+from bot.sandbox import Sandbox
 from webhooks.app import create_app
-from webhooks.keys import RUNTIME
+from webhooks.keys import RUNTIME, SANDBOX_STATE
 from webhooks.twilio import compute_signature
 
 QUIET_SECONDS = 0.6
@@ -62,14 +63,15 @@ async def run_chat(settings: Settings, phone_raw: str) -> int:
           flush=True)
     try:
         async with aiohttp.ClientSession() as http:
-            await _relay(http, settings, app[RUNTIME], sender, phone, port)
+            await _relay(http, settings, app[RUNTIME], sender, phone, port,
+                         app.get(SANDBOX_STATE))
     finally:
         await runner.cleanup()
     return 0
 
 
 async def _relay(http: aiohttp.ClientSession, settings: Settings, runtime: Runtime,
-                 sender: ChatSender, phone: str, port: int) -> None:
+                 sender: ChatSender, phone: str, port: int, sandbox: Sandbox | None) -> None:
     loop = asyncio.get_running_loop()
     path = "/webhooks/twilio/sms"
     while True:
@@ -94,6 +96,21 @@ async def _relay(http: aiohttp.ClientSession, settings: Settings, runtime: Runti
             if resp.status != 200:
                 print(f"(the webhook answered {resp.status}: {await resp.text()})", flush=True)
         await _settle(runtime, sender)
+        if sandbox is not None:
+            _show_sandbox_codes(sandbox, phone)
+
+
+_shown: dict[str, str] = {}
+
+
+def _show_sandbox_codes(sandbox: Sandbox, phone: str) -> None:
+    """Codes a sandboxed TeleSign or WeVote "texted" this phone: a real phone would see them."""
+    for service, codes in (("TeleSign", sandbox.telesign.last_code),
+                           ("WeVote", sandbox.wevote.last_code)):
+        code = codes.get(phone)
+        if code and _shown.get(service) != code:
+            _shown[service] = code
+            print(f"sms from {service} (sandbox)> Your verification code is {code}", flush=True)
 
 
 async def _settle(runtime: Runtime, sender: ChatSender) -> None:

@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Keyword(StrEnum):
@@ -60,6 +61,7 @@ _PUNCT = re.compile(r"[^\w\s-]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=8192)
 def normalise(text: str) -> str:
     """Upper case, accents dropped, punctuation dropped, spaces folded: `' Stop! '` -> `STOP`."""
     decomposed = unicodedata.normalize("NFKD", text)

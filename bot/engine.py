@@ -62,7 +62,6 @@ class Turn:
     effects: list[SendSms | RunAction | SetTimer] = field(default_factory=list)
     consent: list[ConsentChange] = field(default_factory=list)
     event: Event | None = None
-    state: str = ""
 
     # --- recording helpers -----------------------------------------------------------
     def say(self, text: str | None) -> None:
@@ -178,32 +177,22 @@ def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, i
     name, lang = started
     conv.flow, conv.lang, conv.vars = name, lang, {}
     turn = Turn(conv, flows.flows[name], now, ids, rules, text_in=event.body, event=event)
-    turn.flow.machine.set_state(turn.flow.spec.start, model=turn)
     turn.enter(turn.flow.spec.start, turn.flow.state(turn.flow.spec.start))
     return _settle(turn, note="start")
 
 
 def _run(turn: Turn, trigger: str, note: str) -> Step:
     """Fire one trigger on the flow machine, then follow automatic `goto`s."""
-    machine = turn.flow.machine
-    machine.add_model(turn, initial=turn.conv.state)
-    try:
-        machine.events[trigger].trigger(turn)
-    finally:
-        machine.remove_model(turn)
+    turn.flow.fire(turn, trigger)
     return _settle(turn, note)
 
 
 def _settle(turn: Turn, note: str) -> Step:
-    conv, machine = turn.conv, turn.flow.machine
+    conv = turn.conv
     for _ in range(STEP_BUDGET):
         if conv.state is None or not turn.flow.state(conv.state).goto:
             break
-        machine.add_model(turn, initial=conv.state)
-        try:
-            machine.events[ADVANCE].trigger(turn)
-        finally:
-            machine.remove_model(turn)
+        turn.flow.fire(turn, ADVANCE)
     return Step(conversation=conv, effects=list(turn.effects), consent=turn.consent, note=note)
 
 

@@ -13,10 +13,10 @@ from aiohttp import web
 
 from bot.config import SANDBOX_PREFIX, Settings
 from bot.runtime import Runtime, open_runtime
-from bot.sandbox import create_sandbox_app
+from bot.sandbox import SANDBOX, create_sandbox_app
 from webhooks import health, telesign, twilio
 from webhooks.common import errors
-from webhooks.keys import CORE, METRICS, REDIS, RUNTIME, SETTINGS
+from webhooks.keys import CORE, METRICS, REDIS, RUNTIME, SANDBOX_STATE, SETTINGS
 
 log = structlog.get_logger("webhooks.app")
 
@@ -34,7 +34,9 @@ def create_app(settings: Settings, *, runtime_factory: RuntimeFactory | None = N
     health.setup_routes(app)
     sandboxed = [s for s in SERVICES if settings.uses_sandbox(s)]  # type: ignore[arg-type]
     if mount_sandbox if mount_sandbox is not None else bool(sandboxed):
-        app.add_subapp(SANDBOX_PREFIX, create_sandbox_app())
+        sandbox_app = create_sandbox_app()
+        app[SANDBOX_STATE] = sandbox_app[SANDBOX]
+        app.add_subapp(SANDBOX_PREFIX, sandbox_app)
     factory: RuntimeFactory = runtime_factory or open_runtime
     app.cleanup_ctx.append(_resources(factory, sandboxed))
     return app

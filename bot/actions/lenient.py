@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "on", "si"})
 FALSE_WORDS = frozenset({"false", "no", "n", "0", "off"})
-_INT = re.compile(r"^[#\s]*([+-]?\d+)(?:\.0+)?\s*[.)]?\s*$")
+_INT = re.compile(r"^[#\s]*([+-]?[0-9]+)(?:\.0+)?\s*[.)]?\s*$")
+_ZIP5 = re.compile(r"^[0-9]{5}$")
 
 
 class LenientParams(BaseModel):
@@ -55,8 +56,13 @@ def to_int(text: str) -> int | None:
 
 
 def digits(text: str) -> str:
-    """Only the digits of `text`."""
-    return "".join(ch for ch in text if ch.isdigit())
+    """Only the ASCII digits of `text`."""
+    return "".join(ch for ch in text if "0" <= ch <= "9")
+
+
+def zip5_or_empty(text: str) -> str:
+    """`text` when it is a 5-digit ZIP, else ""."""
+    return text if _ZIP5.match(text) else ""
 
 
 def id_list(text: str) -> list[int]:

@@ -1,7 +1,7 @@
 """Compile a checked `FlowSpec` into one `transitions` machine, once, at start-up.
 
-One `Machine` per flow with `model=None`; the engine drives a single reusable `Turn` model
-through it. Conditions and callbacks are closures built here from the closed registry of
+One `Machine` per flow, with one `Driver` model added once (adding and removing a model per
+step cost half of a step); each step points the driver at its `Turn`. Conditions and callbacks are closures built here from the closed registry of
 matchers, never strings from YAML, and they only record what should happen on the turn:
 no I/O happens inside the machine.
 """
@@ -25,14 +25,34 @@ REPLY, SUCCEED, FAIL, EXPIRE, ADVANCE, GIVE_UP = (
     "reply", "succeed", "fail", "expire", "advance", "give_up")
 
 
+class Driver:
+    """The one model of a flow's machine, added once at compile time. Each engine step points
+    it at that step's `Turn`; steps never await, so one driver serves every conversation."""
+
+    def __init__(self) -> None:
+        self.turn: Turn | None = None
+        self.state = ""
+
+
 @dataclass
 class CompiledFlow:
     """A flow ready to run: its spec, its machine and its trigger keywords."""
 
     spec: FlowSpec
     machine: Machine
+    driver: Driver
     keywords: dict[str, str]  # normalised keyword -> language
     hints: dict[tuple[str, str], str] = field(default_factory=dict)  # (state, lang) -> hint
+
+    def fire(self, turn: Turn, trigger: str) -> None:
+        """Run one trigger from the turn's state; the callbacks record onto the turn."""
+        driver = self.driver
+        driver.turn = turn
+        try:
+            self.machine.set_state(turn.conv.state or self.spec.start, model=driver)
+            self.machine.events[trigger].trigger(driver)
+        finally:
+            driver.turn = None
 
     @property
     def name(self) -> str:
@@ -45,8 +65,9 @@ class CompiledFlow:
 def compile_flow(spec: FlowSpec) -> CompiledFlow:
     """Build the machine for `spec` (already checked by the loader)."""
     states = [State(name, on_enter=[_on_enter(name, s)]) for name, s in spec.states.items()]
+    driver = Driver()
     machine = Machine(
-        model=None,
+        model=driver,
         states=states,
         initial=spec.start,
         auto_transitions=False,
@@ -66,7 +87,8 @@ def compile_flow(spec: FlowSpec) -> CompiledFlow:
         for name, s in spec.states.items()
         for lang in spec.languages
     }
-    return CompiledFlow(spec=spec, machine=machine, keywords=keywords, hints=hints)
+    return CompiledFlow(spec=spec, machine=machine, driver=driver, keywords=keywords,
+                        hints=hints)
 
 
 def _add_transitions(machine: Machine, name: str, state: StateSpec) -> None:
@@ -91,9 +113,15 @@ def _add_transitions(machine: Machine, name: str, state: StateSpec) -> None:
         machine.add_transition(GIVE_UP, name, state.on_max_attempts)
 
 
+def _turn(event: EventData) -> Turn:
+    turn = cast(Driver, event.model).turn
+    assert turn is not None, "a flow machine fired outside an engine step"
+    return turn
+
+
 def _reply_condition(matcher: Matcher) -> Callable[[EventData], bool]:
     def condition(event: EventData) -> bool:
-        turn = cast("Turn", event.model)
+        turn = _turn(event)
         value = matcher(turn.text_in)
         turn.matched = value
         return value is not None
@@ -103,7 +131,7 @@ def _reply_condition(matcher: Matcher) -> Callable[[EventData], bool]:
 
 def _before_enter(transition: Transition) -> Callable[[EventData], None]:
     def before(event: EventData) -> None:
-        turn = cast("Turn", event.model)
+        turn = _turn(event)
         turn.on_reply_taken(transition)
 
     return before
@@ -111,14 +139,14 @@ def _before_enter(transition: Transition) -> Callable[[EventData], None]:
 
 def _reason_condition(reason: str | None) -> Callable[[EventData], bool]:
     def condition(event: EventData) -> bool:
-        return reason is None or cast("Turn", event.model).reason == reason
+        return reason is None or _turn(event).reason == reason
 
     return condition
 
 
 def _on_enter(name: str, state: StateSpec) -> Callable[[EventData], Any]:
     def enter(event: EventData) -> None:
-        turn = cast("Turn", event.model)
+        turn = _turn(event)
         turn.enter(name, state)
 
     return enter

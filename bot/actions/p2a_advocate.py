@@ -1,0 +1,69 @@
+"""`p2a_advocate`: create or update the voter's Phone2Action advocate, opted in to SMS.
+
+    join_campaign:
+      action:
+        type: p2a_advocate
+        params: {campaign_id: "{campaign_id}", address1: "{address1}", zip5: "{zip5}"}
+      on_success: ask_address
+      on_failure:
+        - {when: unsupported_phone, goto: us_only}
+        - {goto: try_later}
+
+P2A requires a campaign on every advocate, so the flow calls this once a campaign is chosen
+(`campaign_id`), not at opt-in. The advocate is found by phone first and updated, else
+created (`upsert_advocate`), with `phone` (10 digits), `campaigns[]`, `smsOptin=1`,
+`smsOptinConfirmed=1` (the voter confirmed by text), and `address1`/`zip5` when given
+(a `zip5` that is not 5 digits is left out). Safe to repeat.
+
+Data on success: `advocate_id`.
+Reasons (ok=False): `unsupported_phone` (not a US number: P2A is US only), `invalid`
+(`campaign_id` is not a number), `rejected`. P2A down: retried by the worker.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import structlog
+from pydantic import BaseModel
+
+from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.lenient import LenientParams, to_int, zip5_or_empty
+from bot.actions.p2a_common import upsert_advocate
+from bot.phone import mask
+from bot.upstream.errors import UnsupportedPhone, UpstreamRejected, UpstreamUnavailable
+
+log = structlog.get_logger("bot.actions.p2a_advocate")
+
+
+class P2AAdvocateParams(LenientParams):
+    """The chosen campaign, and the address when the flow already has it."""
+
+    campaign_id: str
+    address1: str = ""
+    zip5: str = ""
+
+
+class P2AAdvocate:
+    """Upsert the advocate by phone."""
+
+    name: ClassVar[str] = "p2a_advocate"
+    Params: ClassVar[type[BaseModel]] = P2AAdvocateParams
+    replies: ClassVar[bool] = True
+
+    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
+        assert isinstance(params, P2AAdvocateParams)
+        campaign_id = to_int(params.campaign_id)
+        if campaign_id is None or campaign_id <= 0:
+            return Outcome(ok=False, reason="invalid")
+        try:
+            advocate_id = await upsert_advocate(ctx, campaign_id, address1=params.address1,
+                                                zip5=zip5_or_empty(params.zip5))
+        except UpstreamUnavailable as exc:
+            raise ActionRetry(str(exc)) from exc
+        except UnsupportedPhone:
+            return Outcome(ok=False, reason="unsupported_phone")
+        except UpstreamRejected as exc:
+            log.warning("p2a advocate refused", phone=mask(ctx.phone), error=str(exc)[:200])
+            return Outcome(ok=False, reason="rejected")
+        return Outcome(ok=True, data={"advocate_id": advocate_id})

@@ -1,0 +1,215 @@
+"""The advocacy flow end to end: Twilio webhook in, every upstream on its sandbox, texts out.
+
+Each conversation goes through the real app (webhook, engine, store, worker, actions,
+clients over HTTP, sandboxes) with a frozen clock, and asserts what the voter reads and
+which upstream requests were made.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.sandbox import SANDBOX, Sandbox
+from tests.apphelpers import Bot, start_bot, text
+from tests.conftest import ROOT, make_settings
+
+PHONE = "+15555550100"
+OTHER = "+15555550111"
+AnyClient = TestClient[Any, Any]
+
+
+class Voter:
+    """One phone texting the bot, reading its answers as they arrive."""
+
+    def __init__(self, bot: Bot, client: AnyClient, sandbox: Sandbox, phone: str = PHONE
+                 ) -> None:
+        self.bot, self.client, self.sandbox, self.phone = bot, client, sandbox, phone
+        self.seen = 0
+
+    async def says(self, body: str) -> list[str]:
+        """Text `body`; return every text the bot sent this phone since the last call."""
+        resp = await text(self.client, body, self.phone)
+        assert resp.status == 200, await resp.text()
+        await self.bot.runtime.settle(timeout=15)
+        texts = self.bot.texts_to(self.phone)
+        new, self.seen = texts[self.seen:], len(texts)
+        return new
+
+    def code(self, provider: str, new: list[str]) -> str:
+        """The one-time code as the voter received it."""
+        if provider == "local":
+            found = re.findall(r"\b(\d{6})\b", " ".join(new))
+            assert found, new
+            return found[-1]
+        if provider == "telesign":
+            body = self.sandbox.log.last("telesign").body
+            return str(body["verify_code"])
+        return self.sandbox.wevote.last_code[self.phone]
+
+    def calls(self, service: str | None = None) -> list[str]:
+        return [c for c in self.sandbox.log if service is None or c.startswith(
+            ("GET ", "POST ")) and f" /{service}/" in c]
+
+
+async def start(aiohttp_client: Any, aiohttp_server: Any, **settings: Any
+                ) -> tuple[Bot, AnyClient, Sandbox]:
+    values = {"flow_path": ROOT / "flows", "verify_provider": "local", **settings}
+    bot, client, sandbox_app = await start_bot(aiohttp_client, aiohttp_server,
+                                               make_settings(**values))
+    return bot, client, sandbox_app[SANDBOX]
+
+
+async def walk_to_code(voter: Voter, provider: str, *, spanish: bool = False) -> str:
+    optin = await voter.says("UNETE" if spanish else "JOIN")
+    assert len(optin) == 1
+    assert ("Msg & data rates may apply" in optin[0]) or ("tarifas" in optin[0])
+    sent = await voter.says("SI" if spanish else "yes")
+    assert sent[-1].startswith("Le enviamos un codigo" if spanish else "We sent you a code")
+    return voter.code(provider, sent)
+
+
+@pytest.mark.parametrize("provider", ["local", "telesign", "wevote"])
+async def test_join_to_call_in_english(aiohttp_client: Any, aiohttp_server: Any,
+                                       provider: str) -> None:
+    bot, client, sandbox = await start(aiohttp_client, aiohttp_server,
+                                       verify_provider=provider)
+    voter = Voter(bot, client, sandbox)
+    code = await walk_to_code(voter, provider)
+    menu = await voter.says(code)
+    assert menu[-1].startswith("Your number is confirmed. Which campaign?")
+    assert "1) Clean Water Now" in menu[-1]
+    asked = await voter.says("1")
+    assert asked[-1].startswith("Clean Water Now: Reply with your street address and ZIP")
+    advocate = [r for r in sandbox.log.requests if r.path == "/p2a/advocates"
+                and r.method == "POST"][0]
+    assert advocate.body["phone"] == "5555550100"
+    assert advocate.body["smsOptin"] == "1"
+    assert advocate.body["campaigns[]"] in ("1001", ["1001"])
+    targets = await voter.says("1 Main St, Kansas City 64108")
+    assert targets[-1].startswith("Your legislators:")
+    assert "Casey Morgan" in targets[-1]
+    calling = await voter.says("2")
+    assert calling[-1].startswith("Your phone will ring now to connect you with")
+    assert "pass the Clean Water Act" in calling[-1]
+    [connection] = [r for r in sandbox.log.requests if r.path == "/p2a/connections"]
+    assert connection.body["campaignid"] == "1001"
+    assert connection.body["type[]"] in ("call", ["call"])
+    again = await voter.says("CALL")
+    assert again[-1].startswith("Your phone will ring now")
+    assert len([r for r in sandbox.log.requests if r.path == "/p2a/connections"]) == 2
+    back = await voter.says("MENU")
+    assert "1) Clean Water Now" in back[-1]
+    if provider == "telesign":
+        assert "POST /telesign/v1/verify/sms" in sandbox.log
+    if provider == "wevote":
+        assert any(c.startswith("GET /wevote/voterVerifySecretCode") for c in sandbox.log)
+    consent = await bot.runtime.store.consent_log(PHONE)
+    assert [c.keyword for c in consent] == ["OPT-IN:advocacy"]
+
+
+async def test_join_to_call_in_spanish(aiohttp_client: Any, aiohttp_server: Any) -> None:
+    bot, client, sandbox = await start(aiohttp_client, aiohttp_server)
+    voter = Voter(bot, client, sandbox)
+    code = await walk_to_code(voter, "local", spanish=True)
+    menu = await voter.says(code)
+    assert menu[-1].startswith("Su numero esta confirmado. Cual campana?")
+    asked = await voter.says("1")
+    assert "Responda con su direccion y codigo postal" in asked[-1]
+    targets = await voter.says("1 Main St 64108")
+    assert targets[-1].startswith("Sus legisladores:")
+    calling = await voter.says("TODOS")
+    assert calling[-1].startswith("Su telefono sonara ahora para conectarle con")
+
+
+async def test_wrong_codes_up_to_the_bound_then_resend(aiohttp_client: Any,
+                                                       aiohttp_server: Any) -> None:
+    bot, client, sandbox = await start(aiohttp_client, aiohttp_server)
+    voter = Voter(bot, client, sandbox)
+    code = await walk_to_code(voter, "local")
+    wrong = "111111" if code != "111111" else "222222"
+    assert (await voter.says(wrong))[-1].startswith("That code did not match")
+    assert (await voter.says(wrong))[-1].startswith("That code did not match")
+    assert (await voter.says(wrong))[-1].startswith("Too many wrong codes")
+    assert (await voter.says(code))[-1].startswith("Sorry, I did not understand")
+    bot.clock.advance(61)
+    resent = await voter.says("RESEND")
+    new_code = voter.code("local", resent)
+    assert (await voter.says(new_code))[-1].startswith("Your number is confirmed")
+
+
+async def test_expired_code_and_resend_cooldown(aiohttp_client: Any, aiohttp_server: Any
+                                                ) -> None:
+    bot, client, sandbox = await start(aiohttp_client, aiohttp_server)
+    voter = Voter(bot, client, sandbox)
+    code = await walk_to_code(voter, "local")
+    cooled = await voter.says("RESEND")
+    assert cooled[-1].startswith("A new code is on its way. Please wait a minute")
+    assert not re.search(r"\b\d{6}\b", " ".join(cooled))  # no new code was sent
+    bot.clock.advance(601)
+    assert (await voter.says(code))[-1].startswith("That code has expired")
+    fresh = voter.code("local", await voter.says("RESEND"))
+    assert (await voter.says(fresh))[-1].startswith("Your number is confirmed")
+
+
+async def test_stop_midway_pushes_optout_upstream_and_silences(aiohttp_client: Any,
+                                                               aiohttp_server: Any) -> None:
+    bot, client, sandbox = await start(aiohttp_client, aiohttp_server)
+    voter = Voter(bot, client, sandbox)
+    code = await walk_to_code(voter, "local")
+    await voter.says(code)
+    await voter.says("1")  # the advocate exists now
+    stopped = await voter.says("stop")
+    assert stopped == ["civictext: You are unsubscribed and will get no more messages. "
+                       "Reply START to resubscribe."]
+    optouts = [r for r in sandbox.log.requests if r.path == "/p2a/advocates"
+               and r.method == "POST" and r.body.get("smsOptout") == "1"]
+    assert len(optouts) == 1 and optouts[0].body["phone"] == "5555550100"
+    assert any(c.startswith("POST /whatcounts/rest/sms/stopSubscriberSend/") for c in
+               sandbox.log)
+    for body in ("1 Main St 64108", "JOIN", "HELP", "2", "CALL"):
+        assert await voter.says(body) == []
+    assert not any(c == "POST /p2a/connections" for c in sandbox.log)
+
+
+async def test_second_phone_never_touches_the_first(aiohttp_client: Any, aiohttp_server: Any
+                                                    ) -> None:
+    bot, client, sandbox = await start(aiohttp_client, aiohttp_server)
+    first, second = Voter(bot, client, sandbox), Voter(bot, client, sandbox, OTHER)
+    code = await walk_to_code(first, "local")
+    assert (await second.says("JOIN"))[0].startswith("civictext: Reply YES")
+    assert (await second.says(code))[-1].startswith("Sorry, I did not understand")
+    conv = (await bot.runtime.store.load(PHONE)).conversation
+    assert conv.state == "ask_code"
+    assert (await first.says(code))[-1].startswith("Your number is confirmed")
+    other = (await bot.runtime.store.load(OTHER)).conversation
+    assert other.state == "optin" and "verify_hash" not in other.vars
+
+
+async def test_upstream_503_twice_then_success_gives_one_call(aiohttp_client: Any,
+                                                              aiohttp_server: Any) -> None:
+    bot, client, sandbox = await start(aiohttp_client, aiohttp_server)
+    voter = Voter(bot, client, sandbox)
+    await voter.says(await walk_to_code(voter, "local"))
+    await voter.says("1")
+    await voter.says("1 Main St 64108")
+    sandbox.p2a.fail_next["POST /connections"] = [503, 503]
+    calling = await voter.says("1")
+    assert calling[-1].startswith("Your phone will ring now")
+    assert [c for c in sandbox.log if c == "POST /p2a/connections"] == ["POST /p2a/connections"] * 3
+    assert len(sandbox.p2a.connections) == 1
+
+
+async def test_split_zip_asks_for_the_street_and_no_legislators_asks_again(
+        aiohttp_client: Any, aiohttp_server: Any) -> None:
+    bot, client, sandbox = await start(aiohttp_client, aiohttp_server)
+    voter = Voter(bot, client, sandbox)
+    await voter.says(await walk_to_code(voter, "local"))
+    await voter.says("1")
+    assert (await voter.says("20001"))[-1].startswith("That ZIP code covers more than one")
+    assert (await voter.says("1 Main St 99999"))[-1].startswith("We could not find legislators")
+    assert (await voter.says("Main St"))[-1].startswith("Please include your 5-digit ZIP")
+    assert (await voter.says("100 K St NE 20001"))[-1].startswith("Your legislators:")
