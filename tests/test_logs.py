@@ -1,0 +1,37 @@
+"""No log line carries a whole phone number, a code or a secret."""
+
+from __future__ import annotations
+
+from bot.logs import redact
+
+
+def test_phone_keys_are_masked_and_secrets_dropped() -> None:
+    out = redact(None, "info", {"event": "x", "phone": "+15555550100", "code": "123456",
+                                "auth_token": "abc", "to": "+12025550123"})
+    assert out["phone"] == "+1******0100" and out["to"] == "+1******0123"
+    assert out["code"] == "***" and out["auth_token"] == "***"
+
+
+def test_phone_numbers_inside_any_text_are_masked() -> None:
+    out = redact(None, "info", {"event": "send failed for +15555550100 (202) 555-0123",
+                                "error": "To +447911123456 is invalid"})
+    assert "5555550100" not in out["event"] and "555-0123" not in out["event"]
+    assert out["event"].startswith("send failed for +1*")
+    assert "7911123456" not in out["error"]
+
+
+def test_timestamps_added_after_masking_stay_readable() -> None:
+    import io
+
+    import structlog
+
+    from bot.logs import setup_logging
+
+    buffer = io.StringIO()
+    setup_logging("INFO", json_lines=True)
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=buffer),
+                        cache_logger_on_first_use=False)
+    structlog.get_logger("t").info("hello", phone="+15555550100")
+    line = buffer.getvalue()
+    assert '"phone": "+1******0100"' in line
+    assert '"timestamp": "20' in line
