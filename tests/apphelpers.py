@@ -60,16 +60,22 @@ async def start_bot(aiohttp_client: Any, aiohttp_server: Any, settings: Settings
     return bot, await aiohttp_client(bot.app), sandbox_app
 
 
+_MEMORY = MemorySender()
+
+
 def build_bot(settings: Settings, *, redis: Redis | None = None, keys: Keys | None = None,
-              sender: MemorySender | None = None, **app_kwargs: Any) -> Bot:
-    """The real app; `redis` defaults to a fresh fakeredis server."""
-    sender = sender or MemorySender()
+              sender: MemorySender | None = _MEMORY, **app_kwargs: Any) -> Bot:
+    """The real app; `redis` defaults to a fresh fakeredis server. `sender=None` keeps the
+    sender `SMS_SENDER` names (e.g. Twilio's REST client against its sandbox)."""
+    real_sender = sender is None
+    sender = MemorySender() if sender is None or sender is _MEMORY else sender
     clock = FrozenClock()
     redis = redis or fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
 
     @asynccontextmanager
     async def factory(s: Settings) -> AsyncIterator[Runtime]:
-        async with open_runtime(s, redis=redis, sender=sender, clock=clock,
+        async with open_runtime(s, redis=redis, sender=None if real_sender else sender,
+                                clock=clock,
                                 ids=SequentialIds(), keys=keys) as runtime:
             yield runtime
 

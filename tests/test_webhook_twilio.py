@@ -263,3 +263,27 @@ async def test_unknown_delivery_status_is_ignored_with_200(bot_client: tuple[Bot
     resp = await client.post("/webhooks/twilio/status",
                              data={"MessageSid": new_sid(), "MessageStatus": "teleported"})
     assert resp.status == 200 and await resp.text() == "ignored"
+
+
+async def test_twilio_sender_delivers_and_21610_marks_the_phone_opted_out(
+        aiohttp_client: Any, aiohttp_server: Any) -> None:
+    from bot.sandbox import SANDBOX
+
+    settings = make_settings(sms_sender="twilio", sms_from="MG" + "0" * 32)
+    bot, client, sandbox_app = await start_bot(aiohttp_client, aiohttp_server, settings,
+                                               sender=None)
+    sandbox = sandbox_app[SANDBOX]
+    await text(client, "JOIN")
+    await bot.runtime.settle()
+    sent = [r for r in sandbox.log.requests if r.service == "twilio"]
+    assert [r.body["To"] for r in sent] == [PHONE]
+    assert sent[0].body["MessagingServiceSid"] == "MG" + "0" * 32
+    blocked = "+15005550004"  # the Twilio sandbox's opted-out-at-the-carrier number
+    await text(client, "JOIN", phone=blocked)
+    await bot.runtime.settle()
+    assert await bot.runtime.store.is_opted_out(blocked)
+    consent = await bot.runtime.store.consent_log(blocked)
+    assert [(c.keyword, c.opted_out) for c in consent] == [("CARRIER-OPTOUT", True)]
+    await text(client, "hello", phone=blocked)
+    await bot.runtime.settle()
+    assert len([r for r in sandbox.log.requests if r.service == "twilio"]) == 2
