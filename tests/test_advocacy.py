@@ -19,6 +19,7 @@ from tests.conftest import ROOT, make_settings
 
 PHONE = "+15555550100"
 OTHER = "+15555550111"
+REAL_LOOKING = "+12025550143"
 AnyClient = TestClient[Any, Any]
 
 
@@ -77,7 +78,7 @@ async def test_join_to_call_in_english(aiohttp_client: Any, aiohttp_server: Any,
                                        provider: str) -> None:
     bot, client, sandbox = await start(aiohttp_client, aiohttp_server,
                                        verify_provider=provider)
-    voter = Voter(bot, client, sandbox)
+    voter = Voter(bot, client, sandbox, REAL_LOOKING)  # WeVote refuses fictional 555 numbers
     code = await walk_to_code(voter, provider)
     menu = await voter.says(code)
     assert menu[-1].startswith("Your number is confirmed. Which campaign?")
@@ -86,7 +87,7 @@ async def test_join_to_call_in_english(aiohttp_client: Any, aiohttp_server: Any,
     assert asked[-1].startswith("Clean Water Now: Reply with your street address and ZIP")
     advocate = [r for r in sandbox.log.requests if r.path == "/p2a/advocates"
                 and r.method == "POST"][0]
-    assert advocate.body["phone"] == "5555550100"
+    assert advocate.body["phone"] == "2025550143"
     assert advocate.body["smsOptin"] == "1"
     assert advocate.body["campaigns[]"] in ("1001", ["1001"])
     targets = await voter.says("1 Main St, Kansas City 64108")
@@ -107,7 +108,7 @@ async def test_join_to_call_in_english(aiohttp_client: Any, aiohttp_server: Any,
         assert "POST /telesign/v1/verify/sms" in sandbox.log
     if provider == "wevote":
         assert any(c.startswith("GET /wevote/voterVerifySecretCode") for c in sandbox.log)
-    consent = await bot.runtime.store.consent_log(PHONE)
+    consent = await bot.runtime.store.consent_log(REAL_LOOKING)
     assert [c.keyword for c in consent] == ["OPT-IN:advocacy"]
 
 
@@ -134,7 +135,7 @@ async def test_wrong_codes_up_to_the_bound_then_resend(aiohttp_client: Any,
     assert (await voter.says(wrong))[-1].startswith("That code did not match")
     assert (await voter.says(wrong))[-1].startswith("That code did not match")
     assert (await voter.says(wrong))[-1].startswith("Too many wrong codes")
-    assert (await voter.says(code))[-1].startswith("Sorry, I did not understand")
+    assert (await voter.says(code))[0].startswith("Sorry, I did not understand")  # spent
     bot.clock.advance(61)
     resent = await voter.says("RESEND")
     new_code = voter.code("local", resent)
@@ -181,7 +182,7 @@ async def test_second_phone_never_touches_the_first(aiohttp_client: Any, aiohttp
     first, second = Voter(bot, client, sandbox), Voter(bot, client, sandbox, OTHER)
     code = await walk_to_code(first, "local")
     assert (await second.says("JOIN"))[0].startswith("civictext: Reply YES")
-    assert (await second.says(code))[-1].startswith("Sorry, I did not understand")
+    assert (await second.says(code))[0].startswith("Sorry, I did not understand")
     conv = (await bot.runtime.store.load(PHONE)).conversation
     assert conv.state == "ask_code"
     assert (await first.says(code))[-1].startswith("Your number is confirmed")
@@ -199,8 +200,11 @@ async def test_upstream_503_twice_then_success_gives_one_call(aiohttp_client: An
     sandbox.p2a.fail_next["POST /connections"] = [503, 503]
     calling = await voter.says("1")
     assert calling[-1].startswith("Your phone will ring now")
-    assert [c for c in sandbox.log if c == "POST /p2a/connections"] == ["POST /p2a/connections"] * 3
-    assert len(sandbox.p2a.connections) == 1
+    assert sandbox.log.count("POST /p2a/connections") == 3  # two 503s, then one that worked
+    assert sandbox.p2a.fail_next["POST /connections"] == []
+    # The one call that went through: P2A keeps a connection per legislator it dials.
+    calls = {(c["advocate_id"], c["created_at"]) for c in sandbox.p2a.connections.values()}
+    assert len(calls) == 1
 
 
 async def test_split_zip_asks_for_the_street_and_no_legislators_asks_again(
