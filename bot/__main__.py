@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; returns the exit status."""
     args = _parser().parse_args(argv)
     settings = Settings()
-    setup_logging(settings.log_level if args.command != "chat" else "WARNING",
+    setup_logging(settings.log_level if args.command != "chat" else "ERROR",
                   settings.log_json)
     try:
         return int(args.run(args, settings))
@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8090)
     sandbox.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     sandbox.set_defaults(run=_sandbox)
-    bench = sub.add_parser("bench", help="measure speed and memory (see docs/performance.md)")
+    # The benchmark parses its own options: no prefix chars here, or argparse takes them.
+    bench = sub.add_parser("bench", help="measure speed and memory (see docs/performance.md)",
+                           prefix_chars="+", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
     bench.set_defaults(run=_bench)
     flows = sub.add_parser("flows", help="work with flow files")
@@ -121,15 +123,18 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
 def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.flowcheck import report
 
-    path = args.path or settings.flow_path
-    print(report(path))
+    from bot.runtime import flow_path
+
+    print(report(args.path or flow_path(settings)))
     return 0
 
 
 def _flows_graph(args: argparse.Namespace, settings: Settings) -> int:
     from bot.flowcheck import mermaid
 
-    print(mermaid(args.path or settings.flow_path, args.name))
+    from bot.runtime import flow_path
+
+    print(mermaid(args.path or flow_path(settings), args.name))
     return 0
 
 

@@ -105,9 +105,8 @@ _shown: dict[str, str] = {}
 
 def _show_sandbox_codes(sandbox: Sandbox, phone: str) -> None:
     """Codes a sandboxed TeleSign or WeVote "texted" this phone: a real phone would see them."""
-    for service, codes in (("TeleSign", sandbox.telesign.last_code),
-                           ("WeVote", sandbox.wevote.last_code)):
-        code = codes.get(phone)
+    for service, code in (("TeleSign", sandbox.telesign.last_code.get(phone.lstrip("+"))),
+                          ("WeVote", sandbox.wevote.last_code.get(phone))):
         if code and _shown.get(service) != code:
             _shown[service] = code
             print(f"sms from {service} (sandbox)> Your verification code is {code}", flush=True)

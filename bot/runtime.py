@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -71,9 +72,21 @@ class Runtime:
         raise TimeoutError("the outbox did not settle")
 
 
+PROJECT_FLOWS = Path(__file__).resolve().parent.parent / "flows"
+
+
+def flow_path(settings: Settings) -> Path:
+    """`FLOW_PATH`; the default `flows` falls back to the project's own folder when the bot
+    runs from elsewhere (an installed checkout)."""
+    path = settings.flow_path
+    if not path.exists() and path == Path("flows") and PROJECT_FLOWS.exists():
+        return PROJECT_FLOWS
+    return path
+
+
 def load_flows(settings: Settings, registry: Registry | None = None) -> FlowSet:
     """Load and check the flows at `FLOW_PATH` against the action registry."""
-    return load_flow_set(settings.flow_path, (registry or build_registry()).params_models())
+    return load_flow_set(flow_path(settings), (registry or build_registry()).params_models())
 
 
 def sandbox_root(settings: Settings) -> str:

@@ -81,7 +81,8 @@ async def test_join_to_call_in_english(aiohttp_client: Any, aiohttp_server: Any,
     voter = Voter(bot, client, sandbox, REAL_LOOKING)  # WeVote refuses fictional 555 numbers
     code = await walk_to_code(voter, provider)
     menu = await voter.says(code)
-    assert menu[-1].startswith("Your number is confirmed. Which campaign?")
+    assert menu[0] == "Thanks, your number is confirmed."
+    assert menu[-1].startswith("Which campaign would you like to act on?")
     assert "1) Clean Water Now" in menu[-1]
     asked = await voter.says("1")
     assert asked[-1].startswith("Clean Water Now: Reply with your street address and ZIP")
@@ -117,7 +118,8 @@ async def test_join_to_call_in_spanish(aiohttp_client: Any, aiohttp_server: Any)
     voter = Voter(bot, client, sandbox)
     code = await walk_to_code(voter, "local", spanish=True)
     menu = await voter.says(code)
-    assert menu[-1].startswith("Su numero esta confirmado. Cual campana?")
+    assert menu[0] == "Gracias, su numero esta confirmado."
+    assert menu[-1].startswith("Sobre cual campana quiere actuar?")
     asked = await voter.says("1")
     assert "Responda con su direccion y codigo postal" in asked[-1]
     targets = await voter.says("1 Main St 64108")
@@ -139,7 +141,7 @@ async def test_wrong_codes_up_to_the_bound_then_resend(aiohttp_client: Any,
     bot.clock.advance(61)
     resent = await voter.says("RESEND")
     new_code = voter.code("local", resent)
-    assert (await voter.says(new_code))[-1].startswith("Your number is confirmed")
+    assert (await voter.says(new_code))[-1].startswith("Which campaign")
 
 
 async def test_expired_code_and_resend_cooldown(aiohttp_client: Any, aiohttp_server: Any
@@ -153,7 +155,7 @@ async def test_expired_code_and_resend_cooldown(aiohttp_client: Any, aiohttp_ser
     bot.clock.advance(601)
     assert (await voter.says(code))[-1].startswith("That code has expired")
     fresh = voter.code("local", await voter.says("RESEND"))
-    assert (await voter.says(fresh))[-1].startswith("Your number is confirmed")
+    assert (await voter.says(fresh))[-1].startswith("Which campaign")
 
 
 async def test_stop_midway_pushes_optout_upstream_and_silences(aiohttp_client: Any,
@@ -185,7 +187,7 @@ async def test_second_phone_never_touches_the_first(aiohttp_client: Any, aiohttp
     assert (await second.says(code))[0].startswith("Sorry, I did not understand")
     conv = (await bot.runtime.store.load(PHONE)).conversation
     assert conv.state == "ask_code"
-    assert (await first.says(code))[-1].startswith("Your number is confirmed")
+    assert (await first.says(code))[0] == "Thanks, your number is confirmed."
     other = (await bot.runtime.store.load(OTHER)).conversation
     assert other.state == "optin" and "verify_hash" not in other.vars
 
