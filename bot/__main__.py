@@ -122,7 +122,6 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
 
 def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.flowcheck import report
-
     from bot.runtime import flow_path
 
     print(report(args.path or flow_path(settings)))
@@ -131,7 +130,6 @@ def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def _flows_graph(args: argparse.Namespace, settings: Settings) -> int:
     from bot.flowcheck import mermaid
-
     from bot.runtime import flow_path
 
     print(mermaid(args.path or flow_path(settings), args.name))

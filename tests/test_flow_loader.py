@@ -39,7 +39,7 @@ def write(tmp_path: Path, text: str, name: str = "demo.yaml") -> Path:
 
 def test_the_shipped_flows_load() -> None:
     flows = load_flow_set(ROOT / "flows", ACTIONS)
-    assert "join" in flows.flows
+    assert "advocacy" in flows.flows
 
 
 def test_good_flow_loads_and_keeps_yaml12_booleans(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """Compile a checked `FlowSpec` into one `transitions` machine, once, at start-up.
 
 One `Machine` per flow, with one `Driver` model added once (adding and removing a model per
-step cost half of a step); each step points the driver at its `Turn`. Conditions and callbacks are closures built here from the closed registry of
-matchers, never strings from YAML, and they only record what should happen on the turn:
-no I/O happens inside the machine.
+step cost half of a step); each step points the driver at its `Turn`. Conditions and
+callbacks are closures built here from the closed registry of matchers, never strings from
+YAML, and they only record what should happen on the turn: no I/O happens in the machine.
 """
 
 from __future__ import annotations
