@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from bot.actions.base import Action, ActionContext, ActionRetry, Outcome, Registry
 from bot.actions.consent_sync import ConsentSync
+from bot.actions.p2a_advocate import P2AAdvocate
+from bot.actions.p2a_call import P2ACall
+from bot.actions.p2a_campaigns import P2ACampaigns
+from bot.actions.p2a_legislators import P2ALegislators
+from bot.actions.p2a_pick_campaign import P2APickCampaign
+from bot.actions.verify_check import VerifyCheck
+from bot.actions.verify_send import VerifySend
+from bot.actions.whatcounts_subscribe import WhatCountsSubscribe
 
 __all__ = ["Action", "ActionContext", "ActionRetry", "Outcome", "Registry", "build_registry"]
 
@@ -11,6 +19,17 @@ __all__ = ["Action", "ActionContext", "ActionRetry", "Outcome", "Registry", "bui
 def build_registry() -> Registry:
     """Every action, registered once; a duplicate name raises."""
     registry = Registry()
-    for action in (ConsentSync(),):
+    actions: tuple[Action, ...] = (
+        ConsentSync(),
+        VerifySend(),
+        VerifyCheck(),
+        WhatCountsSubscribe(),
+        P2ACampaigns(),
+        P2APickCampaign(),
+        P2AAdvocate(),
+        P2ALegislators(),
+        P2ACall(),
+    )
+    for action in actions:
         registry.register(action)
     return registry

@@ -55,8 +55,8 @@ def plain(text: str | None, limit: int) -> str:
 
 def zip_ok(campaign: Campaign) -> bool:
     """Whether a bare ZIP is worth trying for this campaign (see STREET_TARGET_WORDS)."""
-    words = f"{campaign.name} {campaign.display_name or ''} {plain(campaign.content.call_to_action, 2000)}"
-    lowered = words.lower()
+    cta = plain(campaign.content.call_to_action, 2000)
+    lowered = f"{campaign.name} {campaign.display_name or ''} {cta}".lower()
     return not any(word in lowered for word in STREET_TARGET_WORDS)
 
 

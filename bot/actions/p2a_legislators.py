@@ -116,25 +116,28 @@ class P2ALegislators:
         try:
             legislators = await ctx.upstreams.p2a.list_legislators(
                 campaign_id, zip5=zip5, address1=street or None)
-            if not legislators:
-                return Outcome(ok=False, data={"zip5": zip5}, reason="none_found")
-            advocate_id = await upsert_advocate(ctx, campaign_id, address1=street, zip5=zip5)
         except UpstreamUnavailable as exc:
             raise ActionRetry(str(exc)) from exc
-        except UnsupportedPhone:
-            return Outcome(ok=False, reason="unsupported_phone")
         except (UpstreamAuthFailed, UnexpectedAnswer) as exc:
             log.warning("p2a legislators failed", error=str(exc)[:200])
             return Outcome(ok=False, reason="rejected")
         except UpstreamRejected as exc:
             log.info("p2a address refused", phone=mask(ctx.phone), street=bool(street),
                      status=exc.status)
-            if street:
-                return Outcome(ok=False, data={"zip5": zip5}, reason="bad_address")
-            return Outcome(ok=False, data={"zip5": zip5}, reason="need_street")
-        seen: set[int] = set()
-        targets = [leg for leg in legislators if not (leg.id in seen or seen.add(leg.id))]
-        targets = targets[:MENU_MAX]
+            return Outcome(ok=False, data={"zip5": zip5},
+                           reason="bad_address" if street else "need_street")
+        targets = list({leg.id: leg for leg in legislators}.values())[:MENU_MAX]
+        if not targets:
+            return Outcome(ok=False, data={"zip5": zip5}, reason="none_found")
+        try:
+            advocate_id = await upsert_advocate(ctx, campaign_id, address1=street, zip5=zip5)
+        except UpstreamUnavailable as exc:
+            raise ActionRetry(str(exc)) from exc
+        except UnsupportedPhone:
+            return Outcome(ok=False, reason="unsupported_phone")
+        except UpstreamRejected as exc:
+            log.warning("p2a advocate refused", phone=mask(ctx.phone), error=str(exc)[:200])
+            return Outcome(ok=False, reason="rejected")
         return Outcome(ok=True, data={
             "targets_menu": menu([legislator_label(leg) for leg in targets]),
             "targets_ids": ",".join(str(leg.id) for leg in targets),

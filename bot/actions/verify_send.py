@@ -33,8 +33,10 @@ Data on success: `verify_hash`, `verify_salt` (both "" for wevote), `verify_devi
 
 Reasons (ok=False): `cooldown` (a RESEND within VERIFY_RESEND_COOLDOWN seconds of the last
 send; data `verify_wait`), `locked` (WeVote locked the device after too many failures),
-`not_sent` (local: the guard held the text back, the phone is opted out or looping),
-`unsupported_phone`, `rejected`. Upstream down: retried by the worker (`ActionRetry`).
+`not_sent` (local: the guard held the text back, the phone is opted out or looping, or the
+sender refused it for good), `unsupported_phone` (a number the provider cannot text, e.g.
+one WeVote's phone validation refuses), `rejected`. Upstream down: retried by the worker
+(`ActionRetry`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ log = structlog.get_logger("bot.actions.verify_send")
 
 #: WeVote status token of a device locked after too many failed codes (REFERENCE 1.5).
 WEVOTE_LOCKED = "SECRET_CODE_SYSTEM_LOCKED"
+#: WeVote status tokens of a number it cannot text (invalid, or not NANP: REFERENCE 1.4-1.5).
+WEVOTE_BAD_PHONE = ("MISSING_VALID_SMS", "INVALID_TO_NUMBER")
 
 
 class VerifySendParams(LenientParams):
@@ -155,6 +159,8 @@ class VerifySend:
         except UpstreamRejected as exc:
             if WEVOTE_LOCKED in exc.detail:
                 return Outcome(ok=False, reason="locked")
+            if any(token in exc.detail for token in WEVOTE_BAD_PHONE):
+                return Outcome(ok=False, reason="unsupported_phone")
             raise
         log.info("verify code sent", provider="wevote", phone=mask(ctx.phone))
         return Outcome(ok=True, data=_sent(ctx, now, device=device, sms_id=sms_id))

@@ -1,0 +1,150 @@
+"""`p2a_call`: ask Phone2Action to ring the voter and connect them to their legislators.
+
+    pick_target:
+      say: "Who should we connect you to? {targets_menu} or ALL"
+      on:
+        - {when: number, save: choice, goto: call}
+        - {when: {keyword: [ALL, TODOS]}, set: {choice: ALL}, goto: call}
+    call:
+      action:
+        type: p2a_call
+        params:
+          campaign_id: "{campaign_id}"
+          advocate_id: "{advocate_id}"
+          choice: "{choice}"
+          names: "{targets_names}"
+      on_success: calling            # say "Calling you now to connect you to {call_with}."
+      on_failure:
+        - {when: no_such_choice, goto: pick_target}
+        - {goto: try_later}
+
+What P2A does: `POST /connections` with `type[]=call` makes P2A call the advocate's phone at
+once and connect them to the campaign's targets for the advocate's saved address. The
+documented connection API has NO parameter for choosing a target: P2A decides whom to call.
+So the voter's choice is recorded (`call_chosen`) and checked against the menu, and
+`call_with` says whom P2A reports it will call (`data.leg` of the answer) when that differs
+from the choice; it is the choice itself when P2A's answer names no legislators.
+
+Not idempotent (it rings the phone). On an unclear end (`OutcomeUnknown`) the action looks
+the call up with `find_calls(advocate, campaign, since=now - 300)`: a CALL connection found
+means it started (ok, from the lookup); none found means nothing happened, so the worker may
+safely try again (`ActionRetry`); a failed lookup gives `unavailable` and no retry (the phone
+may be ringing). A call the same voter started in those 5 minutes counts as this one.
+P2A down before the request (connect error, 502/503): retried by the worker.
+
+Data on success: `call_with` (the name, or the names joined with ", " for ALL or when P2A
+calls others), `call_chosen` (what the voter picked), `call_ids` ("5101,5102": connection
+ids), `call_count`.
+Reasons (ok=False): `no_such_choice` (not 1..n of `names`, nor ALL), `invalid` (ids not
+numbers), `unavailable` (see above), `rejected` (e.g. P2A finds no legislator at the
+advocate's address).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import structlog
+from pydantic import BaseModel
+
+from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.lenient import LenientParams, to_int
+from bot.actions.p2a_common import CTA_MAX, legislator_name, plain
+from bot.phone import mask
+from bot.upstream.errors import (
+    OutcomeUnknown,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+
+log = structlog.get_logger("bot.actions.p2a_call")
+
+ALL_WORDS = frozenset({"all", "todos", "todas"})
+#: How far back the lookup after an unclear `create_call` looks (seconds).
+LOOKUP_WINDOW = 300
+
+
+class P2ACallParams(LenientParams):
+    """The campaign, the advocate, the voter's pick and the menu's names (`targets_names`)."""
+
+    campaign_id: str
+    advocate_id: str
+    choice: str
+    names: str
+
+
+class P2ACall:
+    """Start a P2A call connection for the advocate."""
+
+    name: ClassVar[str] = "p2a_call"
+    Params: ClassVar[type[BaseModel]] = P2ACallParams
+    replies: ClassVar[bool] = True
+
+    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
+        assert isinstance(params, P2ACallParams)
+        names = [n.strip() for n in params.names.split("|") if n.strip()]
+        chosen = _chosen(params.choice, names)
+        if chosen is None:
+            return Outcome(ok=False, reason="no_such_choice")
+        campaign_id, advocate_id = to_int(params.campaign_id), to_int(params.advocate_id)
+        if not campaign_id or not advocate_id or campaign_id < 0 or advocate_id < 0:
+            return Outcome(ok=False, reason="invalid")
+        p2a = ctx.upstreams.p2a
+        try:
+            created = await p2a.create_call(advocate_id, campaign_id,
+                                            idempotency_key=ctx.idempotency_key)
+        except UpstreamUnavailable as exc:
+            raise ActionRetry(str(exc)) from exc
+        except OutcomeUnknown:
+            return await self._look_up(p2a, advocate_id, campaign_id, chosen, names, ctx)
+        except UpstreamRejected as exc:
+            log.warning("p2a call refused", phone=mask(ctx.phone), error=str(exc)[:200])
+            return Outcome(ok=False, reason="rejected")
+        called = [legislator_name(leg) for leg in created.leg.values()]
+        ids = [str(i) for i in created.ids]
+        log.info("p2a call started", phone=mask(ctx.phone), connections=len(ids))
+        return _success(chosen, called, ids)
+
+    @staticmethod
+    async def _look_up(p2a: Any, advocate_id: int, campaign_id: int, chosen: list[str],
+                       names: list[str], ctx: ActionContext) -> Outcome:
+        """After an unclear `create_call`: did P2A start it?"""
+        try:
+            found = await p2a.find_calls(advocate_id, campaign_id,
+                                         since=int(ctx.now) - LOOKUP_WINDOW)
+        except UpstreamError as exc:
+            log.warning("p2a call unclear and lookup failed", phone=mask(ctx.phone),
+                        error=str(exc)[:200])
+            return Outcome(ok=False, reason="unavailable")
+        if not found:
+            raise ActionRetry("p2a call ended unclearly and no call was started: try again")
+        called = [_known(c.legislator_name or "", names) for c in found if c.legislator_name]
+        log.info("p2a call unclear, found by lookup", phone=mask(ctx.phone),
+                 connections=len(found))
+        return _success(chosen, list(dict.fromkeys(called)), [str(c.id) for c in found])
+
+
+def _chosen(choice: str, names: list[str]) -> list[str] | None:
+    """The names the voter picked: one, or all for ALL; None when the pick is not valid."""
+    if choice.strip().lower() in ALL_WORDS:
+        return names
+    number = to_int(choice)
+    if number is None or not 1 <= number <= len(names):
+        return None
+    return [names[number - 1]]
+
+
+def _known(raw: str, names: list[str]) -> str:
+    """A lookup's bare legislator name in the menu's form ("Jordan Avery" -> "Sen. ...")."""
+    return next((n for n in names if n.endswith(raw)), raw)
+
+
+def _success(chosen: list[str], called: list[str], ids: list[str]) -> Outcome:
+    with_whom = called if called and set(called) != set(chosen) else chosen
+    return Outcome(ok=True, data={
+        "call_with": plain(", ".join(with_whom), CTA_MAX),
+        "call_chosen": plain(", ".join(chosen), CTA_MAX),
+        "call_ids": ",".join(ids),
+        "call_count": len(ids),
+    })
