@@ -215,7 +215,10 @@ async def test_split_zip_asks_for_the_street_and_no_legislators_asks_again(
     voter = Voter(bot, client, sandbox)
     await voter.says(await walk_to_code(voter, "local"))
     await voter.says("1")
-    assert (await voter.says("20001"))[-1].startswith("That ZIP code covers more than one")
-    assert (await voter.says("1 Main St 99999"))[-1].startswith("We could not find legislators")
     assert (await voter.says("Main St"))[-1].startswith("Please include your 5-digit ZIP")
+    assert (await voter.says("20001"))[-1].startswith("That ZIP code covers more than one")
+    assert (await voter.says("100 K St NW"))[-1].startswith("Your legislators:")  # ZIP kept
+    await voter.says("MENU")
+    await voter.says("1")
+    assert (await voter.says("1 Main St 99999"))[-1].startswith("We could not find legislators")
     assert (await voter.says("100 K St NE 20001"))[-1].startswith("Your legislators:")
