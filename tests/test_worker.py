@@ -96,6 +96,13 @@ async def run_until(worker: Worker, done: Callable[[], Awaitable[bool]],
         await asyncio.gather(task, return_exceptions=True)
 
 
+def outbox_empty(rt: Runtime) -> Callable[[], Awaitable[bool]]:
+    async def done() -> bool:
+        return await rt.outbox.pending_count() == 0
+
+    return done
+
+
 async def killed_worker_leaves_effect_to_another(redis: Redis, keys: Keys) -> None:
     sender = MemorySender()
     async with runtime_on(redis, sender=sender, keys=keys, worker_claim_idle_ms=100) as rt:
@@ -133,11 +140,7 @@ async def test_retryable_send_failures_are_retried_then_sent_once(fake_redis: Re
     async with runtime_on(fake_redis, sender=sender) as rt:
         await inbound(rt, "JOIN", "SM1")
         worker = rt.new_worker(retry=RetryPolicy(max_tries=4, base=0.001))
-
-        async def done() -> bool:
-            return await rt.outbox.pending_count() == 0
-
-        await run_until(worker, done)
+        await run_until(worker, outbox_empty(rt))
         assert len(sender.sent) == 1
         assert await rt.outbox.dead_letters() == []
 
@@ -147,11 +150,7 @@ async def test_permanent_failure_goes_to_the_dead_letter_stream(fake_redis: Redi
     async with runtime_on(fake_redis, sender=sender) as rt:
         await inbound(rt, "JOIN", "SM1")
         worker = rt.new_worker(retry=RetryPolicy(max_tries=4, base=0.001))
-
-        async def done() -> bool:
-            return await rt.outbox.pending_count() == 0
-
-        await run_until(worker, done)
+        await run_until(worker, outbox_empty(rt))
         assert sender.sent == []
         [dead] = await rt.outbox.dead_letters()
         assert dead["effect"]["type"] == "send_sms" and "invalid number" in dead["reason"]
@@ -162,11 +161,7 @@ async def test_retries_are_bounded(fake_redis: Redis) -> None:
     async with runtime_on(fake_redis, sender=sender) as rt:
         await inbound(rt, "JOIN", "SM1")
         worker = rt.new_worker(retry=RetryPolicy(max_tries=3, base=0.001))
-
-        async def done() -> bool:
-            return await rt.outbox.pending_count() == 0
-
-        await run_until(worker, done)
+        await run_until(worker, outbox_empty(rt))
         assert sender.sent == [] and len(sender.errors) == 7  # exactly three tries
         assert "out of tries" in (await rt.outbox.dead_letters())[0]["reason"]
 
