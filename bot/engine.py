@@ -82,6 +82,9 @@ class Turn:
         conv.token += 1
         conv.attempts = 0
         conv.pending = None
+        if state.forget:
+            prefixes = tuple(state.forget)
+            conv.vars = {k: v for k, v in conv.vars.items() if not k.startswith(prefixes)}
         self.say(self.text(state.say))
         if state.action is not None:
             effect = RunAction(id=self.ids.new_id(), phone=conv.phone, action=state.action.type,
@@ -219,7 +222,9 @@ def _save_result(turn: Turn, event: ActionResult) -> None:
     state = turn.flow.state(turn.conv.state or "")
     prefix = f"{state.action.save}_" if state.action and state.action.save else ""
     for key, value in event.data.items():
-        if isinstance(value, str | int | float | bool) or value is None:
+        if value is None or value == "":
+            turn.conv.vars.pop(prefix + key, None)  # unset: nothing stored for nothing
+        elif isinstance(value, str | int | float | bool):
             turn.conv.vars[prefix + key] = value
 
 

@@ -56,6 +56,12 @@ class Voter:
             ("GET ", "POST ")) and f" /{service}/" in c]
 
 
+async def assert_under_1kib(bot: Bot, phone: str) -> None:
+    """The memory budget: a conversation's stored value stays under 1 KiB at every step."""
+    stored = await bot.runtime.redis.get(bot.runtime.keys.conversation(phone))
+    assert stored is not None and len(stored) < 1024, stored
+
+
 async def start(aiohttp_client: Any, aiohttp_server: Any, **settings: Any
                 ) -> tuple[Bot, AnyClient, Sandbox]:
     values = {"flow_path": ROOT / "flows", "verify_provider": "local", **settings}
@@ -94,6 +100,7 @@ async def test_join_to_call_in_english(aiohttp_client: Any, aiohttp_server: Any,
     targets = await voter.says("1 Main St, Kansas City 64108")
     assert targets[-1].startswith("Your legislators:")
     assert "Casey Morgan" in targets[-1]
+    await assert_under_1kib(bot, REAL_LOOKING)
     calling = await voter.says("2")
     assert calling[-1].startswith("Your phone will ring now to connect you with")
     assert "pass the Clean Water Act" in calling[-1]
@@ -103,6 +110,7 @@ async def test_join_to_call_in_english(aiohttp_client: Any, aiohttp_server: Any,
     again = await voter.says("CALL")
     assert again[-1].startswith("Your phone will ring now")
     assert len([r for r in sandbox.log.requests if r.path == "/p2a/connections"]) == 2
+    await assert_under_1kib(bot, REAL_LOOKING)
     back = await voter.says("MENU")
     assert "1) Clean Water Now" in back[-1]
     if provider == "telesign":

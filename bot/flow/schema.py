@@ -95,6 +95,9 @@ class StateSpec(Strict):
     max_attempts: int = Field(3, ge=1, le=20)
     on_max_attempts: Name | None = None
     timeout: Timeout | None = None
+    forget: list[str] = Field(default_factory=list)
+    """On entering the state, drop every stored value whose name starts with one of these
+    (a conversation must stay under 1 KiB: forget what the rest of the flow won't use)."""
 
 
 class ComplianceSpec(Strict):
