@@ -10,6 +10,8 @@ import phonenumbers
 #: NANP numbers `+1 NPA 555-01XX` are reserved for fictional use (docs, tests, `bot chat`);
 #: phonenumbers calls them invalid, we accept them so staff can try a flow without a real phone.
 _FICTIONAL = re.compile(r"^\+1\d{3}55501\d{2}$")
+_NANP_E164 = re.compile(r"^\+1[2-9]\d{9}$")
+_E164_SHAPE = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
 @lru_cache(maxsize=65536)
@@ -22,10 +24,15 @@ def to_e164(raw: str, region: str = "US") -> str | None:
     text = raw.strip()
     if not text or len(text) > 32:
         return None
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
+    if _NANP_E164.match(text):
+        # What providers send for US/Canada numbers: the parser would find exactly this
+        # (country code 1, no national prefix to strip), at ten times the cost.
+        parsed = phonenumbers.PhoneNumber(country_code=1, national_number=int(text[2:]))
+    else:
+        try:
+            parsed = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            return None
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if phonenumbers.is_valid_number(parsed) or _FICTIONAL.match(e164):
         return e164
@@ -50,6 +57,13 @@ def mask(value: str) -> str:
 
 
 def _country_code_len(e164: str) -> int:
+    if _E164_SHAPE.match(e164):
+        # The parser's own rule (the shortest known 1-3 digit prefix), without parsing.
+        digits = e164[1:]
+        for size in (1, 2, 3):
+            if int(digits[:size]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                return size
+        return 1
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+
 import fakeredis
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from bot.config import Settings
 
 SOCKET_TIMEOUT = 5.0
+#: A peer that vanished without closing (a partition, a dead host) is found by TCP
+#: keepalive within about KEEPIDLE + KEEPINTVL * KEEPCNT seconds.
+KEEPALIVE = {"TCP_KEEPIDLE": 3, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3}
 
 
 def make_redis(settings: Settings, *, fake_server: fakeredis.FakeServer | None = None) -> Redis:
@@ -15,6 +22,12 @@ def make_redis(settings: Settings, *, fake_server: fakeredis.FakeServer | None =
 
     The pool blocks (up to `REDIS_POOL_TIMEOUT`) when every connection is busy, so a spike
     queues for Redis instead of failing because a pool ran out.
+
+    No per-command socket timeout: redis-py arms one for every read and wraps every write
+    in `asyncio.wait_for` (a new task each on Python 3.11), about an eighth of the server's
+    CPU per inbound text under load. Instead a dead peer is found by TCP keepalive, and the
+    callers bound whole operations: the webhooks answer 503 after `INBOUND_TIMEOUT` (see
+    `webhooks.common`), the readiness probe after 2 s; connecting keeps its timeout.
     """
     if settings.redis_url is None:
         return fakeredis.FakeAsyncRedis(server=fake_server or fakeredis.FakeServer())
@@ -22,8 +35,38 @@ def make_redis(settings: Settings, *, fake_server: fakeredis.FakeServer | None =
         settings.redis_url,
         max_connections=settings.redis_pool_size,
         timeout=settings.redis_pool_timeout,
-        socket_timeout=SOCKET_TIMEOUT,
+        socket_timeout=None,
         socket_connect_timeout=SOCKET_TIMEOUT,
+        socket_keepalive=True,
+        socket_keepalive_options=_keepalive_options(),
         health_check_interval=30,
     )
     return Redis(connection_pool=pool)
+
+
+def _keepalive_options() -> dict[int, int]:
+    """The keepalive timings this platform knows how to set (Linux knows all three)."""
+    return {getattr(socket, name): value for name, value in KEEPALIVE.items()
+            if hasattr(socket, name)}
+
+
+WARM_CONNECTIONS = 16
+WARM_TIMEOUT = 5.0
+
+
+async def warm_up(redis: Redis, connections: int = WARM_CONNECTIONS) -> None:
+    """Open pool connections now, so a spike's first texts do not each pay for a connect
+    (a TCP handshake and the client's set-up commands). Best effort, bounded in time: a
+    Redis that is down shows in /readyz, not here."""
+    pool = redis.connection_pool
+    if not isinstance(pool, BlockingConnectionPool):
+        return
+    wanted = min(connections, pool.max_connections)
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(WARM_TIMEOUT):
+            got = await asyncio.gather(*(pool.get_connection()  # type: ignore[no-untyped-call]
+                                         for _ in range(wanted)),
+                                       return_exceptions=True)
+            for conn in got:
+                if not isinstance(conn, BaseException):
+                    await pool.release(conn)

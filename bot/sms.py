@@ -95,11 +95,14 @@ class GuardedSender:
     async def send(self, effect: SendSms) -> Refused | str:
         """Send `effect`, or say why it was refused (a refusal is final, not an error)."""
         phone = effect.phone
-        if not effect.stop_confirmation and await self.store.is_opted_out(phone):
+        # One round trip for both checks (opt-out first: a refused text is not counted).
+        count = await self.outbox.guard_send(phone, effect.body, LOOP_WINDOW,
+                                             check_opt_out=not effect.stop_confirmation)
+        if count < 0:
             self.metrics.sends_refused.labels(Refused.OPTED_OUT).inc()
             log.info("send refused", phone=phone, reason="opted out", effect=effect.id)
             return Refused.OPTED_OUT
-        if await self.outbox.count_send(phone, effect.body, LOOP_WINDOW) > LOOP_LIMIT:
+        if count > LOOP_LIMIT:
             self.metrics.sends_refused.labels(Refused.LOOP).inc()
             log.warning("send refused", phone=phone, reason="loop guard", effect=effect.id,
                         limit=f"{LOOP_LIMIT} in {LOOP_WINDOW}s")

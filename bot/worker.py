@@ -10,6 +10,7 @@ up to a bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import time
@@ -41,8 +42,8 @@ T = TypeVar("T")
 
 MAX_DELIVERIES = 5  # an entry redelivered this often is poison: dead-letter it
 TIMER_POLL_SECONDS = 1.0
-READ_BLOCK_MS = 1000
-IDLE_POLL_SECONDS = 0.02
+READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch up meanwhile)
+READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empty
 STOP_TIMEOUT = 5.0
 
 
@@ -79,6 +80,8 @@ class Worker:
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._phone_locks: dict[str, asyncio.Lock] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._settled: list[Entry] = []  # done, acknowledged by the reader's next trip
+        self._reading = False
         self.processed = 0
         self._stopping = False
 
@@ -89,11 +92,10 @@ class Worker:
 
     # --- loops -------------------------------------------------------------------------
     async def run(self) -> None:
-        """Run until cancelled: one reader per shard, the timer mover and the claimer."""
+        """Run until cancelled: the reader (every shard), the timer mover and the claimer."""
         await self.outbox.ensure_groups()
         log.info("worker started", consumer=self.consumer, shards=self.outbox.keys.shards)
-        loops = [self._read_loop(s) for s in self.outbox.keys.all_shards()]
-        loops += [self._timer_loop(), self._claim_loop()]
+        loops = [self._read_loop(), self._timer_loop(), self._claim_loop()]
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
             await asyncio.gather(*tasks)
@@ -104,16 +106,44 @@ class Worker:
             # Bounded: a loop that swallowed its cancellation still sees `_stopping`.
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
             await self.drain(timeout=STOP_TIMEOUT)
+            await self._ack_settled()
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for effects already running to finish."""
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=timeout)
 
-    async def _read_loop(self, shard: int) -> None:
-        await self._poll(lambda: self.outbox.read(shard, self.consumer,
-                                                   self.settings.worker_concurrency,
-                                                   READ_BLOCK_MS))
+    async def _read_loop(self) -> None:
+        """Every shard in one pipelined read, paced: one pool connection for a moment per
+        read. (One blocking reader per shard held a pool connection each, all the time,
+        and under load fetched about one entry per read: the webhooks then queued for
+        connections behind the worker.) The pause lets entries batch up while they keep
+        coming, and backs off to `READ_PAUSE_IDLE` while the outbox is empty."""
+        shards = list(self.outbox.keys.all_shards())
+        count = max(4, 2 * self.settings.worker_concurrency // max(1, len(shards)))
+        pause = READ_PAUSE_BUSY
+        self._reading = True
+        try:
+            while not self._stopping:
+                settled, self._settled = self._settled, []
+                entries = await self._guarded("read", self.outbox.read_shards(
+                    shards, self.consumer, count, settled))
+                if entries is None:
+                    self._settled[:0] = settled  # not acknowledged: try again next time
+                for entry in entries or []:
+                    await self._dispatch(entry)
+                pause = READ_PAUSE_BUSY if entries else min(READ_PAUSE_IDLE, pause * 2)
+                await asyncio.sleep(pause)
+        finally:
+            self._reading = False
+
+    async def _ack_settled(self) -> None:
+        """Acknowledge what the reader has not (it stopped), bounded in time."""
+        settled, self._settled = self._settled, []
+        if settled:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await self.outbox.read_shards([], self.consumer, 0, settled)
 
     async def _claim_loop(self) -> None:
         idle = self.settings.worker_claim_idle_ms
@@ -132,17 +162,6 @@ class Worker:
                 await self._guarded("timers", self.outbox.move_due_timers(
                     shard, self.core.clock.now()))
             await asyncio.sleep(TIMER_POLL_SECONDS)
-
-    async def _poll(self, fetch: Callable[[], Awaitable[list[Entry]]]) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._stopping:
-            started = loop.time()
-            entries = await self._guarded("read", fetch())
-            for entry in entries or []:
-                await self._dispatch(entry)
-            if not entries and loop.time() - started < READ_BLOCK_MS / 2000:
-                # The server did not block (fakeredis never does): pace the loop ourselves.
-                await asyncio.sleep(IDLE_POLL_SECONDS)
 
     @staticmethod
     async def _guarded(where: str, call: Awaitable[T]) -> T | None:
@@ -189,7 +208,12 @@ class Worker:
                     await self._run_effect(entry, effect)
                     if index < len(entry.effects) - 1:
                         await self.outbox.mark_done(phone, effect.id)
-                await self.outbox.ack(entry)
+                if self._reading:
+                    # Acknowledged with the reader's next round trip (within a few ms),
+                    # instead of a round trip of its own for every entry.
+                    self._settled.append(entry)
+                else:
+                    await self.outbox.ack(entry)
                 self.processed += 1
             finally:
                 if not lock.locked() or self._phone_locks.get(phone) is lock:

@@ -7,6 +7,7 @@ anything else 500 with a log line.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -25,6 +26,9 @@ from webhooks.keys import CORE, METRICS, SETTINGS
 log = structlog.get_logger("webhooks")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+INBOUND_TIMEOUT = 5.0
+"""Seconds one inbound text may take to be committed before the webhook answers 503."""
 
 
 class SignatureError(Exception):
@@ -83,7 +87,10 @@ async def take_inbound(request: web.Request, provider: str, message_id: str, sen
     core = app[CORE]
     event = Inbound(provider=provider, message_id=message_id, phone=phone, to=to, body=body,
                     received_at=core.clock.now())
-    applied = await core.apply(phone, event, dedup=f"{provider}:{message_id}")
+    # One bound for the whole step (the Redis client has no per-command timeout): a Redis
+    # that stopped answering costs a 503 well before the provider gives up (15 s).
+    async with asyncio.timeout(INBOUND_TIMEOUT):
+        applied = await core.apply(phone, event, dedup=f"{provider}:{message_id}")
     metrics.inbound.labels(provider, applied.outcome.value).inc()
     metrics.webhook_seconds.labels(provider).observe(time.perf_counter() - started)
     return applied

@@ -8,9 +8,11 @@ committed: replies go out through the REST sender, never inside the TwiML.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,7 +23,7 @@ from yarl import URL
 
 from bot.models import CarrierOptOut
 from bot.phone import to_e164
-from webhooks.common import BadRequest, SignatureError, take_inbound
+from webhooks.common import INBOUND_TIMEOUT, BadRequest, SignatureError, take_inbound
 from webhooks.keys import CORE, METRICS, SETTINGS
 
 log = structlog.get_logger("webhooks.twilio")
@@ -40,12 +42,17 @@ STATUS_MAP = {
 
 def compute_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
     """Twilio's signature: base64 HMAC-SHA1 of the URL followed by each sorted name+value."""
-    grouped: dict[str, set[str]] = {}
-    for name, value in params:
-        grouped.setdefault(name, set()).add(value)
-    payload = url + "".join(name + value for name in sorted(grouped)
-                            for value in sorted(grouped[name]))
-    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return _sign(auth_token.encode(), url, _signed_params(params))
+
+
+def _signed_params(params: Iterable[tuple[str, str]]) -> str:
+    """The part of the signed text after the URL: each sorted name + value (a repeated
+    name's values sorted, an exact repeat counted once)."""
+    return "".join(itertools.chain.from_iterable(sorted(set(params))))
+
+
+def _sign(key: bytes, url: str, signed_params: str) -> str:
+    digest = hmac.digest(key, (url + signed_params).encode(), hashlib.sha1)
     return base64.b64encode(digest).decode()
 
 
@@ -71,10 +78,13 @@ def check_signature(request: web.Request, form: MultiDictProxy[Any],
     given = request.headers.get("X-Twilio-Signature", "")
     if not given:
         raise SignatureError("missing X-Twilio-Signature")
-    params = [(k, str(v)) for k, v in form.items()]
-    for url in candidate_urls(signed_url(request, public_base_url)):
-        if hmac.compare_digest(compute_signature(auth_token, url, params).encode(),
-                               given.encode()):
+    tail = _signed_params((k, str(v)) for k, v in form.items())
+    key, expected = auth_token.encode(), given.encode()
+    url = signed_url(request, public_base_url)
+    if hmac.compare_digest(_sign(key, url, tail).encode(), expected):
+        return  # the usual case: no need to build the other candidate URLs
+    for other in candidate_urls(url)[1:]:
+        if hmac.compare_digest(_sign(key, other, tail).encode(), expected):
             return
     raise SignatureError("X-Twilio-Signature does not match")
 
@@ -131,7 +141,8 @@ async def status_callback(request: web.Request) -> web.Response:
         phone = to_e164(_field(form, "To"), request.app[SETTINGS].default_region)
         if phone:
             event = CarrierOptOut(phone=phone, message_id=message_id, provider="twilio")
-            await request.app[CORE].apply(phone, event, dedup=f"twilio-status:{message_id}")
+            async with asyncio.timeout(INBOUND_TIMEOUT):
+                await request.app[CORE].apply(phone, event, dedup=f"twilio-status:{message_id}")
     log.info("delivery status", provider="twilio", status=meaning, error=_field(form, "ErrorCode"))
     return web.Response(text="ok")
 

@@ -80,8 +80,9 @@ def measure(settings: Settings, seconds: float = 2.0) -> dict[str, Any]:
 
         per_step[name] = _time_per_call(call, seconds / 5, 200_000) * 1e6
     conv, event = scenarios(flows, rules)["optin_reply_yes"]
+    calls = max(2_000, int(seconds * 10_000))
     return {"us_per_step": per_step, "notes": notes, "target_path": "optin_reply_yes",
-            "profile": profile(lambda: step(flows, conv, event, NOW, ids, rules))}
+            "profile": profile(lambda: step(flows, conv, event, NOW, ids, rules), calls)}
 
 
 def profile(fn: Callable[[], object], calls: int = 20_000) -> dict[str, Any]:
@@ -102,9 +103,16 @@ def profile(fn: Callable[[], object], calls: int = 20_000) -> dict[str, Any]:
         rows.append({"function": f"{_short(filename)}:{line}({func})", "calls_per_step":
                      ncalls / calls, "own_share": tottime / total, "cum_us_per_step":
                      cumtime / calls * 1e6})
+    step_cum = max((float(r["cum_us_per_step"]) for r in rows
+                    if str(r["function"]).endswith("(step)")), default=0.0) or 1.0
+    by_cum = sorted(rows, key=lambda r: -float(r["cum_us_per_step"]))
+    inclusive = [{"function": r["function"],
+                  "share_of_step": round(float(r["cum_us_per_step"]) / step_cum, 3)}
+                 for r in by_cum if float(r["cum_us_per_step"]) <= step_cum][:20]
     rows.sort(key=lambda r: -float(r["own_share"]))
     shares = {k: round(v / total, 3) for k, v in sorted(by_package.items(), key=lambda kv: -kv[1])}
     return {"calls": calls, "top_own_time": rows[:15], "own_time_by_package": shares,
+            "top_inclusive": inclusive,
             "note": "cProfile adds overhead per call; read shares, not absolute times"}
 
 

@@ -26,6 +26,7 @@ import json
 import re
 import sys
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -71,15 +72,16 @@ class Conn(asyncio.Protocol):
     """One keep-alive connection carrying one request at a time."""
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
+        self.transport: Any = None  # uvloop's transports are not `asyncio.Transport`s
         self.buf = bytearray()
         self.need: int | None = None
         self.status = 0
         self.waiter: asyncio.Future[int] | None = None
         self.closed = False
+        self.sent_at = 0.0
+        CONNS.add(self)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -107,18 +109,40 @@ class Conn(asyncio.Protocol):
                 self.waiter.set_result(self.status)
 
     async def send(self, request: bytes) -> int:
-        """Write one request, wait for its whole answer; the HTTP status."""
+        """Write one request, wait for its whole answer; the HTTP status. (No per-request
+        `wait_for`: it costs a task each; `Watchdog` bounds every wait instead.)"""
         assert self.transport is not None
-        self.waiter = asyncio.get_running_loop().create_future()
+        self.waiter = waiter = asyncio.get_running_loop().create_future()
+        self.sent_at = time.monotonic()
         self.transport.write(request)
         try:
-            return await asyncio.wait_for(self.waiter, ANSWER_TIMEOUT)
+            status: int = await waiter
+            return status
         finally:
             self.waiter = None
+
+    def expire(self, now: float) -> None:
+        """Fail a request waiting longer than `ANSWER_TIMEOUT` (and drop the connection)."""
+        waiter = self.waiter
+        if waiter is not None and not waiter.done() and now - self.sent_at > ANSWER_TIMEOUT:
+            waiter.set_exception(TimeoutError("no answer"))
+            self.close()
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+CONNS: weakref.WeakSet[Conn] = weakref.WeakSet()
+
+
+async def watchdog() -> None:
+    """Bound every wait for an answer (runs until cancelled)."""
+    while True:
+        await asyncio.sleep(0.5)
+        now = time.monotonic()
+        for conn in list(CONNS):
+            conn.expire(now)
 
 
 async def connect(port: int) -> Conn:
@@ -265,6 +289,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     requests = [build_request(port, token, phone, body, sid) for phone, body, sid in job["texts"]]
     built = time.monotonic() - built
     mode = job["mode"]
+    guard = asyncio.create_task(watchdog())
     if mode == "closed":
         result = await closed_loop(port, requests, int(job["concurrency"]),
                                    float(job["warmup"]), float(job["duration"]),
@@ -276,6 +301,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
         result = await burst(port, requests, int(job.get("resend", 0)))
     else:
         raise ValueError(f"unknown mode {mode!r}")
+    guard.cancel()
     result["build_seconds"] = built
     result["request_bytes"] = sum(len(r) for r in requests) / max(1, len(requests))
     return result

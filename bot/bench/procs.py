@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -74,6 +75,7 @@ class Proc:
                  core: int | None) -> None:
         self.name = name
         self.argv = argv
+        self.env = env
         self.log_path = workdir / f"{name}.log"
         self._log: IO[bytes] = self.log_path.open("wb")
         self.popen = subprocess.Popen(argv, env=env, cwd=workdir, stdout=self._log,  # noqa: S603
@@ -99,10 +101,10 @@ class Proc:
         while time.monotonic() < deadline:
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{self.tail()}")
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - 127.0.0.1
-                    if resp.status == 200:
-                        return
+            with contextlib.suppress(OSError, urllib.error.URLError), \
+                    urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - 127.0.0.1
+                if resp.status == 200:
+                    return
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} not ready at {url} after {timeout}s:\n{self.tail()}")
 
@@ -146,6 +148,75 @@ class Proc:
                     os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(STOP_TIMEOUT)
         self._log.close()
+
+
+def core_jiffies(core: int | None) -> tuple[int, int]:
+    """(busy, total) jiffies of one CPU (all CPUs when None) so far, from /proc/stat."""
+    name = "cpu" if core is None else f"cpu{core}"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            fields = line.split()
+            if fields and fields[0] == name:
+                values = [int(v) for v in fields[1:]]
+                idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+                return sum(values) - idle, sum(values)
+    return 0, 0
+
+
+class CoreWatch:
+    """How busy a CPU was over a stretch, and how much of that was not `procs`: the noise
+    of anything else on the machine (another test run, a build) on the server's core."""
+
+    def __init__(self, core: int | None, procs: list[Proc]) -> None:
+        self.core = core
+        self.procs = procs
+
+    def __enter__(self) -> CoreWatch:
+        self._start = core_jiffies(self.core)
+        self._cpu = sum(p.cpu_seconds() for p in self.procs)
+        self._wall = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, total = core_jiffies(self.core)
+        wall = max(1e-9, time.monotonic() - self._wall)
+        self.busy_share = (busy - self._start[0]) / max(1, total - self._start[1])
+        ours = (sum(p.cpu_seconds() for p in self.procs) - self._cpu) / wall
+        self.other_share = max(0.0, self.busy_share - ours)
+
+
+class CpuSampler:
+    """Samples a process's CPU time every `every` seconds in a thread, so the share of a
+    core it used inside a measurement window (monotonic times) can be read afterwards."""
+
+    def __init__(self, proc: Proc, every: float = 0.1, limit: float = 900.0) -> None:
+        self.proc = proc
+        self.every = every
+        self.limit = limit  # the thread never outlives this many seconds
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.limit
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            self.samples.append((time.monotonic(), self.proc.cpu_seconds()))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def share(self, start: float, end: float) -> float:
+        """CPU seconds per wall second between the samples nearest `start` and `end`."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return 0.0
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
 
 
 class Procs:

@@ -62,6 +62,9 @@ def create_app(delay: float) -> web.Application:
     async def sends(request: web.Request) -> web.Response:
         return web.json_response({"sends": hooks.sends, "calls": dict(log.counts)})
 
+    async def count(request: web.Request) -> web.Response:
+        return web.json_response({"sends": len(hooks.sends)})
+
     async def reset(request: web.Request) -> web.Response:
         hooks.sends.clear()
         log.counts.clear()
@@ -69,6 +72,7 @@ def create_app(delay: float) -> web.Application:
         return web.json_response({"reset": True})
 
     app.router.add_get("/_bench/sends", sends)
+    app.router.add_get("/_bench/count", count)
     app.router.add_post("/_bench/reset", reset)
     return app
 

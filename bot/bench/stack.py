@@ -71,7 +71,7 @@ def start_redis(procs: Procs, url: str | None, core: int | None) -> RedisTarget:
         target = RedisTarget(url)
         with target.client() as r:
             try:
-                size = int(r.dbsize())  # type: ignore[arg-type]
+                size = int(r.dbsize())
             except redis.ConnectionError as exc:
                 raise BenchError(f"no Redis at {url}: {exc}") from exc
             if size and not r.exists(MARKER):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -14,6 +15,7 @@ from bot.store.keys import GROUP, Keys
 from bot.store.scripts import COMMIT
 
 SEEN_TTL = 3 * 24 * 3600  # providers retry for hours at most; three days is plenty
+RECENT_CONVERSATIONS = 20_000  # values remembered for `guess` (about 5 MB)
 _CONV_EXCLUDE = {"phone", "version"}
 
 
@@ -22,7 +24,12 @@ class StoreError(Exception):
 
 
 class VersionConflict(StoreError):
-    """Another writer committed this phone's conversation first: reload and step again."""
+    """Another writer committed this phone's conversation first: step again on `current`
+    (what the commit found, when it said), or reload."""
+
+    def __init__(self, phone: str, current: Snapshot | None = None) -> None:
+        super().__init__(phone)
+        self.current = current
 
 
 class Outcome(StrEnum):
@@ -34,10 +41,15 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A conversation as loaded, with whether the event was already applied."""
+    """A conversation as loaded, with whether the event was already applied.
+
+    `guessed`: not read from Redis but assumed (see `ConversationStore.guess`); its commit
+    then also checks the opt-out flag, and a wrong guess is an ordinary version clash.
+    """
 
     conversation: Conversation
     seen: bool
+    guessed: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,24 @@ class ConversationStore:
         self.keys = keys
         self.ttl = ttl
         self._commit = redis.register_script(COMMIT)
+        self._recent: dict[str, str] = {}  # phone -> value this process last committed
+
+    def guess(self, phone: str) -> Snapshot:
+        """The conversation as this process last committed it, else a new one: a guess the
+        commit checks (version and opt-out flag), so a right guess saves the read and a
+        wrong one costs nothing but a step (the clash answers the real state).
+
+        Right for a phone's first text (a keyword from a poster or a rally) and for the
+        texts after it that reach the same process; bounded to `RECENT_CONVERSATIONS`."""
+        conv = decode(phone, self._recent.get(phone))
+        return Snapshot(conversation=conv, seen=False, guessed=True)
+
+    def _remember(self, phone: str, value: str | None) -> None:
+        self._recent.pop(phone, None)
+        if value:
+            self._recent[phone] = value
+            if len(self._recent) > RECENT_CONVERSATIONS:
+                del self._recent[next(iter(self._recent))]
 
     async def load(self, phone: str, dedup: str | None = None) -> Snapshot:
         """Read the conversation, the opt-out flag and the dedup mark in one MGET."""
@@ -70,12 +100,24 @@ class ConversationStore:
         return Snapshot(conversation=conv, seen=bool(dedup and values[2] is not None))
 
     async def commit(self, before: Conversation, step: Step, dedup: str | None = None,
-                     ack: Ack | None = None, ignored: str = "") -> Outcome:
-        """Write the step whole, or raise `VersionConflict`; a seen `dedup` is a no-op."""
-        keys, args = self._commit_call(before, step, dedup, ack, ignored)
-        return _outcome(step.conversation.phone, await self._commit(keys=keys, args=args))
+                     ack: Ack | None = None, ignored: str = "", *,
+                     guessed: bool = False) -> Outcome:
+        """Write the step whole, or raise `VersionConflict`; a seen `dedup` is a no-op.
 
-    async def commit_many(self, items: list[tuple[Conversation, Step, str | None]]
+        `guessed`: `before` came from `guess`, not `load` (the opt-out flag is checked too).
+        """
+        keys, args = self._commit_call(before, step, dedup, ack, ignored, guessed)
+        phone = step.conversation.phone
+        try:
+            outcome = _outcome(phone, await self._commit(keys=keys, args=args))
+        except VersionConflict as clash:
+            self._remember(phone, _value_of(clash.current))
+            raise
+        if outcome is Outcome.OK:
+            self._remember(phone, args[1])
+        return outcome
+
+    async def commit_many(self, items: Sequence[tuple[Conversation, Step, str | None]]
                           ) -> list[Outcome | VersionConflict]:
         """Commit many steps (of different phones) in one pipelined round trip.
 
@@ -97,7 +139,8 @@ class ConversationStore:
         return out
 
     def _commit_call(self, before: Conversation, step: Step, dedup: str | None,
-                     ack: Ack | None, ignored: str) -> tuple[list[str], list[Any]]:
+                     ack: Ack | None, ignored: str, guessed: bool = False
+                     ) -> tuple[list[str], list[Any]]:
         """The KEYS and ARGV of the commit script for one step."""
         conv = step.conversation
         k, phone = self.keys, conv.phone
@@ -113,6 +156,7 @@ class ConversationStore:
             "1" if dedup else "0", optout_op,
             _effects_json(queued) if queued else "", ignored,
             GROUP, ack.entry_id if ack else "",
+            ("1" if before.opted_out else "0") if guessed else "",
             len(step.consent), *(_consent_json(c) for c in step.consent),
             len(timers),
         ]
@@ -141,10 +185,24 @@ class ConversationStore:
 
 
 def _outcome(phone: str, result: Any) -> Outcome:
+    """The commit script's answer; a clash raises with the state the script found."""
+    if isinstance(result, list):  # ['conflict', value or '', opt-out flag]
+        conv = decode(phone, result[1] or None)
+        if int(result[2]):
+            conv.opted_out = True
+        raise VersionConflict(phone, Snapshot(conversation=conv, seen=False))
     outcome = result.decode() if isinstance(result, bytes) else str(result)
     if outcome == "conflict":
         raise VersionConflict(phone)
     return Outcome(outcome)
+
+
+def _value_of(snapshot: Snapshot | None) -> str | None:
+    """The stored form of a conflict's snapshot, for `_remember` (None: forget)."""
+    if snapshot is None or not snapshot.conversation.version:
+        return None
+    conv = snapshot.conversation
+    return encode(conv, conv.version)
 
 
 def encode(conv: Conversation, version: int) -> str:

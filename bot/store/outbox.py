@@ -11,7 +11,7 @@ from redis.exceptions import ResponseError
 
 from bot.models import EFFECTS, Effect
 from bot.store.keys import GROUP, Keys
-from bot.store.scripts import LOOP_COUNT, MOVE_DUE_TIMERS
+from bot.store.scripts import ACK, LOOP_COUNT, MOVE_DUE_TIMERS, SEND_GUARD
 
 DONE_TTL = 3 * 24 * 3600
 
@@ -34,6 +34,8 @@ class Outbox:
         self.keys = keys
         self._move = redis.register_script(MOVE_DUE_TIMERS)
         self._loop = redis.register_script(LOOP_COUNT)
+        self._guard = redis.register_script(SEND_GUARD)
+        self._ack = redis.register_script(ACK)
 
     async def ensure_groups(self) -> None:
         """Create the consumer group on every shard's stream (idempotent)."""
@@ -51,6 +53,23 @@ class Outbox:
                                                  count=count, block=block_ms or None)
         return [entry for _, items in reply or [] for entry in _entries(shard, items)]
 
+    async def read_shards(self, shards: list[int], consumer: str, count: int,
+                          settled: list[Entry] | None = None) -> list[Entry]:
+        """Settle `settled` entries (as `ack` does), then read new entries of several shards,
+        all in one round trip: a pipeline of commands that each stay on one shard's keys."""
+        by_shard: dict[int, list[str]] = {}
+        for entry in settled or []:
+            by_shard.setdefault(entry.shard, []).append(entry.entry_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard, ids in by_shard.items():
+                pipe.xack(self.keys.outbox(shard), GROUP, *ids)
+                pipe.xdel(self.keys.outbox(shard), *ids)
+            for shard in shards:
+                pipe.xreadgroup(GROUP, consumer, {self.keys.outbox(shard): ">"}, count=count)
+            replies: list[Any] = (await pipe.execute())[2 * len(by_shard):]
+        return [entry for shard, reply in zip(shards, replies, strict=True)
+                for _, items in reply or [] for entry in _entries(shard, items)]
+
     async def claim(self, shard: int, consumer: str, idle_ms: int, count: int) -> list[Entry]:
         """Take over entries a dead consumer left unacknowledged for `idle_ms` (XAUTOCLAIM)."""
         reply = await self.redis.xautoclaim(self.keys.outbox(shard), GROUP, consumer,
@@ -67,11 +86,8 @@ class Outbox:
 
     async def ack(self, entry: Entry) -> None:
         """Settle an entry whose effects are all done (and delete it: the stream stays small)."""
-        stream = self.keys.outbox(entry.shard)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(stream, GROUP, entry.entry_id)
-            pipe.xdel(stream, entry.entry_id)
-            await pipe.execute()
+        # One script call: atomic like MULTI/XACK/XDEL/EXEC, at a quarter of the client's cost.
+        await self._ack(keys=[self.keys.outbox(entry.shard)], args=[GROUP, entry.entry_id])
 
     async def dead_letter(self, entry: Entry, effect: Effect, reason: str) -> None:
         """Keep an effect that kept failing, for staff to look at and replay."""
@@ -95,6 +111,13 @@ class Outbox:
     async def count_send(self, phone: str, body: str, window: int) -> int:
         """How often this exact text went to this phone within the window (loop guard)."""
         return int(await self._loop(keys=[self.keys.loop(phone, body)], args=[window]))
+
+    async def guard_send(self, phone: str, body: str, window: int, *,
+                         check_opt_out: bool) -> int:
+        """The send layer's checks in one round trip: -1 when `check_opt_out` and the phone
+        is opted out (nothing counted), else `count_send`'s count."""
+        keys = [self.keys.opted_out(phone), self.keys.loop(phone, body)]
+        return int(await self._guard(keys=keys, args=["1" if check_opt_out else "0", window]))
 
     async def pending_count(self) -> int:
         """Entries waiting in every outbox (for /metrics and tests)."""

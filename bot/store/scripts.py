@@ -4,9 +4,12 @@ from __future__ import annotations
 
 #: Commit one engine step. All or nothing: version compare-and-set, dedup mark, opt-out
 #: flag, outbox entry, timers, consent log lines, and the ack of the entry that caused it.
+#: On a clash it answers what it found, {'conflict', value or '', opt-out flag}, so the
+#: caller can step again without another read.
 #: KEYS: conv, seen, outbox, consent, optout, timers, ignored
 #: ARGV: expected_version, new_value, ttl, seen_ttl, use_seen, optout_op, effects_json,
-#:       ignored_json, ack_group, ack_id, n_consent, consent..., n_timers, (score, member)...
+#:       ignored_json, ack_group, ack_id, expected_optout ('1'/'0', '' = not checked),
+#:       n_consent, consent..., n_timers, (score, member)...
 COMMIT = """
 local cur = redis.call('GET', KEYS[1])
 local version = 0
@@ -18,7 +21,10 @@ if ARGV[5] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   end
   return 'dup'
 end
-if version ~= tonumber(ARGV[1]) then return 'conflict' end
+local optout = redis.call('EXISTS', KEYS[5])
+if version ~= tonumber(ARGV[1]) or (ARGV[11] ~= '' and optout ~= tonumber(ARGV[11])) then
+  return {'conflict', cur or '', optout}
+end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 if ARGV[5] == '1' then redis.call('SET', KEYS[2], '1', 'EX', ARGV[4]) end
 if ARGV[6] == 'set' then
@@ -32,7 +38,7 @@ if ARGV[10] ~= '' then
   redis.call('XACK', KEYS[3], ARGV[9], ARGV[10])
   redis.call('XDEL', KEYS[3], ARGV[10])
 end
-local i = 11
+local i = 12
 local n = tonumber(ARGV[i])
 for j = 1, n do redis.call('XADD', KEYS[4], '*', 'c', ARGV[i + j]) end
 i = i + n + 1
@@ -58,4 +64,20 @@ LOOP_COUNT = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
+"""
+
+#: The send guard in one round trip. KEYS: optout, loop (one phone: one hash tag).
+#: ARGV: check_optout ('1'/'0'), window seconds. -1 when opted out (nothing counted), else
+#: the loop count after this send.
+SEND_GUARD = """
+if ARGV[1] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+return n
+"""
+
+#: Settle one outbox entry: acknowledge and delete it. KEYS: outbox. ARGV: group, entry id.
+ACK = """
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('XDEL', KEYS[1], ARGV[2])
 """

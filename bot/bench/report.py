@@ -1,0 +1,159 @@
+"""The printed table: each figure, its target and PASS/FAIL, from the results dictionary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+TARGETS = {
+    "inbound_ratio": 0.35,  # bot's inbound rate / bare aiohttp's, same core
+    "answer_p99_ms": 15.0,  # at 1,000 texts/s offered, no errors
+    "actions_per_s": 1000.0,  # against 50 ms sandboxes
+    "bytes_per_conversation": 1024.0,
+    "engine_step_us": 30.0,
+}
+
+Row = tuple[str, str, str, str]
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def _ms(p: dict[str, Any] | None) -> str:
+    if not p or not p.get("n"):
+        return "-"
+    return f"{p['p50_ms']:.1f} / {p['p99_ms']:.1f} / {p['max_ms']:.1f} ms"
+
+
+Add = Callable[[str, str, str, bool | None], None]
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    """One row per figure, in the order of the issue's list."""
+    out: list[Row] = []
+
+    def add(figure: str, value: str, target: str, ok: bool | None) -> None:
+        out.append((figure, value, target, _verdict(ok)))
+
+    for section in (_throughput, _latency, _burst, _effects, _memory, _engine):
+        section(results, add)
+    return out
+
+
+def _throughput(results: dict[str, Any], add: Add) -> None:
+    tp = results.get("throughput")
+    if not tp:
+        return
+    bot, bare = tp["bot"], tp["bare"]
+    ratio = bot["rate_per_s"] / max(1e-9, bare["rate_per_s"])
+    tp["ratio"] = ratio
+    label = {"inprocess": "worker in-process", "separate": "worker separate",
+             "off": "NO worker"}[results["meta"].get("worker", "inprocess")]
+    add(f"1 inbound, bot (signed, Redis, {label})",
+        f"{bot['rate_per_s']:,.0f} texts/s (core {bot['server_cpu_share']:.0%} busy)", "", None)
+    add("1 inbound, bare aiohttp (parse + TwiML)",
+        f"{bare['rate_per_s']:,.0f} req/s (core {bare['server_cpu_share']:.0%} busy)", "", None)
+    add("1 bot / bare, same core", f"{ratio:.1%}", f">= {TARGETS['inbound_ratio']:.0%}",
+        ratio >= TARGETS["inbound_ratio"])
+    add("1 bot incl. worker catch-up (end to end)",
+        f"{bot['end_to_end_rate_per_s']:,.0f} texts/s", "", None)
+    add("1 server CPU per text: bot (all in) / bare",
+        f"{bot['server_cpu_us_per_text']:,.0f} us / "
+        f"{bare.get('server_cpu_us_per_request', 0):,.0f} us", "", None)
+    add("1 bot answer p50 / p99 / max (closed loop)", _ms(bot["latency"]), "", None)
+    errors = sum(n for status, n in bot["statuses"].items() if status != "200")
+    add("1 errors (non-200)", str(errors), "0", errors == 0)
+
+
+def _latency(results: dict[str, Any], add: Add) -> None:
+    lat = results.get("latency")
+    if not lat:
+        return
+    p99 = _get(lat, "answer", "p99_ms")
+    ok = p99 is not None and p99 < TARGETS["answer_p99_ms"] and lat["errors"] == 0
+    add(f"2 answer p50 / p99 / max @ {lat['offered_rate']:,.0f}/s open loop",
+        _ms(lat["answer"]), f"p99 < {TARGETS['answer_p99_ms']:.0f} ms", ok)
+    add("2   the same without its first second", _ms(lat.get("answer_after_first_second")),
+        "", None)
+    add("2 errors (non-200) at that rate", str(lat["errors"]), "0", lat["errors"] == 0)
+    add("2 server core busy (of which other processes)",
+        f"{lat['server_core_busy']:.0%} ({lat['server_core_other_processes']:.0%})", "", None)
+    add("2 text -> reply at Twilio p50 / p99 / max", _ms(lat["text_to_reply"]), "", None)
+    add("2 replies matched / unmatched",
+        f"{lat['replies_matched']:,} / {lat['replies_unmatched']:,}", "", None)
+
+
+def _burst(results: dict[str, Any], add: Add) -> None:
+    burst = results.get("burst")
+    if not burst:
+        return
+    once = bool(burst["applied_exactly_once"])
+    add(f"3 burst: {burst['texts']} texts from one phone at once",
+        f"texts_in {burst['texts_in']}, version {burst['version']}",
+        f"texts_in = {burst['texts']}", once)
+    add("3 burst: CAS retries / 5xx / resent deduped",
+        f"{burst['cas_retries']:.0f} / {burst['five_xx']} / "
+        f"{burst['duplicates_seen']:.0f} of {burst['resent']}", "5xx = 0",
+        burst["five_xx"] == 0)
+    add("3 burst: answer p50 / p99 / max", _ms(burst["answer"]), "", None)
+
+
+def _effects(results: dict[str, Any], add: Add) -> None:
+    fx = results.get("effects")
+    if not fx:
+        return
+    add(f"4 worker actions/s (50 ms upstreams, concurrency {fx['worker_concurrency']})",
+        f"{fx['rate_per_s']:,.0f} /s", f">= {TARGETS['actions_per_s']:,.0f}",
+        fx["rate_per_s"] >= TARGETS["actions_per_s"])
+    add("4 completed ok / total, upstream calls per action",
+        f"{fx['ok']:,.0f} / {fx['completed']:,.0f}, {fx['upstream_calls_per_action']:.2f}",
+        "", None)
+
+
+def _memory(results: dict[str, Any], add: Add) -> None:
+    mem = results.get("memory")
+    if mem:
+        per = mem["after_reply"]["bytes_per_conversation"]
+        add(f"5 Redis bytes/conversation ({mem['conversations']:,}: keyword, then YES)",
+            f"{per:,.0f} B", f"<= {TARGETS['bytes_per_conversation']:,.0f} B",
+            per <= TARGETS["bytes_per_conversation"])
+        add("5 Redis bytes/conversation (keyword only)",
+            f"{mem['after_keyword']['bytes_per_conversation']:,.0f} B", "", None)
+    rss = results.get("server_rss")
+    if rss:
+        mib = {k: v / 2**20 for k, v in rss["after"].items()}
+        add("5 server RSS idle / after phases 1-3 (peak)",
+            f"{rss['idle'].get('VmRSS', 0) / 2**20:.0f} / {mib.get('VmRSS', 0):.0f}"
+            f" ({mib.get('VmHWM', 0):.0f}) MiB", "", None)
+
+
+def _engine(results: dict[str, Any], add: Add) -> None:
+    eng = results.get("engine")
+    if not eng:
+        return
+    us = eng["us_per_step"][eng["target_path"]]
+    add("6 engine step, opt-in reply (YES)", f"{us:.1f} us",
+        f"< {TARGETS['engine_step_us']:.0f} us", us < TARGETS["engine_step_us"])
+    others = ", ".join(f"{k} {v:.0f}" for k, v in eng["us_per_step"].items()
+                       if k != eng["target_path"])
+    add("6 other paths (us)", others, "", None)
+
+
+def table(results: dict[str, Any]) -> str:
+    body = rows(results)
+    head: Row = ("figure", "value", "target", "")
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip()
+             for r in [head, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths).rstrip())
+    results["verdicts"] = {r[0]: r[3] for r in body if r[3]}
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""`python -m bot bench` end to end with tiny numbers (about 12 s): every child process
+starts, every phase measures something, the table prints, the JSON is written, and every
+child is stopped. The figures of so short a run mean nothing; docs/performance.md has
+real ones."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.bench import main
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
+]
+
+
+def test_bench_runs_every_phase_with_tiny_numbers(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["--tiny", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    for phase in ("engine", "throughput", "latency", "burst", "effects", "memory"):
+        assert phase in results, phase
+    assert results["throughput"]["bot"]["accepted_total"] > 0
+    assert results["throughput"]["bot"]["worker_settled"]
+    assert results["latency"]["errors"] == 0
+    assert results["latency"]["replies_unmatched"] == 0
+    assert results["burst"]["applied_exactly_once"]
+    assert results["effects"]["completed"] == results["meta"]["plan"]["actions"]
+    assert results["memory"]["after_keyword"]["bytes_per_conversation"] > 0
+    printed = capsys.readouterr().out
+    assert "bot / bare, same core" in printed and "engine step" in printed
+
+
+def test_bench_refuses_an_unknown_phase(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--only", "throughput,nonsense"]) == 2
+    assert "nonsense" in capsys.readouterr().err
