@@ -242,8 +242,9 @@ def _effects_phase(procs: Procs, plan: Plan, args: argparse.Namespace, core: pha
     sandbox = start_sandbox(procs, 0.05, core.load)
     server = _server(procs, redis, sandbox, args, core, name="server-effects",
                      WORKER_CONCURRENCY=str(plan.worker_concurrency))
+    concurrency = int(server.proc.env["WORKER_CONCURRENCY"])  # --server-env may set it
     with _py_spy(args.profile, "effects", server.proc.pid, 8):
-        out = phases.effects(server, sandbox, plan.actions, plan.worker_concurrency)
+        out = phases.effects(server, sandbox, plan.actions, concurrency)
     out["fill_seconds"] = fill_s
     results["effects"] = out
     procs.stop(server.proc)

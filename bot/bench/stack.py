@@ -20,6 +20,7 @@ from bot.bench.procs import PYTHON, Proc, Procs, clean_env, free_port
 from bot.sandbox import credentials as cred
 
 MARKER = "civictext-bench:owner"
+FALLBACK_URL = "redis://127.0.0.1:6379/14"
 SERVICES = ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum")
 #: The webhook signing secret: the Twilio sandbox's token, so the same TWILIO_AUTH_TOKEN
 #: both checks inbound signatures and authenticates the REST sends to the sandbox.
@@ -45,13 +46,25 @@ class RedisTarget:
             r.set(MARKER, "python -m bot bench")
 
 
+def _answers(url: str) -> bool:
+    try:
+        with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) as r:
+            return bool(r.ping())
+    except redis.RedisError:
+        return False
+
+
 def start_redis(procs: Procs, url: str | None, core: int | None) -> RedisTarget:
     """A private redis-server, or the database at `url` once it is safe to flush."""
+    binary = shutil.which("redis-server")
+    if url is None and binary is None:
+        if not _answers(FALLBACK_URL):
+            raise BenchError("redis-server is not on PATH and nothing answers on 6379: "
+                             "install Redis, or pass --redis-url redis://HOST:PORT/DB "
+                             "(a database the bench may flush)")
+        url = FALLBACK_URL  # the machine's Redis, on a database of its own (checked below)
     if url is None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise BenchError("redis-server is not on PATH: install it, or pass --redis-url "
-                             "redis://127.0.0.1:6379/14 (a database the bench may flush)")
+        assert binary is not None
         port = free_port()
         proc = procs.start("redis", [binary, "--port", str(port), "--bind", "127.0.0.1",
                                      "--save", "", "--appendonly", "no",
