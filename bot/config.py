@@ -92,7 +92,7 @@ class Settings(BaseSettings):
 
     # --- worker -------------------------------------------------------------------------
     run_worker: bool = Field(True, description="Run the outbox worker inside the web process.")
-    worker_concurrency: int = Field(64, description="Effects a worker runs at once.")
+    worker_concurrency: int = Field(256, description="Effects a worker runs at once.")
     worker_max_tries: int = Field(6, description="Tries of one effect before the dead letter.")
     worker_claim_idle_ms: int = Field(
         30_000, description="An entry unacknowledged this long is claimed from its consumer."
