@@ -31,10 +31,9 @@ from typing import ClassVar
 import structlog
 from pydantic import BaseModel
 
-from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.base import ActionContext, Outcome
 from bot.actions.lenient import LenientParams, to_int
-from bot.actions.p2a_common import campaign_data, campaign_name, menu
-from bot.upstream.errors import UpstreamRejected, UpstreamUnavailable
+from bot.actions.p2a_common import campaign_data, campaign_name, menu, open_campaigns
 
 log = structlog.get_logger("bot.actions.p2a_campaigns")
 
@@ -54,13 +53,9 @@ class P2ACampaigns:
 
     async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
         assert isinstance(params, P2ACampaignsParams)
-        try:
-            campaigns = await ctx.upstreams.p2a.list_campaigns()
-        except UpstreamUnavailable as exc:
-            raise ActionRetry(str(exc)) from exc
-        except UpstreamRejected as exc:
-            log.warning("p2a campaigns refused", error=str(exc)[:200])
-            return Outcome(ok=False, reason="rejected")
+        campaigns = await open_campaigns(ctx)
+        if isinstance(campaigns, Outcome):
+            return campaigns
         if not campaigns:
             return Outcome(ok=False, reason="none")
         if len(campaigns) == 1:

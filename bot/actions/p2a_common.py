@@ -10,8 +10,13 @@ from __future__ import annotations
 import html
 import re
 
-from bot.actions.base import ActionContext
+import structlog
+
+from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.upstream.errors import UpstreamRejected, UpstreamUnavailable
 from bot.upstream.phone2action_models import AdvocateInput, Campaign, Legislator
+
+log = structlog.get_logger("bot.actions.p2a")
 
 CTA_MAX = 160
 NAME_MAX = 40
@@ -108,3 +113,15 @@ async def upsert_advocate(ctx: ActionContext, campaign_id: int, *, address1: str
     advocate_id: int = await ctx.upstreams.p2a.upsert_advocate(
         advocate, idempotency_key=ctx.idempotency_key)
     return advocate_id
+
+
+async def open_campaigns(ctx: ActionContext) -> list[Campaign] | Outcome:
+    """P2A's campaigns, or the failed `Outcome` to return (a passing failure retries)."""
+    try:
+        campaigns: list[Campaign] = await ctx.upstreams.p2a.list_campaigns()
+    except UpstreamUnavailable as exc:
+        raise ActionRetry(str(exc)) from exc
+    except UpstreamRejected as exc:
+        log.warning("p2a campaigns refused", error=str(exc)[:200])
+        return Outcome(ok=False, reason="rejected")
+    return campaigns

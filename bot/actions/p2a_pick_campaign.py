@@ -30,10 +30,9 @@ from typing import ClassVar
 import structlog
 from pydantic import BaseModel
 
-from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.base import ActionContext, Outcome
 from bot.actions.lenient import LenientParams, id_list, to_int
-from bot.actions.p2a_common import campaign_data
-from bot.upstream.errors import UpstreamRejected, UpstreamUnavailable
+from bot.actions.p2a_common import campaign_data, open_campaigns
 
 log = structlog.get_logger("bot.actions.p2a_pick_campaign")
 
@@ -59,13 +58,9 @@ class P2APickCampaign:
         if choice is None or not 1 <= choice <= len(ids):
             return Outcome(ok=False, reason="no_such_choice")
         wanted = ids[choice - 1]
-        try:
-            campaigns = await ctx.upstreams.p2a.list_campaigns()
-        except UpstreamUnavailable as exc:
-            raise ActionRetry(str(exc)) from exc
-        except UpstreamRejected as exc:
-            log.warning("p2a campaigns refused", error=str(exc)[:200])
-            return Outcome(ok=False, reason="rejected")
+        campaigns = await open_campaigns(ctx)
+        if isinstance(campaigns, Outcome):
+            return campaigns
         campaign = next((c for c in campaigns if c.id == wanted), None)
         if campaign is None:
             return Outcome(ok=False, reason="no_such_choice")
