@@ -45,6 +45,7 @@ TIMER_POLL_SECONDS = 1.0
 READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch up meanwhile)
 READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empty
 STOP_TIMEOUT = 5.0
+LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worker loop
 
 
 @dataclass(frozen=True)
@@ -165,9 +166,11 @@ class Worker:
 
     @staticmethod
     async def _guarded(where: str, call: Awaitable[T]) -> T | None:
-        """A Redis blip must not kill a loop: log it, pause briefly, and go on."""
+        """A Redis blip must not kill a loop: log it, pause briefly, and go on. Every call is
+        bounded in time (a silent Redis peer is otherwise only found by TCP keepalive)."""
         try:
-            return await call
+            async with asyncio.timeout(LOOP_CALL_TIMEOUT):
+                return await call
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
