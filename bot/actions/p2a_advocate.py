@@ -27,11 +27,9 @@ from typing import ClassVar
 import structlog
 from pydantic import BaseModel
 
-from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.base import ActionContext, Outcome
 from bot.actions.lenient import LenientParams, to_int, zip5_or_empty
-from bot.actions.p2a_common import upsert_advocate
-from bot.phone import mask
-from bot.upstream.errors import UnsupportedPhone, UpstreamRejected, UpstreamUnavailable
+from bot.actions.p2a_common import save_advocate
 
 log = structlog.get_logger("bot.actions.p2a_advocate")
 
@@ -56,14 +54,8 @@ class P2AAdvocate:
         campaign_id = to_int(params.campaign_id)
         if campaign_id is None or campaign_id <= 0:
             return Outcome(ok=False, reason="invalid")
-        try:
-            advocate_id = await upsert_advocate(ctx, campaign_id, address1=params.address1,
-                                                zip5=zip5_or_empty(params.zip5))
-        except UpstreamUnavailable as exc:
-            raise ActionRetry(str(exc)) from exc
-        except UnsupportedPhone:
-            return Outcome(ok=False, reason="unsupported_phone")
-        except UpstreamRejected as exc:
-            log.warning("p2a advocate refused", phone=mask(ctx.phone), error=str(exc)[:200])
-            return Outcome(ok=False, reason="rejected")
+        advocate_id = await save_advocate(ctx, campaign_id, address1=params.address1,
+                                          zip5=zip5_or_empty(params.zip5))
+        if isinstance(advocate_id, Outcome):
+            return advocate_id
         return Outcome(ok=True, data={"advocate_id": advocate_id})

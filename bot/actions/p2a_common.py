@@ -13,7 +13,8 @@ import re
 import structlog
 
 from bot.actions.base import ActionContext, ActionRetry, Outcome
-from bot.upstream.errors import UpstreamRejected, UpstreamUnavailable
+from bot.phone import mask
+from bot.upstream.errors import UnsupportedPhone, UpstreamRejected, UpstreamUnavailable
 from bot.upstream.phone2action_models import AdvocateInput, Campaign, Legislator
 
 log = structlog.get_logger("bot.actions.p2a")
@@ -113,6 +114,20 @@ async def upsert_advocate(ctx: ActionContext, campaign_id: int, *, address1: str
     advocate_id: int = await ctx.upstreams.p2a.upsert_advocate(
         advocate, idempotency_key=ctx.idempotency_key)
     return advocate_id
+
+
+async def save_advocate(ctx: ActionContext, campaign_id: int, *, address1: str = "",
+                        zip5: str = "") -> int | Outcome:
+    """`upsert_advocate`, or the failed `Outcome` to return (a passing failure retries)."""
+    try:
+        return await upsert_advocate(ctx, campaign_id, address1=address1, zip5=zip5)
+    except UpstreamUnavailable as exc:
+        raise ActionRetry(str(exc)) from exc
+    except UnsupportedPhone:
+        return Outcome(ok=False, reason="unsupported_phone")
+    except UpstreamRejected as exc:
+        log.warning("p2a advocate refused", phone=mask(ctx.phone), error=str(exc)[:200])
+        return Outcome(ok=False, reason="rejected")
 
 
 async def open_campaigns(ctx: ActionContext) -> list[Campaign] | Outcome:

@@ -56,12 +56,11 @@ from bot.actions.p2a_common import (
     legislator_label,
     legislator_name,
     menu,
-    upsert_advocate,
+    save_advocate,
 )
 from bot.phone import mask
 from bot.upstream.errors import (
     UnexpectedAnswer,
-    UnsupportedPhone,
     UpstreamAuthFailed,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -129,15 +128,9 @@ class P2ALegislators:
         targets = list({leg.id: leg for leg in legislators}.values())[:MENU_MAX]
         if not targets:
             return Outcome(ok=False, data={"zip5": zip5}, reason="none_found")
-        try:
-            advocate_id = await upsert_advocate(ctx, campaign_id, address1=street, zip5=zip5)
-        except UpstreamUnavailable as exc:
-            raise ActionRetry(str(exc)) from exc
-        except UnsupportedPhone:
-            return Outcome(ok=False, reason="unsupported_phone")
-        except UpstreamRejected as exc:
-            log.warning("p2a advocate refused", phone=mask(ctx.phone), error=str(exc)[:200])
-            return Outcome(ok=False, reason="rejected")
+        advocate_id = await save_advocate(ctx, campaign_id, address1=street, zip5=zip5)
+        if isinstance(advocate_id, Outcome):
+            return advocate_id
         return Outcome(ok=True, data={
             "targets_menu": menu([legislator_label(leg) for leg in targets]),
             "targets_ids": ",".join(str(leg.id) for leg in targets),
