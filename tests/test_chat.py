@@ -1,0 +1,26 @@
+"""`python -m bot chat`: a terminal phone through the real server, as staff use it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_chat_walks_a_flow_from_piped_lines() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TWILIO_"))}
+    env |= {"FLOW_PATH": str(ROOT / "tests" / "flows" / "join.yaml"), "PROGRAM_NAME": "Acme"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--phone", "+15555550100"],
+        input="JOIN\nmaybe\nyes\nSTOP\nhello\n", capture_output=True, text=True, timeout=90,
+        cwd=ROOT, env=env, check=True)
+    out = done.stdout
+    assert "You are +15555550100." in out
+    assert "bot> Acme: Reply YES to get advocacy alerts." in out
+    assert "bot> Sorry, I did not understand. Reply YES or NO." in out
+    assert "bot> Thanks, you're in!" in out
+    assert "bot> Acme: You are unsubscribed" in out
+    after_stop = out.split("you> STOP", 1)[1]
+    assert after_stop.count("bot>") == 1  # the confirmation, then silence for "hello"
