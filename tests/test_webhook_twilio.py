@@ -287,3 +287,24 @@ async def test_twilio_sender_delivers_and_21610_marks_the_phone_opted_out(
     await text(client, "hello", phone=blocked)
     await bot.runtime.settle()
     assert len([r for r in sandbox.log.requests if r.service == "twilio"]) == 2
+
+
+@pytest.mark.integration
+async def test_overload_queues_for_a_redis_connection_instead_of_failing(
+        aiohttp_client: Any, aiohttp_server: Any, real_redis: Redis, key_prefix: str) -> None:
+    from bot.redis_conn import make_redis
+    from tests.conftest import REDIS_TEST_URL
+
+    settings = make_settings(redis_url=REDIS_TEST_URL, redis_pool_size=2, run_worker=False)
+    pooled = make_redis(settings)
+    try:
+        bot, client, _ = await start_bot(aiohttp_client, aiohttp_server, settings,
+                                         redis=pooled, keys=Keys(prefix=key_prefix, shards=4))
+        phones = [f"+1555555{n:04d}" for n in range(100, 140)]  # 40 phones, 2 connections
+        replies = await asyncio.gather(*(text(client, "JOIN", phone) for phone in phones))
+        assert [r.status for r in replies] == [200] * len(phones)
+        for phone in phones:
+            assert (await bot.runtime.store.load(phone)).conversation.state == "optin"
+    finally:
+        await pooled.aclose()
+        await drop_prefix(real_redis, key_prefix)
