@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.flow import FlowError
 from bot.logs import setup_logging
+from bot.staffcli import add_staff_commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     graph.set_defaults(run=_flows_graph)
     schema = flows_sub.add_parser("schema", help="write the JSON Schema of the flow format")
     schema.set_defaults(run=_flows_schema)
+    add_staff_commands(sub)
     return parser
 
 

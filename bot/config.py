@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         description="How a voter gets help (a URL, email or phone).",
     )
 
+    sms_rate: float | None = Field(
+        None, gt=0,
+        description=("Outbound texts per second for the sender, shared by every worker "
+                     "(a short code about 100, a 10DLC campaign far less); unset: no limit."),
+    )
+
     # --- worker -------------------------------------------------------------------------
     run_worker: bool = Field(True, description="Run the outbox worker inside the web process.")
     worker_concurrency: int = Field(256, description="Effects a worker runs at once.")

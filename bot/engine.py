@@ -16,11 +16,13 @@ from bot.flow.compiler import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED
 from bot.flow.schema import StateSpec, Transition
 from bot.models import (
     ActionResult,
+    BroadcastStart,
     CarrierOptOut,
     ConsentChange,
     Conversation,
     Event,
     Inbound,
+    Lane,
     RunAction,
     SendSms,
     SetTimer,
@@ -62,6 +64,7 @@ class Turn:
     effects: list[SendSms | RunAction | SetTimer] = field(default_factory=list)
     consent: list[ConsentChange] = field(default_factory=list)
     event: Event | None = None
+    entered: list[str] = field(default_factory=list)
 
     # --- recording helpers -----------------------------------------------------------
     def say(self, text: str | None) -> None:
@@ -79,6 +82,7 @@ class Turn:
         """Entering a state: say its message, call its action, set its timer, or end."""
         conv = self.conv
         conv.state = name
+        self.entered.append(name)
         conv.token += 1
         conv.attempts = 0
         conv.pending = None
@@ -107,8 +111,22 @@ class Turn:
             self.conv.vars[transition.save] = self.matched
         self.conv.vars.update(transition.set)
         if transition.opt_in and isinstance(self.event, Inbound):
-            self.consent.append(_consent(self.event, self.now, f"OPT-IN:{self.flow.name}",
-                                         opted_out=False))
+            change = _consent(self.event, self.now, f"OPT-IN:{self.flow.name}",
+                              opted_out=False)
+            prompt = self._prompt()
+            if prompt:
+                change = change.model_copy(update={"prompt": prompt[:480]})
+            self.consent.append(change)
+
+    def _prompt(self) -> str:
+        """The text of the state the voter is answering, as it was sent to them."""
+        if self.conv.state is None:
+            return ""
+        text = self.text(self.flow.state(self.conv.state).say)
+        if not text:
+            return ""
+        return render(text, {**self.conv.vars, "program": self.rules.program,
+                             "help_contact": self.rules.help_contact})
 
     def _fill(self, params: dict[str, object]) -> dict[str, object]:
         values = self.conv.vars
@@ -124,6 +142,8 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
         return _on_text(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):
         return _opt_out(flows, work, event, now, ids, rules, confirm=False)
+    if isinstance(event, BroadcastStart):
+        return _in_lane(_broadcast(flows, work, event, now, ids, rules), Lane.BULK)
     if work.flow is None or work.state is None or work.flow not in flows.flows:
         return Step(conversation=work, note="stale")
     turn = Turn(work, flows.flows[work.flow], now, ids, rules, event=event)
@@ -136,7 +156,7 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
     if isinstance(event, TimerFired):
         if event.token != work.token:
             return Step(conversation=work, note="stale")
-        return _run(turn, EXPIRE, note="timeout")
+        return _in_lane(_run(turn, EXPIRE, note="timeout"), Lane.REMINDER)
     return Step(conversation=work, note="unknown")
 
 
@@ -196,7 +216,8 @@ def _settle(turn: Turn, note: str) -> Step:
         if conv.state is None or not turn.flow.state(conv.state).goto:
             break
         turn.flow.fire(turn, ADVANCE)
-    return Step(conversation=conv, effects=list(turn.effects), consent=turn.consent, note=note)
+    return Step(conversation=conv, effects=list(turn.effects), consent=turn.consent, note=note,
+                entered=list(turn.entered))
 
 
 def _reprompt(turn: Turn, state: StateSpec) -> Step:
@@ -240,7 +261,8 @@ def _compliance_reply(flows: FlowSet, conv: Conversation, kind: str, ids: IdFact
     if not rules.provider_handles_keywords or kind == "idle":
         body = render(_compliance_text(flows, conv, kind),
                       {"program": rules.program, "help_contact": rules.help_contact})
-        effects.append(SendSms(id=ids.new_id(), phone=conv.phone, body=body))
+        lane = Lane.REPLY if kind == "idle" else Lane.URGENT
+        effects.append(SendSms(id=ids.new_id(), phone=conv.phone, body=body, lane=lane))
     return Step(conversation=conv, effects=effects, note=note)
 
 
@@ -254,7 +276,7 @@ def _opt_out(flows: FlowSet, conv: Conversation, event: Inbound | CarrierOptOut,
         body = render(_compliance_text(flows, conv, "stop"),
                       {"program": rules.program, "help_contact": rules.help_contact})
         effects.append(SendSms(id=ids.new_id(), phone=conv.phone, body=body,
-                               stop_confirmation=True))
+                               stop_confirmation=True, lane=Lane.URGENT))
     if rules.consent_sync:
         effects.append(RunAction(id=ids.new_id(), phone=conv.phone, action=CONSENT_SYNC,
                                  params={"opted_in": False}))
@@ -280,3 +302,28 @@ def _consent(event: Inbound | CarrierOptOut, now: float, keyword: str, *,
     return ConsentChange(at=now, phone=event.phone, keyword=keyword, text=text[:320],
                          message_id=event.message_id, provider=event.provider,
                          opted_out=opted_out)
+
+
+def _broadcast(flows: FlowSet, conv: Conversation, event: BroadcastStart, now: float,
+               ids: IdFactory, rules: Rules) -> Step:
+    """Start a broadcast's flow (or one state of it) for a subscribed phone; an opted-out
+    phone gets nothing (the runner skips them too: this is the last word, in the commit)."""
+    flow = flows.flows.get(event.flow)
+    if conv.opted_out or flow is None:
+        return Step(conversation=conv, note="broadcast_skipped")
+    start = event.state or flow.spec.start
+    if start not in flow.spec.states:
+        return Step(conversation=conv, note="broadcast_skipped")
+    conv.flow = flow.name
+    if conv.lang not in flow.spec.languages:
+        conv.lang = flow.spec.languages[0]
+    turn = Turn(conv, flow, now, ids, rules, event=event)
+    turn.enter(start, flow.state(start))
+    return _settle(turn, note="broadcast")
+
+
+def _in_lane(result: Step, lane: Lane) -> Step:
+    """The same step with its texts in `lane` (texts a timer or a broadcast caused)."""
+    result.effects = [e.model_copy(update={"lane": lane}) if isinstance(e, SendSms) else e
+                      for e in result.effects]
+    return result

@@ -6,6 +6,7 @@ cross Redis as small JSON and come back as the same typed objects.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -65,10 +66,31 @@ class CarrierOptOut(Frozen):
     provider: str
 
 
-Event = Annotated[Inbound | ActionResult | TimerFired | CarrierOptOut, Field(discriminator="type")]
+class BroadcastStart(Frozen):
+    """A broadcast reaches this phone: start `flow` (at `state`, else its start state)."""
+
+    type: Literal["broadcast"] = "broadcast"
+    phone: str
+    broadcast_id: str
+    flow: str
+    state: str | None = None
+
+
+Event = Annotated[Inbound | ActionResult | TimerFired | CarrierOptOut | BroadcastStart,
+                  Field(discriminator="type")]
 
 
 # --- effects: what the worker does after the commit ------------------------------------
+
+
+class Lane(IntEnum):
+    """Which texts go first when the carrier's rate is the limit (lower goes first): a
+    voter's code must not wait behind thousands of replies, nor a reply behind an alert."""
+
+    URGENT = 0  # verification codes, STOP/HELP/START answers
+    REPLY = 1  # conversation replies
+    REMINDER = 2  # texts a timer caused
+    BULK = 3  # broadcasts
 
 
 class SendSms(Frozen):
@@ -79,6 +101,7 @@ class SendSms(Frozen):
     phone: str
     body: str
     stop_confirmation: bool = False
+    lane: Lane = Lane.REPLY
 
 
 class RunAction(Frozen):
@@ -150,6 +173,7 @@ class ConsentChange(Frozen):
     message_id: str
     provider: str
     opted_out: bool
+    prompt: str = ""  # the opt-in text the voter answered (the disclosure they agreed to)
 
 
 class Step(BaseModel):
@@ -161,3 +185,4 @@ class Step(BaseModel):
     effects: list[SendSms | RunAction | SetTimer | FireTimer] = Field(default_factory=list)
     consent: list[ConsentChange] = Field(default_factory=list)
     note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...
+    entered: list[str] = Field(default_factory=list)  # states entered, in order (the funnel)

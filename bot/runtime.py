@@ -26,10 +26,13 @@ from bot.core import Core
 from bot.engine import Rules
 from bot.flow import FlowSet, load_flow_set
 from bot.metrics import Metrics
+from bot.pace import PaceGate, pace_key
 from bot.redis_conn import make_redis
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
 from bot.store import ConversationStore, Keys, Outbox
+from bot.store.delivery import DeliveryLedger
+from bot.tracking import TrackedSender
 from bot.upstream import Upstreams, build_upstreams
 from bot.worker import Worker
 
@@ -51,10 +54,13 @@ class Runtime:
     sender: GuardedSender
     upstreams: Upstreams
     session: aiohttp.ClientSession
+    deliveries: DeliveryLedger
+    pace: PaceGate | None = None
     workers: list[Worker] = field(default_factory=list)
 
     def new_worker(self, **kwargs: Any) -> Worker:
         """A worker over this runtime (several may run, e.g. in tests)."""
+        kwargs.setdefault("pace", self.pace)
         worker = Worker(self.core, self.outbox, self.sender, self.registry, self.settings,
                         self.upstreams, **kwargs)
         self.workers.append(worker)
@@ -119,11 +125,15 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
                       quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end)
         core = Core(flows=flows, rules=rules, store=store, clock=clock or SystemClock(),
                     ids=ids or RandomIds(), metrics=metrics)
-        real_sender = sender or build_sender(settings, upstreams)
+        deliveries = DeliveryLedger(redis, keys)
+        real_sender = TrackedSender(sender or build_sender(settings, upstreams), deliveries,
+                                    core.clock)
         guarded = GuardedSender(real_sender, store, outbox, metrics)
+        pace = (PaceGate(redis, pace_key(keys.prefix), settings.sms_rate, clock=core.clock)
+                if settings.sms_rate else None)
         yield Runtime(settings=settings, redis=redis, keys=keys, store=store, outbox=outbox,
                       core=core, metrics=metrics, registry=registry, sender=guarded,
-                      upstreams=upstreams, session=session)
+                      upstreams=upstreams, session=session, deliveries=deliveries, pace=pace)
     finally:
         await session.close()
         if own_redis:

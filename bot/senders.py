@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.config import Settings
+from bot.pace import ProviderPushback
 from bot.sms import ConsoleSender, RecipientOptedOut, Sender, SendError
 from bot.upstream import Upstreams
 from bot.upstream import errors as up
@@ -27,6 +28,8 @@ class UpstreamSender:
             sent = await self.client.send_sms(phone, body, idempotency_key=idempotency_key)
         except up.RecipientOptedOut as exc:
             raise RecipientOptedOut(str(exc)) from exc
+        except up.UpstreamRateLimited as exc:
+            raise ProviderPushback(str(exc)) from exc
         except up.UpstreamUnavailable as exc:
             raise SendError(str(exc), retryable=True) from exc
         except up.OutcomeUnknown as exc:

@@ -29,11 +29,13 @@ from bot.models import (
     CarrierOptOut,
     Effect,
     FireTimer,
+    Lane,
     RunAction,
     SendSms,
     TimerFired,
 )
-from bot.sms import GuardedSender, RecipientOptedOut, SendError
+from bot.pace import PaceGate, ProviderPushback
+from bot.sms import GuardedSender, RecipientOptedOut, Refused, SendError
 from bot.store import Entry, Outbox
 from bot.upstream.errors import UpstreamUnavailable
 
@@ -41,6 +43,7 @@ log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
 
 MAX_DELIVERIES = 5  # an entry redelivered this often is poison: dead-letter it
+MAX_PUSHBACKS = 30  # provider "slow down" answers one effect may get (they cost no try)
 TIMER_POLL_SECONDS = 1.0
 READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch up meanwhile)
 READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empty
@@ -69,13 +72,14 @@ class Worker:
 
     def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
                  settings: Settings, upstreams: object, *, retry: RetryPolicy | None = None,
-                 consumer: str | None = None) -> None:
+                 consumer: str | None = None, pace: PaceGate | None = None) -> None:
         self.core = core
         self.outbox = outbox
         self.sender = sender
         self.actions = actions
         self.settings = settings
         self.upstreams = upstreams
+        self.pace = pace
         self.retry = retry or RetryPolicy(max_tries=settings.worker_max_tries)
         self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
@@ -249,7 +253,7 @@ class Worker:
 
     async def _send(self, entry: Entry, effect: SendSms) -> str:
         try:
-            result = await self._with_retries(lambda: self.sender.send(effect),
+            result = await self._with_retries(lambda: self._paced_send(effect),
                                               retryable=_send_retryable)
         except RecipientOptedOut:
             event = CarrierOptOut(phone=effect.phone, message_id=effect.id, provider="carrier")
@@ -266,8 +270,8 @@ class Worker:
             await self._dead(entry, effect, f"unknown action {effect.action!r}")
             return "dead"
         async def send_sms(body: str) -> object:
-            return await self.sender.send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
-                                                  body=body))
+            return await self._paced_send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
+                                                  body=body, lane=Lane.URGENT))
 
         ctx = ActionContext(phone=effect.phone, idempotency_key=effect.id,
                             settings=self.settings, upstreams=self.upstreams,
@@ -291,22 +295,42 @@ class Worker:
             await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
         return "ok" if event.ok else (event.reason or "failed")
 
+    async def _paced_send(self, effect: SendSms) -> Refused | str:
+        """Wait for the carrier's pace (in the effect's lane), then send. While it waits the
+        effect gives its concurrency slot back, so the reader goes on reading and a code
+        further down the outbox is not stuck behind a crowd waiting for tokens."""
+        if self.pace is not None:
+            self._slots.release()
+            try:
+                await self.pace.acquire(effect.lane)
+            finally:
+                await self._slots.acquire()
+        return await self.sender.send(effect)
+
     async def _with_retries(self, call: Callable[[], Awaitable[T]],
                                retryable: Callable[[Exception], bool]) -> T:
-        for attempt in range(self.retry.max_tries):
+        """Bounded tries; a provider's pushback slows the shared bucket instead of costing
+        a try (at most `MAX_PUSHBACKS` times, then it counts like any retryable error)."""
+        attempt, pushbacks = 0, 0
+        while True:
             try:
                 return await call()
             except Exception as exc:
+                if isinstance(exc, ProviderPushback) and self.pace is not None \
+                        and pushbacks < MAX_PUSHBACKS:
+                    pushbacks += 1
+                    await self.pace.slow_down(str(exc))
+                    continue
                 if not retryable(exc):
                     if isinstance(exc, RecipientOptedOut | ValueError):
                         raise
                     raise GiveUp(f"permanent: {exc!r}"[:300]) from exc
-                if attempt + 1 >= self.retry.max_tries:
+                attempt += 1
+                if attempt >= self.retry.max_tries:
                     raise GiveUp(f"out of tries: {exc!r}"[:300]) from exc
-                delay = self.retry.delay(attempt)
-                log.info("retry", attempt=attempt + 1, delay=round(delay, 2), error=repr(exc)[:120])
+                delay = self.retry.delay(attempt - 1)
+                log.info("retry", attempt=attempt, delay=round(delay, 2), error=repr(exc)[:120])
                 await asyncio.sleep(delay)
-        raise GiveUp("no tries allowed")
 
     async def _dead(self, entry: Entry, effect: Effect, reason: str) -> None:
         self.core.metrics.dead_letters.inc()

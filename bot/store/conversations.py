@@ -10,11 +10,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bot.funnel import day_of, funnel_fields, subscription_change
 from bot.models import ConsentChange, Conversation, FireTimer, SetTimer, Step
 from bot.store.keys import GROUP, Keys
 from bot.store.scripts import COMMIT
 
 SEEN_TTL = 3 * 24 * 3600  # providers retry for hours at most; three days is plenty
+FUNNEL_TTL = 400 * 24 * 3600  # a day's funnel counters are kept for a year and a bit
 RECENT_CONVERSATIONS = 20_000  # values remembered for `guess` (about 5 MB)
 _CONV_EXCLUDE = {"phone", "version"}
 
@@ -163,8 +165,16 @@ class ConversationStore:
         for timer in timers:
             fire = FireTimer(id=timer.id, phone=phone, name=timer.name, token=timer.token)
             args += [timer.due, fire.model_dump_json()]
+        fields = funnel_fields(before, step)
+        sub = subscription_change(before, step)
+        args += [len(fields), *fields, FUNNEL_TTL, sub.op, phone, len(sub.profile)]
+        for name, value in sub.profile.items():
+            args += [name, value]
+        day = day_of(conv.updated_at or before.updated_at)
         keys = [k.conversation(phone), k.seen(phone, dedup or "-"), k.outbox(shard),
-                k.consent(shard), k.opted_out(phone), k.timers(shard), k.ignored(shard)]
+                k.consent(shard), k.opted_out(phone), k.timers(shard), k.ignored(shard),
+                k.funnel(shard, day), k.funnel(shard, "total"), k.subscribers(shard),
+                k.subscriber(phone)]
         return keys, args
 
     async def is_opted_out(self, phone: str) -> bool:

@@ -59,6 +59,35 @@ class Keys:
     def ignored(self, shard: int) -> str:
         return f"{self.prefix}:ignored:{self.tag(shard)}"
 
+    def funnel(self, shard: int, day: str) -> str:
+        """Funnel counters of one shard for one UTC day (`total`: all time)."""
+        return f"{self.prefix}:funnel:{self.tag(shard)}:{day}"
+
+    def subscribers(self, shard: int) -> str:
+        """The opted-in phones of one shard (what broadcasts go to)."""
+        return f"{self.prefix}:subs:{self.tag(shard)}"
+
+    def subscriber(self, phone: str) -> str:
+        """One subscriber's profile (flow, lang, campaign, zip, state, since)."""
+        return f"{self.prefix}:sub:{self.tag(self.shard(phone))}:{phone}"
+
+    def broadcast_cap(self, phone: str, month: str) -> str:
+        """The broadcasts one phone received in one month (the frequency cap)."""
+        return f"{self.prefix}:cap:{self.tag(self.shard(phone))}:{phone}:{month}"
+
+    def delivery(self, provider: str, message_id: str) -> str:
+        """One sent text's delivery record, found by the provider's message id."""
+        shard = zlib.crc32(message_id.encode()) % self.shards
+        return f"{self.prefix}:dlv:{self.tag(shard)}:{provider}:{message_id}"
+
+    def delivery_counts(self, message_id: str, day: str) -> str:
+        """Delivery counters of a day, in the same shard as the message's record."""
+        shard = zlib.crc32(message_id.encode()) % self.shards
+        return f"{self.prefix}:dstat:{self.tag(shard)}:{day}"
+
+    def delivery_counts_of(self, shard: int, day: str) -> str:
+        return f"{self.prefix}:dstat:{self.tag(shard)}:{day}"
+
     def all_shards(self) -> range:
         return range(self.shards)
 

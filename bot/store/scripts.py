@@ -6,10 +6,15 @@ from __future__ import annotations
 #: flag, outbox entry, timers, consent log lines, and the ack of the entry that caused it.
 #: On a clash it answers what it found, {'conflict', value or '', opt-out flag}, so the
 #: caller can step again without another read.
-#: KEYS: conv, seen, outbox, consent, optout, timers, ignored
+#: It also counts the step into the funnel (today's hash and the all-time one) and keeps
+#: the subscriber index (the set of opted-in phones and each one's profile).
+#: KEYS: conv, seen, outbox, consent, optout, timers, ignored, funnel_day, funnel_total,
+#:       subscribers, subscriber
 #: ARGV: expected_version, new_value, ttl, seen_ttl, use_seen, optout_op, effects_json,
 #:       ignored_json, ack_group, ack_id, expected_optout ('1'/'0', '' = not checked),
-#:       n_consent, consent..., n_timers, (score, member)...
+#:       n_consent, consent..., n_timers, (score, member)...,
+#:       n_funnel, field..., funnel_ttl, sub_op ('in'/'out'/'upd'/''), phone,
+#:       n_profile, (name, value)...
 COMMIT = """
 local cur = redis.call('GET', KEYS[1])
 local version = 0
@@ -45,6 +50,46 @@ i = i + n + 1
 n = tonumber(ARGV[i])
 for j = 1, n do
   redis.call('ZADD', KEYS[6], ARGV[i + 2 * j - 1], ARGV[i + 2 * j])
+end
+i = i + 2 * n + 1
+n = tonumber(ARGV[i])
+if n > 0 then
+  local joined = nil
+  for j = 1, n do
+    local f = ARGV[i + j]
+    if string.sub(f, 2, 4) == '|?|' then
+      -- a consent change outside any flow: count it under what the subscriber joined
+      if joined == nil then
+        joined = redis.call('HMGET', KEYS[11], 'flow', 'campaign')
+      end
+      local owner = joined[1]
+      if string.sub(f, 1, 1) == 'c' then owner = joined[2] end
+      if owner then
+        f = string.sub(f, 1, 2) .. owner .. string.sub(f, 4)
+      elseif string.sub(f, 1, 1) == 'f' then
+        f = 'f|-' .. string.sub(f, 4)
+      else
+        f = nil
+      end
+    end
+    if f then
+      redis.call('HINCRBY', KEYS[8], f, 1)
+      redis.call('HINCRBY', KEYS[9], f, 1)
+    end
+  end
+  redis.call('EXPIRE', KEYS[8], ARGV[i + n + 1])
+end
+i = i + n + 2
+local op = ARGV[i]
+if op == 'out' then
+  redis.call('SREM', KEYS[10], ARGV[i + 1])
+  redis.call('DEL', KEYS[11])
+elseif op == 'in' or (op == 'upd' and redis.call('SISMEMBER', KEYS[10], ARGV[i + 1]) == 1) then
+  redis.call('SADD', KEYS[10], ARGV[i + 1])
+  n = tonumber(ARGV[i + 2])
+  for j = 1, n do
+    redis.call('HSET', KEYS[11], ARGV[i + 1 + 2 * j], ARGV[i + 2 + 2 * j])
+  end
 end
 return 'ok'
 """

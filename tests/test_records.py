@@ -1,0 +1,167 @@
+"""Consent records, the funnel and the subscriber index, all written by the step's own
+commit; delivery records from status callbacks; `stats`, `consent` and `/metrics`."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+
+from bot.funnel import day_of
+from bot.stats import StatsReader, format_report
+from bot.store.ledger import ConsentLedger, to_csv
+from tests.apphelpers import Bot, start_bot, text
+from tests.conftest import make_settings
+
+AnyClient = Any
+PHONE = "+15555550100"
+OTHER = "+15555550111"
+
+
+@pytest.fixture
+async def bot_client(aiohttp_client: Any, aiohttp_server: Any) -> tuple[Bot, AnyClient]:
+    bot, client, _ = await start_bot(aiohttp_client, aiohttp_server, make_settings())
+    return bot, client
+
+
+async def join(bot: Bot, client: AnyClient, phone: str) -> None:
+    for body in ("JOIN", "YES"):
+        assert (await text(client, body, phone)).status == 200
+        await bot.runtime.settle()
+
+
+async def test_opt_in_and_out_are_in_the_ledger_with_the_text_agreed_to(
+        bot_client: tuple[Bot, AnyClient]) -> None:
+    bot, client = bot_client
+    await join(bot, client, PHONE)
+    bot.clock.advance(3600)
+    await text(client, "stop", PHONE, sid="SMstop1")
+    await bot.runtime.settle()
+    ledger = ConsentLedger(bot.runtime.redis, bot.runtime.keys)
+    history = await ledger.history(PHONE)
+    assert [(c.opted_out, c.keyword) for c in history] == [(False, "OPT-IN:join"),
+                                                          (True, "STOP")]
+    assert history[0].text == "YES"
+    assert "Up to 4 msgs/month" in history[0].prompt  # the disclosure as it was sent
+    assert history[1].message_id == "SMstop1" and history[1].text == "stop"
+
+
+async def test_ledger_outlives_the_conversation(bot_client: tuple[Bot, AnyClient]) -> None:
+    bot, client = bot_client
+    await join(bot, client, PHONE)
+    runtime = bot.runtime
+    await runtime.redis.delete(runtime.keys.conversation(PHONE))  # as its TTL would
+    history = await ConsentLedger(runtime.redis, runtime.keys).history(PHONE)
+    assert len(history) == 1 and not history[0].opted_out
+
+
+async def test_export_since_a_date_is_csv_of_only_later_changes(
+        bot_client: tuple[Bot, AnyClient]) -> None:
+    bot, client = bot_client
+    await join(bot, client, PHONE)
+    bot.clock.advance(2 * 86400)
+    cutoff = bot.clock.now()
+    await join(bot, client, OTHER)
+    changes = await ConsentLedger(bot.runtime.redis, bot.runtime.keys).since(cutoff)
+    rows = list(csv.DictReader(io.StringIO(to_csv(changes))))
+    assert [(r["phone"], r["change"], r["keyword"]) for r in rows] == [
+        (OTHER, "opt-in", "OPT-IN:join")]
+    assert rows[0]["time_utc"].endswith("Z") and rows[0]["message_id"].startswith("SM")
+
+
+async def test_funnel_is_counted_by_the_commit_per_day(
+        bot_client: tuple[Bot, AnyClient]) -> None:
+    bot, client = bot_client
+    await join(bot, client, PHONE)
+    await text(client, "JOIN", OTHER)
+    await text(client, "no", OTHER)
+    await bot.runtime.settle()
+    await text(client, "STOP", PHONE)
+    await bot.runtime.settle()
+    reader = StatsReader(bot.runtime.redis, bot.runtime.keys)
+    today = await reader.day(day_of(bot.clock.now()))
+    funnel = today.flows["join"]
+    assert funnel.states == {"optin": 2, "confirmed": 1, "declined": 1}
+    assert funnel.milestones == {"opted_in": 1, "opted_out": 1}
+    total = await reader.day("total")
+    assert total.flows["join"].states == funnel.states
+    bot.clock.advance(86400)
+    tomorrow = await reader.day(day_of(bot.clock.now()))
+    assert tomorrow.flows == {}
+
+
+async def test_duplicate_text_counts_once(bot_client: tuple[Bot, AnyClient]) -> None:
+    bot, client = bot_client
+    await text(client, "JOIN", PHONE, sid="SMdup")
+    await text(client, "JOIN", PHONE, sid="SMdup")
+    await bot.runtime.settle()
+    day = await StatsReader(bot.runtime.redis, bot.runtime.keys).day("total")
+    assert day.flows["join"].states == {"optin": 1}
+
+
+async def test_subscribers_are_who_opted_in_and_not_out(
+        bot_client: tuple[Bot, AnyClient]) -> None:
+    bot, client = bot_client
+    runtime = bot.runtime
+    await join(bot, client, PHONE)
+    await join(bot, client, OTHER)
+    await text(client, "STOP", OTHER)
+    await bot.runtime.settle()
+    members = set()
+    for shard in runtime.keys.all_shards():
+        members |= {m.decode() for m in await runtime.redis.smembers(
+            runtime.keys.subscribers(shard))}
+    assert members == {PHONE}
+    profile = await runtime.redis.hgetall(runtime.keys.subscriber(PHONE))
+    assert profile[b"lang"] == b"en" and profile[b"flow"] == b"join"
+    assert not await runtime.redis.exists(runtime.keys.subscriber(OTHER))
+    assert await StatsReader(runtime.redis, runtime.keys).subscribers() == 1
+
+
+async def test_twilio_status_callbacks_settle_each_text_once(
+        bot_client: tuple[Bot, AnyClient]) -> None:
+    bot, client = bot_client
+    deliveries = bot.runtime.deliveries
+    await text(client, "JOIN", PHONE)
+    await bot.runtime.settle()
+    for sid, status, code in [("SMa", "sent", ""), ("SMa", "delivered", ""),
+                              ("SMa", "delivered", ""), ("SMb", "undelivered", "30003"),
+                              ("SMc", "failed", "30003"), ("SMd", "failed", "30006"),
+                              ("SMd", "delivered", "")]:
+        form = {"MessageSid": sid, "MessageStatus": status, "To": PHONE, "ErrorCode": code}
+        assert (await client.post("/webhooks/twilio/status", data=form)).status == 200
+    counts = await deliveries.counts(day_of(bot.clock.now()))
+    assert counts["delivered"] == 1 and counts["failed"] == 3
+    assert counts["failed:30003"] == 2 and counts["failed:30006"] == 1
+    record = await deliveries.get("twilio", "SMd")
+    assert record is not None and record.status == "failed" and record.error == "30006"
+
+
+async def test_every_sent_text_is_recorded_under_the_provider_id(
+        bot_client: tuple[Bot, AnyClient]) -> None:
+    bot, client = bot_client
+    await text(client, "JOIN", PHONE)
+    await bot.runtime.settle()
+    counts = await bot.runtime.deliveries.counts("total")
+    assert counts["sent"] == 1
+    record = await bot.runtime.deliveries.get("memory", "mem-e1")
+    assert record is not None and record.phone == PHONE and record.status == "sent"
+
+
+async def test_stats_report_and_metrics_show_the_totals(
+        bot_client: tuple[Bot, AnyClient]) -> None:
+    bot, client = bot_client
+    await join(bot, client, PHONE)
+    form = {"MessageSid": "SMx", "MessageStatus": "delivered", "To": PHONE}
+    await client.post("/webhooks/twilio/status", data=form)
+    reader = StatsReader(bot.runtime.redis, bot.runtime.keys)
+    report = format_report(await reader.report(days=2, now=bot.clock.now()))
+    assert "subscribers now: 1" in report
+    assert "flow join: opted_in=1" in report
+    assert "delivered=1 (100.0%)" in report
+    body = await (await client.get("/metrics")).text()
+    assert 'civictext_funnel_total{flow="join",step="@opted_in"} 1.0' in body
+    assert 'civictext_texts_total{status="delivered"} 1.0' in body
+    assert "civictext_subscribers 1.0" in body
