@@ -2,7 +2,7 @@
 priority lanes and provider pushback.
 
 - The bucket is one hash on one hash-tagged key (`{pace}`), refilled at `SMS_RATE` tokens a
-  second up to a burst of one second's worth, and taken from by a Lua script, so any number
+  second up to a burst of one second's worth (at least 2), and taken from by a Lua script, so any number
   of workers together never exceed the rate.
 - Lanes: a lane may only take a token while the bucket holds more than its reserve
   (`RESERVE`), so codes and STOP/HELP answers always find one before replies do, replies
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,10 @@ log = structlog.get_logger("bot.pace")
 
 RESERVE: dict[Lane, float] = {Lane.URGENT: 0.0, Lane.REPLY: 0.1, Lane.REMINDER: 0.3,
                               Lane.BULK: 0.5}
-"""Share of the burst a lane must leave in the bucket for the lanes before it."""
+"""Share of the burst (of at most `RESERVE_BASE` tokens) a lane must leave in the bucket for
+the lanes before it: a few tokens are enough, and a large reserve would only stall a fast
+sender after a pushback empties the bucket."""
+RESERVE_BASE = 10.0
 MIN_FACTOR = 0.05
 RECOVER_SECONDS = 10.0
 MAX_BATCH = 50
@@ -55,13 +59,14 @@ local tokens = tonumber(b[1]) or burst
 local ts = tonumber(b[2]) or now
 if now > ts then tokens = math.min(burst, tokens + (now - ts) * eff) end
 local reserve, want = tonumber(ARGV[4]), tonumber(ARGV[5])
-local got = math.max(0, math.min(want, math.floor(tokens - reserve)))
+-- (a millionth of slack: tokens stored as text lose the last digits)
+local got = math.max(0, math.min(want, math.floor(tokens - reserve + 0.000001)))
 tokens = tokens - got
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(math.max(now, ts)),
            'factor', tostring(factor), 'changed', tostring(changed))
 redis.call('PEXPIRE', KEYS[1], %(ttl)s)
 local wait = 0
-if got == 0 then wait = (reserve + 1 - tokens) / eff end
+if got == 0 then wait = math.max(0.001, (reserve + 1 - tokens) / eff) end
 return {got, tostring(wait), tostring(factor)}
 """ % {"recover": RECOVER_SECONDS, "ttl": STATE_TTL_MS}  # noqa: UP031 - Lua braces
 
@@ -101,13 +106,17 @@ class PaceGate:
     """This process's door to the shared bucket: `await gate.acquire(lane)` before a send."""
 
     def __init__(self, redis: Redis, key: str, rate: float, *, clock: Clock | None = None,
-                 max_wait: float = 300.0) -> None:
+                 max_wait: float = 300.0,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.redis = redis
         self.key = key
         self.rate = rate
-        self.burst = max(1.0, rate)
+        # One second's worth, and at least 2: with less, a lane with a reserve could never
+        # find a whole token above it (the bulk lane needs a full bucket at 2).
+        self.burst = max(2.0, rate)
         self.clock = clock or SystemClock()
         self.max_wait = max_wait
+        self._sleep = sleep  # tests pass one that moves their clock instead
         self._take = redis.register_script(TAKE)
         self._slow = redis.register_script(SLOW)
         self._heap: list[_Waiter] = []
@@ -138,7 +147,7 @@ class PaceGate:
 
     async def take(self, lane: Lane, want: int) -> tuple[int, float]:
         """Ask the bucket for up to `want` tokens for `lane`: (granted, seconds to wait)."""
-        reserve = self.burst * RESERVE[lane]
+        reserve = min(self.burst, RESERVE_BASE) * RESERVE[lane]
         reply: Any = await self._take(keys=[self.key], args=[
             self.clock.now(), self.rate, self.burst, reserve, want])
         self.factor = float(reply[2])
@@ -170,7 +179,7 @@ class PaceGate:
                     waiter.future.set_result(None)
                     got -= 1
             if got == 0 and wait > 0:
-                await asyncio.sleep(min(MAX_POLL, wait))
+                await self._sleep(min(MAX_POLL, wait))
 
 
 def pace_key(prefix: str) -> str:

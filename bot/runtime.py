@@ -129,7 +129,8 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
         real_sender = TrackedSender(sender or build_sender(settings, upstreams), deliveries,
                                     core.clock)
         guarded = GuardedSender(real_sender, store, outbox, metrics)
-        pace = (PaceGate(redis, pace_key(keys.prefix), settings.sms_rate, clock=core.clock)
+        # The carrier counts in real seconds: the bucket runs on the wall clock, always.
+        pace = (PaceGate(redis, pace_key(keys.prefix), settings.sms_rate)
                 if settings.sms_rate else None)
         yield Runtime(settings=settings, redis=redis, keys=keys, store=store, outbox=outbox,
                       core=core, metrics=metrics, registry=registry, sender=guarded,
