@@ -2,8 +2,8 @@
 priority lanes and provider pushback.
 
 - The bucket is one hash on one hash-tagged key (`{pace}`), refilled at `SMS_RATE` tokens a
-  second up to a burst of one second's worth (at least 2), and taken from by a Lua script, so any number
-  of workers together never exceed the rate.
+  second up to a burst of one second's worth (at least 2), and taken from by a Lua script,
+  so any number of workers together never exceed the rate.
 - Lanes: a lane may only take a token while the bucket holds more than its reserve
   (`RESERVE`), so codes and STOP/HELP answers always find one before replies do, replies
   before reminders, reminders before broadcasts. Inside one process a heap hands tokens to
