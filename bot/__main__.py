@@ -98,7 +98,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> None:
         async with open_runtime(settings) as runtime:
-            await runtime.new_worker().run()
+            await runtime.run_background()
 
     _use_uvloop()
     with contextlib.suppress(KeyboardInterrupt):

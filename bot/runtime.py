@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from bot.actions import build_registry
 from bot.actions.base import Registry
+from bot.broadcast import BroadcastRunner, BroadcastStore
 from bot.clock import Clock, IdFactory, RandomIds, SystemClock
 from bot.config import Settings
 from bot.core import Core
@@ -66,6 +67,19 @@ class Runtime:
                         self.upstreams, **kwargs)
         self.workers.append(worker)
         return worker
+
+    def broadcast_runner(self) -> BroadcastRunner:
+        """Runs broadcasts through this runtime's core, at its sender's pace."""
+        return BroadcastRunner(self.core, self.consent, self.outbox,
+                               BroadcastStore(self.redis, self.keys), self.settings)
+
+    async def run_background(self) -> None:
+        """What a process runs beside (or instead of) the webhooks: the outbox worker and
+        the broadcast runner (due broadcasts, and ones a crashed process left), until
+        cancelled."""
+        worker = self.new_worker()
+        await self.outbox.ensure_groups()  # at once, as a lone worker would (tests count on it)
+        await asyncio.gather(worker.run(), self.broadcast_runner().loop(worker.consumer))
 
     async def settle(self, timeout: float = 5.0) -> None:
         """Wait until every outbox is empty and no effect is running (bounded)."""

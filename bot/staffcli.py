@@ -15,13 +15,11 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from bot.cliutil import NEEDS_REDIS, parse_when
 from bot.config import Settings
 from bot.phone import to_e164
 from bot.redis_conn import make_redis
 from bot.store import Keys
-
-NEEDS_REDIS = ("this command reads the shared Redis: set REDIS_URL (the in-process Redis of "
-               "`serve` is not reachable from another process)")
 
 
 def add_staff_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,17 +37,9 @@ def add_staff_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     stats = sub.add_parser("stats", help="the funnel, delivery and subscribers per day")
     stats.add_argument("--days", type=int, default=7, help="how many days back (default 7)")
     stats.set_defaults(run=_stats)
+    from bot.broadcast.cli import add_broadcast_command
 
-
-def parse_when(text: str) -> float:
-    """`2026-12-01` or `2026-12-01T09:30` (UTC unless an offset is given) -> epoch seconds."""
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r}") from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
+    add_broadcast_command(sub)
 
 
 def run_with_redis(settings: Settings,

@@ -58,7 +58,7 @@ def _resources(factory: RuntimeFactory, sandboxed: Sequence[str]
             await warm_up(runtime.redis)
             task: asyncio.Task[Any] | None = None
             if settings.run_worker:
-                task = asyncio.create_task(runtime.new_worker().run(), name="outbox-worker")
+                task = asyncio.create_task(runtime.run_background(), name="outbox-worker")
             try:
                 yield
             finally:
