@@ -66,7 +66,7 @@ def mermaid(path: Path, name: str | None = None) -> str:
     out = ["stateDiagram-v2", f"    [*] --> {spec.start}: {' / '.join(_all_keywords(spec))}"]
     for state_name, state in spec.states.items():
         out.extend(f"    {state_name} --> {dest}: {label}"
-                   for dest, label in _edges(state))
+                   for dest, label in state_edges(state))
         if state.end:
             out.append(f"    {state_name} --> [*]")
     return "\n".join(out)
@@ -76,7 +76,8 @@ def _all_keywords(spec: FlowSpec) -> list[str]:
     return [w for ws in spec.keywords_by_language().values() for w in ws]
 
 
-def _edges(state: StateSpec) -> Iterator[tuple[str, str]]:
+def state_edges(state: StateSpec) -> Iterator[tuple[str, str]]:
+    """Where a state can go next, with a short label for each way (diagrams use it)."""
     for t in state.on:
         when = t.when if isinstance(t.when, str) else json.dumps(t.when.model_dump())
         yield t.goto, f"reply {when}".replace('"', "'").replace(":", "=")

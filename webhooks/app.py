@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from bot.admin import setup_admin
 from bot.config import SERVICES, Settings
 from bot.redis_conn import warm_up
 from bot.runtime import Runtime, open_runtime
@@ -34,6 +35,7 @@ def create_app(settings: Settings, *, runtime_factory: RuntimeFactory | None = N
     twilio.setup_routes(app)
     telesign.setup_routes(app)
     health.setup_routes(app)
+    setup_admin(app, settings, RUNTIME)
     sandboxed = [s for s in SERVICES if settings.uses_sandbox(s)]
     factory: RuntimeFactory = runtime_factory or open_runtime
     app.cleanup_ctx.append(_resources(factory, sandboxed))

@@ -1,0 +1,110 @@
+"""The console without a browser: closed unless ADMIN_PASSWORD, signed sessions, CSRF on
+every form, and the dead-letter store it replays and drops through."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from bot.admin.auth import SESSION_COOKIE, Auth
+from bot.models import SendSms
+from bot.store import Entry
+from bot.store.deadletters import DeadLetters, parse_ref
+from tests.apphelpers import build_bot
+from tests.conftest import make_settings
+
+PASSWORD = "s3cret-for-tests"
+
+
+async def signed_in(aiohttp_client: Any) -> tuple[Any, Any]:
+    bot = build_bot(make_settings(admin_password=PASSWORD))
+    client = await aiohttp_client(bot.app)
+    page = await (await client.get("/admin/login")).text()
+    token = re.search(r'name="login_token" value="([^"]+)"', page)
+    assert token is not None
+    resp = await client.post("/admin/login", data={"login_token": token.group(1),
+                                                   "password": PASSWORD},
+                             allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == "/admin"
+    return bot, client
+
+
+async def test_console_is_off_without_a_password(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(build_bot(make_settings()).app)
+    for path in ("/admin", "/admin/login", "/admin/broadcasts"):
+        resp = await client.get(path)
+        assert resp.status == 401 and "ADMIN_PASSWORD" in await resp.text()
+
+
+async def test_pages_need_a_session(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(build_bot(make_settings(admin_password=PASSWORD)).app)
+    resp = await client.get("/admin/dead", allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == "/admin/login"
+    forged = Auth(make_settings(admin_password="another password")).new_session()
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: forged})
+    assert (await client.get("/admin/dead", allow_redirects=False)).status == 302
+
+
+async def test_login_form_needs_its_own_token(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(build_bot(make_settings(admin_password=PASSWORD)).app)
+    resp = await client.post("/admin/login", data={"password": PASSWORD},
+                             allow_redirects=False)
+    assert resp.status == 403
+
+
+async def test_every_form_needs_the_csrf_token(aiohttp_client: Any) -> None:
+    bot, client = await signed_in(aiohttp_client)
+    assert (await client.get("/admin")).status == 200
+    for path in ("/admin/flows/reload", "/admin/phone", "/admin/broadcasts",
+                 "/admin/broadcasts/preview", "/admin/logout"):
+        resp = await client.post(path, data={"phone": "+15555550100", "flow": "join",
+                                             "segment": "all", "csrf": "wrong"})
+        assert resp.status == 403, path
+    page = await (await client.get("/admin/phone")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None
+    resp = await client.post("/admin/phone", data={"phone": "+15555550100",
+                                                   "csrf": csrf.group(1)})
+    assert resp.status == 200 and "+1******0100" in await resp.text()
+
+
+def test_sessions_expire_and_tampering_is_refused() -> None:
+    auth = Auth(make_settings(admin_password=PASSWORD))
+    cookie = auth.new_session(now=1000.0)
+    assert auth.session_id(cookie, now=1001.0)
+    assert auth.session_id(cookie, now=1000.0 + 13 * 3600) is None
+    payload, _, sig = cookie.partition(".")
+    assert auth.session_id(payload + "x." + sig, now=1001.0) is None
+    sid = auth.session_id(auth.new_session(), now=time.time())
+    assert sid and auth.csrf_ok(sid, auth.csrf_token(sid))
+    assert not auth.csrf_ok(sid, auth.csrf_token(sid + "0"))
+
+
+async def test_dead_letters_list_replay_and_drop(aiohttp_client: Any) -> None:
+    bot, _ = await signed_in(aiohttp_client)
+    rt = bot.runtime
+    dead = DeadLetters(rt.redis, rt.keys)
+    for n in (1, 2):
+        effect = SendSms(id=f"x{n}", phone="+15555550100", body=f"text {n}")
+        await rt.outbox.dead_letter(Entry(rt.keys.shard(effect.phone), "0-1", [effect]),
+                                    effect, "permanent: test")
+    letters = await dead.list()
+    assert [d.effect.id for d in letters] == ["x2", "x1"] and letters[0].reason
+    assert await dead.replay(letters[0].ref)
+    assert not await dead.replay(letters[0].ref)  # once, however often it is clicked
+    assert await dead.drop(letters[1].ref)
+    assert await dead.count() == 0
+    await rt.settle()
+    assert ("+15555550100", "text 2") in bot.sender.sent
+    assert ("+15555550100", "text 1") not in bot.sender.sent
+
+
+def test_dead_letter_refs_are_checked() -> None:
+    assert parse_ref("3-1764000000000-0") == (3, "1764000000000-0")
+    for bad in ("", "x-1-0", "3-abc", "3-1-0-extra"):
+        try:
+            parse_ref(bad)
+        except ValueError:
+            continue
+        raise AssertionError(bad)
