@@ -2,8 +2,8 @@
 
 from bot.store.conversations import (
     Ack,
+    CommitResult,
     ConversationStore,
-    Outcome,
     Snapshot,
     StoreError,
     VersionConflict,
@@ -11,5 +11,5 @@ from bot.store.conversations import (
 from bot.store.keys import GROUP, Keys
 from bot.store.outbox import Entry, Outbox
 
-__all__ = ["GROUP", "Ack", "ConversationStore", "Entry", "Keys", "Outbox", "Outcome",
+__all__ = ["GROUP", "Ack", "ConversationStore", "Entry", "Keys", "Outbox", "CommitResult",
            "Snapshot", "StoreError", "VersionConflict"]

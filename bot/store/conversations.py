@@ -32,7 +32,7 @@ class VersionConflict(StoreError):
         self.current = current
 
 
-class Outcome(StrEnum):
+class CommitResult(StrEnum):
     """What a commit did."""
 
     OK = "ok"
@@ -101,7 +101,7 @@ class ConversationStore:
 
     async def commit(self, before: Conversation, step: Step, dedup: str | None = None,
                      ack: Ack | None = None, ignored: str = "", *,
-                     guessed: bool = False) -> Outcome:
+                     guessed: bool = False) -> CommitResult:
         """Write the step whole, or raise `VersionConflict`; a seen `dedup` is a no-op.
 
         `guessed`: `before` came from `guess`, not `load` (the opt-out flag is checked too).
@@ -113,12 +113,12 @@ class ConversationStore:
         except VersionConflict as clash:
             self._remember(phone, _value_of(clash.current))
             raise
-        if outcome is Outcome.OK:
+        if outcome is CommitResult.OK:
             self._remember(phone, args[1])
         return outcome
 
     async def commit_many(self, items: Sequence[tuple[Conversation, Step, str | None]]
-                          ) -> list[Outcome | VersionConflict]:
+                          ) -> list[CommitResult | VersionConflict]:
         """Commit many steps (of different phones) in one pipelined round trip.
 
         Each is the same atomic script as `commit`; a clash comes back as a
@@ -130,7 +130,7 @@ class ConversationStore:
                 keys, args = self._commit_call(before, step, dedup, None, "")
                 await self._commit(keys=keys, args=args, client=pipe)
             results = await pipe.execute()
-        out: list[Outcome | VersionConflict] = []
+        out: list[CommitResult | VersionConflict] = []
         for (_, step, _), result in zip(items, results, strict=True):
             try:
                 out.append(_outcome(step.conversation.phone, result))
@@ -184,7 +184,7 @@ class ConversationStore:
         return sorted(changes, key=lambda c: c.at)
 
 
-def _outcome(phone: str, result: Any) -> Outcome:
+def _outcome(phone: str, result: Any) -> CommitResult:
     """The commit script's answer; a clash raises with the state the script found."""
     if isinstance(result, list):  # ['conflict', value or '', opt-out flag]
         conv = decode(phone, result[1] or None)
@@ -194,7 +194,7 @@ def _outcome(phone: str, result: Any) -> Outcome:
     outcome = result.decode() if isinstance(result, bytes) else str(result)
     if outcome == "conflict":
         raise VersionConflict(phone)
-    return Outcome(outcome)
+    return CommitResult(outcome)
 
 
 def _value_of(snapshot: Snapshot | None) -> str | None:

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class Outcome(StrEnum):
+class StatusMeaning(StrEnum):
     """What a TeleSign status means for us."""
 
     DELIVERED = "delivered"
@@ -33,17 +33,17 @@ HARD_CAP_ERRORS = frozenset({-40008})
 AUTH_ERRORS = frozenset({-10009, -20002, *range(-30015, -29999)})
 
 
-def classify(status_code: int, error_codes: Iterable[int] = ()) -> Outcome:
-    """Map `status.code` and `errors[].code` to an `Outcome`; retryable codes win."""
+def classify(status_code: int, error_codes: Iterable[int] = ()) -> StatusMeaning:
+    """Map `status.code` and `errors[].code` to an `StatusMeaning`; retryable codes win."""
     if RETRYABLE_ERRORS.intersection(error_codes) or status_code in RETRYABLE_STATUS_CODES:
-        return Outcome.RETRYABLE
+        return StatusMeaning.RETRYABLE
     if status_code in DELIVERED_CODES:
-        return Outcome.DELIVERED
+        return StatusMeaning.DELIVERED
     if status_code in IN_PROGRESS_CODES:
-        return Outcome.IN_PROGRESS
+        return StatusMeaning.IN_PROGRESS
     if status_code in UNKNOWN_CODES:
-        return Outcome.UNKNOWN
-    return Outcome.FAILED
+        return StatusMeaning.UNKNOWN
+    return StatusMeaning.FAILED
 
 
 class _Answer(BaseModel):
@@ -88,7 +88,7 @@ class TeleSignResponse(_Answer):
         return [e.code for e in self.errors]
 
     @property
-    def outcome(self) -> Outcome:
+    def outcome(self) -> StatusMeaning:
         """`classify` of this answer."""
         return classify(self.status.code, self.error_codes)
 
@@ -99,7 +99,7 @@ class VerifySent(BaseModel):
     model_config = ConfigDict(frozen=True)
     reference_id: str
     status_code: int
-    outcome: Outcome
+    outcome: StatusMeaning
     verify_code: str | None  # ours, when we generated it; None when TeleSign did
 
 
@@ -122,7 +122,7 @@ class MessageSent(BaseModel):
     model_config = ConfigDict(frozen=True)
     reference_id: str
     status_code: int
-    outcome: Outcome
+    outcome: StatusMeaning
 
 
 class DeliveryReport(TeleSignResponse):

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.actions.base import ActionRetry
-from bot.actions.p2a_campaigns import P2ACampaigns
 from bot.actions.p2a_common import plain, zip_ok
-from bot.actions.p2a_pick_campaign import P2APickCampaign
 from bot.sandbox import data
+from bot.upstream.errors import UpstreamUnavailable
 from bot.upstream.phone2action_models import Campaign
 from tests.actions.conftest import Env
 
-CAMPAIGNS, PICK = P2ACampaigns(), P2APickCampaign()
+CAMPAIGNS, PICK = "p2a_campaigns", "p2a_pick_campaign"
 ALL_FOUR = ("1) Clean Water Now\n2) Fund DC Libraries\n3) California Transit\n"
             "4) Missouri Rural Health")
 LONG_CTA = ("<p>Call <b>your</b> members of Congress &amp; tell them: &ldquo;pass the bill&rdquo;"
@@ -78,7 +76,7 @@ async def test_no_campaign(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_campaigns_failures(env: Env) -> None:
     env.sandbox.p2a.fail_next["GET /campaigns"] = [503]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(CAMPAIGNS)
     env.sandbox.p2a.fail_next["GET /campaigns"] = [400]
     outcome = await env.run(CAMPAIGNS)
@@ -137,5 +135,5 @@ async def test_pick_of_a_campaign_no_longer_listed(env: Env) -> None:
 
 async def test_pick_unavailable_is_retried(env: Env) -> None:
     env.sandbox.p2a.fail_next["GET /campaigns"] = [502]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(PICK, choice="1", ids="1001")

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from bot.upstream.telesign_models import (
     DeliveryReport,
     InboundSms,
-    Outcome,
+    StatusMeaning,
     classify,
     parse_callback,
 )
@@ -19,22 +19,22 @@ from bot.upstream.telesign_models import (
 @pytest.mark.parametrize(
     ("status", "errors", "outcome"),
     [
-        (200, [], Outcome.DELIVERED),
-        (290, [], Outcome.IN_PROGRESS),
-        (292, [], Outcome.IN_PROGRESS),
-        (203, [], Outcome.IN_PROGRESS),
-        (503, [], Outcome.RETRYABLE),  # carrier rejected, temporary
-        (505, [], Outcome.RETRYABLE),  # gateway temporary
-        (500, [-90001], Outcome.RETRYABLE),
-        (500, [-40007], Outcome.RETRYABLE),
-        (500, [-10001], Outcome.FAILED),
-        (504, [], Outcome.FAILED),  # carrier rejected, permanent
-        (211, [], Outcome.FAILED),
-        (230, [], Outcome.FAILED),
-        (251, [], Outcome.UNKNOWN),
+        (200, [], StatusMeaning.DELIVERED),
+        (290, [], StatusMeaning.IN_PROGRESS),
+        (292, [], StatusMeaning.IN_PROGRESS),
+        (203, [], StatusMeaning.IN_PROGRESS),
+        (503, [], StatusMeaning.RETRYABLE),  # carrier rejected, temporary
+        (505, [], StatusMeaning.RETRYABLE),  # gateway temporary
+        (500, [-90001], StatusMeaning.RETRYABLE),
+        (500, [-40007], StatusMeaning.RETRYABLE),
+        (500, [-10001], StatusMeaning.FAILED),
+        (504, [], StatusMeaning.FAILED),  # carrier rejected, permanent
+        (211, [], StatusMeaning.FAILED),
+        (230, [], StatusMeaning.FAILED),
+        (251, [], StatusMeaning.UNKNOWN),
     ],
 )
-def test_classify(status: int, errors: list[int], outcome: Outcome) -> None:
+def test_classify(status: int, errors: list[int], outcome: StatusMeaning) -> None:
     assert classify(status, errors) is outcome
 
 
@@ -55,7 +55,7 @@ def test_delivery_report() -> None:
     }
     report = parse_callback(json.dumps(body).encode())
     assert isinstance(report, DeliveryReport)
-    assert report.outcome is Outcome.DELIVERED
+    assert report.outcome is StatusMeaning.DELIVERED
     assert report.reference_id == body["reference_id"]
 
 
@@ -67,7 +67,7 @@ def test_failed_delivery_report_lists_its_errors() -> None:
         "errors": [{"code": -90001, "description": "x"}],
     }
     report = parse_callback(json.dumps(body).encode())
-    assert report.outcome is Outcome.RETRYABLE  # type: ignore[union-attr]
+    assert report.outcome is StatusMeaning.RETRYABLE  # type: ignore[union-attr]
 
 
 def test_inbound_sms() -> None:
