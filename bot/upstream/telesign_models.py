@@ -1,11 +1,12 @@
-"""TeleSign answers and callbacks as pydantic models, and `status.code`/`errors[].code` mapped
-to typed outcomes (REFERENCE 5.3-5.8: code against these codes, never the HTTP status)."""
+"""TeleSign's answers to our calls as pydantic models, and `status.code`/`errors[].code`
+mapped to what they mean (REFERENCE 5.3-5.7: code against these codes, never the HTTP status).
+
+The callbacks TeleSign sends us live beside their webhook: `webhooks/telesign_callbacks.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -123,50 +124,3 @@ class MessageSent(BaseModel):
     reference_id: str
     status_code: int
     outcome: StatusMeaning
-
-
-class DeliveryReport(TeleSignResponse):
-    """Delivery-report callback body (REFERENCE 5.8); unknown fields are accepted."""
-
-    reference_id: str
-    submit_timestamp: str | None = None
-    external_id: str | None = None
-
-
-class UserResponse(_Answer):
-    """`user_response` of an inbound SMS: sender, text, our number (REFERENCE decision)."""
-
-    phone_number: str
-    mo_message: str = ""
-    sender_id: str | None = None
-
-    @property
-    def phone_e164(self) -> str:
-        """The sender as E.164 (TeleSign sends digits with the country code)."""
-        digits = "".join(ch for ch in self.phone_number if ch.isdigit())
-        return f"+{digits}"
-
-
-class InboundSms(_Answer):
-    """Inbound SMS (MO) callback body: `sub_resource: "mo_sms"`, status 800."""
-
-    reference_id: str
-    sub_resource: Literal["mo_sms"]
-    status: Status
-    errors: list[ErrorItem] = Field(default_factory=list)
-    user_response: UserResponse
-
-
-def parse_callback(body: bytes) -> DeliveryReport | InboundSms:
-    """Parse a TeleSign callback body into the inbound-SMS or delivery-report model.
-
-    Raises pydantic's `ValidationError` on a body that is neither (answer 400).
-    """
-    probe = _Probe.model_validate_json(body)
-    if probe.sub_resource == "mo_sms":
-        return InboundSms.model_validate_json(body)
-    return DeliveryReport.model_validate_json(body)
-
-
-class _Probe(_Answer):
-    sub_resource: str | None = None
