@@ -54,8 +54,8 @@ async def test_a_page_past_the_end_shows_the_first(env: Env, page: str) -> None:
     assert outcome.data["campaigns_ids"] == "1001,1002,1003"
 
 
-async def test_single_campaign_skips_the_menu(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "CAMPAIGNS", (one_campaign(),))
+async def test_single_campaign_skips_the_menu(env: Env) -> None:
+    env.sandbox.p2a.campaigns = (one_campaign(),)
     outcome = await env.run(CAMPAIGNS)
     assert (outcome.ok, outcome.reason) == (True, "single")
     assert set(outcome.data) == {"campaign_id", "campaign_name", "campaign_cta",
@@ -68,8 +68,8 @@ async def test_single_campaign_skips_the_menu(env: Env, monkeypatch: pytest.Monk
     assert outcome.data["campaign_zip_ok"] is True
 
 
-async def test_no_campaign(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "CAMPAIGNS", ())
+async def test_no_campaign(env: Env) -> None:
+    env.sandbox.p2a.campaigns = ()
     outcome = await env.run(CAMPAIGNS)
     assert (outcome.ok, outcome.reason) == (False, "none")
 
