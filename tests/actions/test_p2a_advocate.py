@@ -69,7 +69,7 @@ async def test_refused_by_p2a(env: Env) -> None:
     assert (outcome.ok, outcome.reason) == (False, "rejected")
 
 
-async def test_unavailable_is_retried(env: Env) -> None:
+async def test_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.p2a.fail_next["POST /advocates"] = [503]
     with pytest.raises(UpstreamUnavailable):
         await env.run(ADVOCATE, campaign_id="1001")

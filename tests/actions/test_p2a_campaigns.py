@@ -133,7 +133,7 @@ async def test_pick_of_a_campaign_no_longer_listed(env: Env) -> None:
     assert env.calls() == ["GET /p2a/campaigns"]
 
 
-async def test_pick_unavailable_is_retried(env: Env) -> None:
+async def test_pick_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.p2a.fail_next["GET /campaigns"] = [502]
     with pytest.raises(UpstreamUnavailable):
         await env.run(PICK, choice="1", ids="1001")

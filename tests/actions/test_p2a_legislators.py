@@ -107,7 +107,7 @@ async def test_unsupported_phone_after_the_lookup(env: Env) -> None:
     assert (outcome.ok, outcome.reason) == (False, "unsupported_phone")
 
 
-async def test_unavailable_is_retried(env: Env) -> None:
+async def test_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.p2a.fail_next["GET /legislators"] = [503]
     with pytest.raises(UpstreamUnavailable):
         await env.run(LEGISLATORS, campaign_id="1001", address="64108")

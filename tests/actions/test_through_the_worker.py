@@ -14,17 +14,26 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import fakeredis
+import pytest
 from pydantic import Field
 
 from bot.actions import build_registry
-from bot.actions.base import Action, ActionContext, ActionOutcome
+from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry
 from bot.actions.lenient import LenientParams
 from bot.clock import FrozenClock, SequentialIds
 from bot.models import Inbound
 from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
-from bot.sms import MemorySender
+from bot.sms import MemorySender, SendError
 from bot.store import Keys
+from bot.upstream.errors import (
+    OutcomeUnknown,
+    RecipientOptedOut,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from bot.worker import retryable
 from tests.actions.conftest import NOW, PHONE, Env
 
 ROUTE = "POST /connections"
@@ -196,3 +205,19 @@ async def test_params_that_do_not_validate_are_invalid(env: Env, tmp_path: Path)
         assert Buggy.runs == []  # never ran
         assert w.texts()[-1] == "Invalid"
         assert await w.runtime.outbox.dead_letters() == []
+
+
+@pytest.mark.parametrize(("error", "again"), [
+    (UpstreamUnavailable("p2a", "503"), True),
+    (UpstreamRateLimited("p2a", "429", retry_after=1.0), True),
+    (ActionRetry("no call started"), True),
+    (SendError("provider down", retryable=True), True),
+    (TimeoutError(), True),
+    (SendError("bad number", retryable=False), False),
+    (OutcomeUnknown("p2a", "timed out after sending"), False),
+    (UpstreamRejected("p2a", "refused"), False),
+    (RecipientOptedOut("twilio", "21610"), False),
+    (ValueError("a bug"), False),
+], ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v))
+def test_the_one_retry_rule(error: BaseException, again: bool) -> None:
+    assert retryable(error) is again

@@ -169,7 +169,7 @@ async def test_wevote_unclear_check_that_did_verify_is_found(env: Env) -> None:
     assert result(outcome) == (True, None)
 
 
-async def test_wevote_unavailable_is_retried(env: Env) -> None:
+async def test_wevote_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.configure(verify_provider="wevote")
     code, params = await sent(env)
     env.sandbox.wevote.fail_next["GET /voterVerifySecretCode/"] = [503]

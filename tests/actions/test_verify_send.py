@@ -141,7 +141,7 @@ async def test_telesign_unclear_answer_counts_as_sent(env: Env) -> None:
     assert env.calls() == ["POST /telesign/v1/verify/sms"]
 
 
-async def test_telesign_unavailable_is_retried(env: Env) -> None:
+async def test_telesign_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.configure(verify_provider="telesign")
     env.sandbox.telesign.fail_next["POST /v1/verify/sms"] = [503]
     with pytest.raises(UpstreamUnavailable):
@@ -233,7 +233,7 @@ async def test_wevote_unclear_send_counts_as_sent_and_finds_the_row(env: Env) ->
     assert outcome.data["verify_device"] == device
 
 
-async def test_wevote_unavailable_is_retried(env: Env) -> None:
+async def test_wevote_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.configure(verify_provider="wevote")
     env.sandbox.wevote.fail_next["GET /voterSMSPhoneNumberSave/"] = [503]
     with pytest.raises(UpstreamUnavailable):

@@ -46,7 +46,7 @@ async def test_business_error_is_rejected(env: Env) -> None:
     assert (outcome.ok, outcome.reason) == (False, "rejected")
 
 
-async def test_unavailable_is_retried(env: Env) -> None:
+async def test_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.whatcounts.fail_next[ROUTE] = [503]
     with pytest.raises(UpstreamUnavailable):
         await env.run(SUBSCRIBE)
