@@ -18,10 +18,11 @@ from bot.actions import build_registry
 from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry, Registry
 from bot.clock import FrozenClock, SequentialIds
 from bot.models import Inbound
+from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.sms import MemorySender, SendError
 from bot.store import Keys
-from bot.worker import RetryPolicy, Worker
+from bot.worker import Worker
 from tests.conftest import ROOT, drop_prefix, make_settings
 
 PHONE = "+15555550100"
