@@ -214,7 +214,7 @@ class Worker:
             raise
         except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
             log.warning("worker loop error", where=where, error=repr(exc)[:200])
-            await self._pause(ERROR_PAUSE)
+            await self._pause(ERROR_PAUSE, self._wake)  # `wake()`: someone waits, try now
             return None
 
     async def _dispatch(self, entry: Entry) -> None:
