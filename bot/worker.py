@@ -35,6 +35,7 @@ from bot.models import (
 from bot.retry import GiveUp, RetryPolicy
 from bot.sms import GuardedSender, Refused, SendError
 from bot.store import Entry, Outbox
+from bot.timer_poll import TimerPoll, every
 from bot.upstream import Upstreams
 from bot.upstream.errors import RecipientOptedOut, UpstreamUnavailable
 
@@ -47,6 +48,7 @@ READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch u
 READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empty
 STOP_TIMEOUT = 5.0
 LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worker loop
+ERROR_PAUSE = 0.5  # after a failed loop call or entry, before going on
 
 
 class Worker:
@@ -54,7 +56,7 @@ class Worker:
 
     def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
                  settings: Settings, upstreams: Upstreams, *, retry: RetryPolicy | None = None,
-                 consumer: str | None = None) -> None:
+                 consumer: str | None = None, timer_poll: TimerPoll | None = None) -> None:
         self.core = core
         self.outbox = outbox
         self.sender = sender
@@ -68,8 +70,10 @@ class Worker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._settled: list[Entry] = []  # done, acknowledged by the reader's next trip
         self._reading = False
+        self.timer_poll = timer_poll or every(TIMER_POLL_SECONDS)
         self.processed = 0
-        self._stopping = False
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # ends the reader's pause early (set by `stop` too)
 
     @property
     def busy(self) -> bool:
@@ -77,8 +81,26 @@ class Worker:
         return bool(self._inflight)
 
     # --- loops -------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask `run` to return: each loop ends at its next pause, running effects finish.
+
+        Preferred over cancelling the task: a cancellation that lands inside a Redis call
+        can be lost in the client, and the loops then run on until the caller gives up."""
+        self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Read the outbox now instead of at the end of the reader's pause (which is at
+        most `READ_PAUSE_IDLE`): for callers that wait on the outbox, like `Runtime.settle`."""
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     async def run(self) -> None:
-        """Run until cancelled: the reader (every shard), the timer mover and the claimer."""
+        """Run until `stop()` (or cancelled): the reader (every shard), the timer mover and
+        the claimer."""
         await self.outbox.ensure_groups()
         log.info("worker started", consumer=self.consumer, shards=self.outbox.keys.shards)
         loops = [self._read_loop(), self._timer_loop(), self._claim_loop()]
@@ -86,13 +108,29 @@ class Worker:
         try:
             await asyncio.gather(*tasks)
         finally:
-            self._stopping = True
+            self._stop.set()
             for task in tasks:
                 task.cancel()
-            # Bounded: a loop that swallowed its cancellation still sees `_stopping`.
+            # Bounded: a loop that swallowed its cancellation still sees `stopping`.
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
             await self.drain(timeout=STOP_TIMEOUT)
             await self._ack_settled()
+
+    async def _pause(self, seconds: float, until: asyncio.Event | None = None) -> None:
+        """Wait `seconds`, or less when `until` (default: the stop event) is set."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await (until or self._stop).wait()
+
+    async def _until_stopped(self, wait: Awaitable[None]) -> None:
+        """Await `wait`, or less when the worker is asked to stop."""
+        waiting = asyncio.ensure_future(wait)
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((waiting, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            stopped.cancel()
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for effects already running to finish."""
@@ -110,7 +148,7 @@ class Worker:
         pause = READ_PAUSE_BUSY
         self._reading = True
         try:
-            while not self._stopping:
+            while not self.stopping:
                 settled, self._settled = self._settled, []
                 entries = await self._guarded("read", self.outbox.read_shards(
                     shards, self.consumer, count, settled))
@@ -119,7 +157,8 @@ class Worker:
                 for entry in entries or []:
                     await self._dispatch(entry)
                 pause = READ_PAUSE_BUSY if entries else min(READ_PAUSE_IDLE, pause * 2)
-                await asyncio.sleep(pause)
+                await self._pause(pause, self._wake)
+                self._wake.clear()
         finally:
             self._reading = False
 
@@ -133,9 +172,9 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         idle = self.settings.worker_claim_idle_ms
-        every = max(0.2, min(5.0, idle / 2000))
-        while not self._stopping:
-            await asyncio.sleep(every)
+        pause = max(0.2, min(5.0, idle / 2000))
+        while not self.stopping:
+            await self._pause(pause)
             for shard in self.outbox.keys.all_shards():
                 claimed = await self._guarded("claim", self.outbox.claim(
                     shard, self.consumer, idle, 50))
@@ -143,14 +182,14 @@ class Worker:
                     await self._dispatch(entry)
 
     async def _timer_loop(self) -> None:
-        while not self._stopping:
+        """A pass over every shard, then `timer_poll` says when the next one is due."""
+        while not self.stopping:
             for shard in self.outbox.keys.all_shards():
                 await self._guarded("timers", self.outbox.move_due_timers(
                     shard, self.core.clock.now()))
-            await asyncio.sleep(TIMER_POLL_SECONDS)
+            await self._until_stopped(self.timer_poll())
 
-    @staticmethod
-    async def _guarded(where: str, call: Awaitable[T]) -> T | None:
+    async def _guarded(self, where: str, call: Awaitable[T]) -> T | None:
         """A Redis blip must not kill a loop: log it, pause briefly, and go on. Every call is
         bounded in time (a silent Redis peer is otherwise only found by TCP keepalive)."""
         try:
@@ -160,7 +199,7 @@ class Worker:
             raise
         except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
             log.warning("worker loop error", where=where, error=repr(exc)[:200])
-            await asyncio.sleep(0.5)
+            await self._pause(ERROR_PAUSE, self._wake)  # `wake()`: someone waits, try now
             return None
 
     async def _dispatch(self, entry: Entry) -> None:
@@ -176,7 +215,7 @@ class Worker:
             raise
         except Exception as exc:  # noqa: BLE001 - left unacked: claimed and retried later
             log.warning("entry left for retry", entry=entry.entry_id, error=repr(exc)[:200])
-            await asyncio.sleep(0.5)
+            await self._pause(ERROR_PAUSE)
         finally:
             self._slots.release()
 

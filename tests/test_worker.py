@@ -22,6 +22,7 @@ from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.sms import MemorySender, SendError
 from bot.store import Keys
+from bot.timer_poll import OnDemand, every
 from bot.worker import Worker
 from tests.conftest import ROOT, drop_prefix, make_settings
 
@@ -92,8 +93,8 @@ async def run_until(worker: Worker, done: Callable[[], Awaitable[bool]],
             while not await done():
                 await asyncio.sleep(0.02)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        worker.stop()
+        await task
 
 
 def outbox_empty(rt: Runtime) -> Callable[[], Awaitable[bool]]:
@@ -220,3 +221,38 @@ async def test_timer_fires_through_the_worker(fake_redis: Redis) -> None:
         await run_until(worker, done)
         assert [b for _, b in sender.sent] == ["Your ZIP?", "Timed out."]
         assert (await rt.store.load(PHONE)).conversation.flow is None
+
+
+async def test_due_timers_move_when_the_poll_says_not_before(fake_redis: Redis) -> None:
+    sender, clock, ticks = MemorySender(), FrozenClock(), OnDemand()
+    registry = build_registry(make_settings())
+    registry.register(Lookup())
+    async with runtime_on(fake_redis, sender=sender, registry=registry, clock=clock) as rt:
+        worker = rt.new_worker(timer_poll=ticks)
+        task = asyncio.create_task(worker.run())
+        try:
+            await inbound(rt, "DEMO", "SM1")
+            await rt.settle()
+            clock.advance(601)
+            await rt.settle()
+            assert [b for _, b in sender.sent] == ["Your ZIP?"]  # due, but not looked for
+            await ticks.tick()
+            await rt.settle()
+            assert [b for _, b in sender.sent] == ["Your ZIP?", "Timed out."]
+        finally:
+            worker.stop()
+            await task
+
+
+async def test_stop_ends_every_loop_without_cancelling(fake_redis: Redis) -> None:
+    async with runtime_on(fake_redis, sender=MemorySender(),
+                          worker_claim_idle_ms=3_600_000) as rt:
+        worker = rt.new_worker(timer_poll=every(3600))  # every loop is in a long pause
+        task = asyncio.create_task(worker.run())
+        await inbound(rt, "JOIN", "SM1")
+        await rt.settle()
+        worker.stop()
+        async with asyncio.timeout(2):  # a bound, not a wait: ends at once or fails
+            await task
+        assert not task.cancelled() and task.exception() is None
+        assert worker.processed == 1
