@@ -8,6 +8,7 @@ sender, Redis) instead of patching.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
 from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
 from bot.store.delivery import DeliveryLedger
+from bot.timer_poll import TimerPoll
 from bot.tracking import TrackedSender
 from bot.upstream import Upstreams, build_upstreams
 from bot.worker import Worker
@@ -57,11 +59,13 @@ class Runtime:
     upstreams: Upstreams
     session: aiohttp.ClientSession
     deliveries: DeliveryLedger
-    pace: PaceGate | None = None
+    timer_poll: TimerPoll | None = None  # None: the worker's own (every second)
+    pace: PaceGate | None = None  # None: no SMS_RATE, no shaping
     workers: list[Worker] = field(default_factory=list)
 
     def new_worker(self, **kwargs: Any) -> Worker:
         """A worker over this runtime (several may run, e.g. in tests)."""
+        kwargs.setdefault("timer_poll", self.timer_poll)
         kwargs.setdefault("pace", self.pace)
         worker = Worker(self.core, self.outbox, self.sender, self.registry, self.settings,
                         self.upstreams, **kwargs)
@@ -73,13 +77,20 @@ class Runtime:
         return BroadcastRunner(self.core, self.consent, self.outbox,
                                BroadcastStore(self.redis, self.keys), self.settings)
 
-    async def run_background(self) -> None:
+    async def run_background(self, worker: Worker | None = None) -> None:
         """What a process runs beside (or instead of) the webhooks: the outbox worker and
         the broadcast runner (due broadcasts, and ones a crashed process left), until
         cancelled."""
-        worker = self.new_worker()
-        await self.outbox.ensure_groups()  # at once, as a lone worker would (tests count on it)
-        await asyncio.gather(worker.run(), self.broadcast_runner().loop(worker.consumer))
+        worker = worker or self.new_worker()
+        await self.outbox.ensure_groups()  # first, as a lone worker would (tests count on it)
+        broadcasts = asyncio.create_task(self.broadcast_runner().loop(worker.consumer),
+                                         name="broadcasts")
+        try:
+            await worker.run()  # returns once `worker.stop()` was called
+        finally:
+            broadcasts.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await broadcasts
 
     async def settle(self, timeout: float = 5.0) -> None:
         """Wait until every outbox is empty and no effect is running (bounded)."""
@@ -89,9 +100,13 @@ class Runtime:
             busy = any(w.busy for w in self.workers)
             if not busy and await self.outbox.pending_count() == 0:
                 return
-            await asyncio.sleep(0.01)
+            for worker in self.workers:
+                worker.wake()  # no need to wait out the reader's idle pause
+            await asyncio.sleep(SETTLE_POLL)
         raise TimeoutError("the outbox did not settle")
 
+
+SETTLE_POLL = 0.005
 
 PROJECT_FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
@@ -107,7 +122,8 @@ def flow_path(settings: Settings) -> Path:
 
 def load_flows(settings: Settings, registry: Registry | None = None) -> FlowSet:
     """Load and check the flows at `FLOW_PATH` against the action registry."""
-    return load_flow_set(flow_path(settings), (registry or build_registry()).params_models())
+    registry = registry or build_registry(settings)
+    return load_flow_set(flow_path(settings), registry.params_models())
 
 
 def sandbox_root(settings: Settings) -> str:
@@ -119,10 +135,12 @@ def sandbox_root(settings: Settings) -> str:
 async def open_runtime(settings: Settings, *, redis: Redis | None = None,
                        sender: Sender | None = None, clock: Clock | None = None,
                        ids: IdFactory | None = None, keys: Keys | None = None,
-                       metrics: Metrics | None = None, registry: Registry | None = None
-                       ) -> AsyncIterator[Runtime]:
-    """Open Redis and the HTTP session, build the core, and close both at the end."""
-    registry = registry or build_registry()
+                       metrics: Metrics | None = None, registry: Registry | None = None,
+                       timer_poll: TimerPoll | None = None) -> AsyncIterator[Runtime]:
+    """Open Redis and the HTTP session, build the core, and close both at the end.
+
+    `timer_poll`: when the runtime's workers look for due timers (tests drive it)."""
+    registry = registry or build_registry(settings)
     flows = load_flows(settings, registry)
     keys = keys or Keys(shards=settings.redis_shards)
     own_redis = redis is None
@@ -152,7 +170,8 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
         yield Runtime(settings=settings, redis=redis, keys=keys, store=store, consent=consent,
                       outbox=outbox,
                       core=core, metrics=metrics, registry=registry, sender=guarded,
-                      upstreams=upstreams, session=session, deliveries=deliveries, pace=pace)
+                      upstreams=upstreams, session=session, deliveries=deliveries,
+                      timer_poll=timer_poll, pace=pace)
     finally:
         await session.close()
         if own_redis:

@@ -145,7 +145,7 @@ async def look_up_a_phone(page: Any, base: str, bot: Bot, shots: Path) -> None:
     await page.screenshot(path=str(shots / "phone.png"), full_page=True)
     await page.click("text=Reveal the number")
     assert await page.inner_text("#shown-phone") == PHONES[0]
-    audit = await bot.runtime.redis.xrange(f"{bot.runtime.keys.prefix}:admin:audit")
+    audit: Any = await bot.runtime.redis.xrange(f"{bot.runtime.keys.prefix}:admin:audit")
     assert [(f[b"action"], f[b"phone"]) for _, f in audit] == [(b"reveal", PHONES[0].encode())]
 
 

@@ -1,7 +1,8 @@
 """TeleSign: inbound SMS (MO) and delivery / verify status callbacks, both JSON.
 
 The body signature (`Authorization: TSA {customer_id}:{signature}`, HMAC-SHA256 of the raw
-body with the base64-decoded API key) is checked whenever `TELESIGN_API_KEY` is set. TeleSign
+body with the base64-decoded API key; `telesign_callbacks`) is checked whenever
+`TELESIGN_API_KEY` is set. TeleSign
 may send either kind of callback to either URL, so both routes read both kinds.
 """
 
@@ -12,16 +13,20 @@ import asyncio
 import structlog
 from aiohttp import web
 
-from bot.upstream.telesign_auth import verify_callback_signature
-from bot.upstream.telesign_models import DeliveryReport, InboundSms, parse_callback
 from webhooks.common import INBOUND_TIMEOUT, BadRequest, SignatureError, take_inbound
 from webhooks.keys import CORE, METRICS, RUNTIME, SETTINGS
+from webhooks.telesign_callbacks import (
+    DeliveryReport,
+    InboundSms,
+    parse_callback,
+    verify_callback_signature,
+)
+
+log = structlog.get_logger("webhooks.telesign")
 
 #: TeleSign outcomes as delivery statuses (`unknown`: final but not known, not counted).
 DELIVERY_STATUS = {"delivered": "delivered", "failed": "failed", "in_progress": "sent",
                    "retryable": "sent", "unknown": "unknown"}
-
-log = structlog.get_logger("webhooks.telesign")
 
 MAX_BODY_BYTES = 16 * 1024
 

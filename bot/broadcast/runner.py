@@ -27,7 +27,7 @@ from bot.config import Settings
 from bot.core import Core
 from bot.models import BroadcastStart
 from bot.quiet import outside_quiet_hours
-from bot.store import Outbox, Outcome
+from bot.store import CommitResult, Outbox
 from bot.store.consent import ConsentStore
 
 log = structlog.get_logger("bot.broadcast")
@@ -242,7 +242,7 @@ class BroadcastRunner:
         event = BroadcastStart(phone=phone, broadcast_id=b.id, flow=b.flow,
                                state=b.state or None)
         applied = await self.core.apply(phone, event, dedup=f"bc:{b.id}:{phone}")
-        if applied.outcome is Outcome.DUPLICATE:
+        if applied.outcome is CommitResult.DUPLICATE:
             await self.store.count(b.id, "already")
         elif applied.step is not None and applied.step.note == "broadcast_skipped":
             await self.store.count(b.id, "skipped_opted_out")
