@@ -76,13 +76,14 @@ class SubscriptionChange:
 
 
 def profile_of(conv: Conversation) -> dict[str, str]:
-    """What a broadcast segment can select on; only known values (an update never blanks)."""
+    """What a broadcast segment can select on that a conversation can change; only known
+    values (an update never blanks one). The US state comes from the number: it is added
+    once, at opt-in (`subscription_change`), not looked up on every step."""
     values = {
         "flow": conv.flow or "",
         "lang": conv.lang,
         "campaign": str(conv.vars.get(CAMPAIGN_VAR) or ""),
         "zip": str(conv.vars.get(ZIP_VAR) or ""),
-        "state": us_state(conv.phone) or "",
     }
     return {k: v for k, v in values.items() if v}
 
@@ -97,6 +98,9 @@ def subscription_change(before: Conversation, step: Step) -> SubscriptionChange:
             return SubscriptionChange("out", {})
         joined = step.conversation.flow or before.flow  # an opt-in may end the flow
         extra = {"flow": joined} if joined else {}
+        region = us_state(step.conversation.phone)
+        if region:
+            extra["state"] = region
         return SubscriptionChange("in", {**after, **extra, "since": str(int(last.at))})
     before_profile = profile_of(before)
     changed = {k: v for k, v in after.items() if before_profile.get(k) != v}

@@ -183,3 +183,12 @@ def test_the_cap_is_what_the_opt_in_text_promises() -> None:
 def test_bad_segments_say_why(bad: str) -> None:
     with pytest.raises(SegmentError):
         parse_segment(bad)
+
+
+@pytest.mark.parametrize(("phone", "state"), [
+    ("+14155550123", "CA"), ("+12025550100", "DC"), ("+13055551234", "FL"),
+    ("+15125550000", "TX"), ("+447700900000", None)])
+def test_the_state_segment_comes_from_the_area_code(phone: str, state: str | None) -> None:
+    from bot.usregion import us_state
+
+    assert us_state(phone) == state

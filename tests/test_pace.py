@@ -10,8 +10,9 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.clock import FrozenClock
-from bot.models import Lane
+from bot.models import Inbound, Lane
 from bot.pace import RECOVER_SECONDS, PaceGate, PaceTimeout, ProviderPushback, pace_key
+from bot.sms import MemorySender
 from tests.conftest import drop_prefix
 from tests.test_worker import FlakySender, inbound, outbox_empty, run_until, runtime_on
 
@@ -111,3 +112,30 @@ async def test_pushback_slows_the_bucket_instead_of_burning_tries() -> None:
         assert len(sender.sent) == 1  # 8 pushbacks, 2 tries allowed: still sent, once
         assert rt.pace.factor < 1
         assert await rt.outbox.dead_letters() == []
+
+
+async def test_a_help_answer_jumps_a_queue_of_replies_waiting_for_the_rate() -> None:
+    """The rally: many opt-in replies wait for the carrier's pace; a HELP answer committed
+    after all of them still goes out first (the worker keeps reading while texts wait)."""
+    redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    sender = MemorySender()
+    async with runtime_on(redis, sender=sender) as rt:
+        phones = [f"+155555501{n:02d}" for n in range(10)]
+        for n, phone in enumerate(phones):
+            await rt.core.apply(phone, Inbound(provider="twilio", message_id=f"SMj{n}",
+                                               phone=phone, body="JOIN", received_at=0.0),
+                                dedup=f"twilio:SMj{n}")
+        helper = "+15555550199"
+        await rt.core.apply(helper, Inbound(provider="twilio", message_id="SMh", phone=helper,
+                                            body="HELP", received_at=0.0), dedup="twilio:SMh")
+        clock = FrozenClock()
+        pace = gate(redis, clock, 1)
+        await pace.take(Lane.URGENT, 10)  # the bucket starts empty: everyone must wait
+        await run_until(rt.new_worker(pace=pace), lambda: _sent(sender, 11))
+        order = [phone for phone, _ in sender.sent]
+        assert order[0] == helper  # first, though it was committed last
+        assert clock.now() - 1_764_000_000.0 >= 10  # and the rest kept to 1 a second
+
+
+async def _sent(sender: MemorySender, count: int) -> bool:
+    return len(sender.sent) >= count
