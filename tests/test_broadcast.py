@@ -192,3 +192,19 @@ def test_the_state_segment_comes_from_the_area_code(phone: str, state: str | Non
     from bot.usregion import us_state
 
     assert us_state(phone) == state
+
+
+async def test_a_scheduled_broadcast_waits_for_its_time(
+        bot_client: tuple[Bot, AnyClient]) -> None:
+    bot, _ = bot_client
+    runner, store = runner_of(bot)
+    b = await store.create(flow="join", state="confirmed", segment="lang:en",
+                           at=bot.clock.now() + 3600, now=bot.clock.now(), cap=4)
+    assert await store.due_ids(bot.clock.now()) == []
+    assert (await runner.run(b.id, "test")).status is Status.SCHEDULED
+    bot.clock.advance(3600)
+    assert await store.due_ids(bot.clock.now()) == [b.id]
+    assert (await runner.run(b.id, "test")).status is Status.DONE
+    assert await store.due_ids(bot.clock.now()) == []
+    await bot.runtime.settle()
+    assert alerted(bot) == [A, B]

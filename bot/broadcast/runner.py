@@ -150,8 +150,10 @@ class BroadcastRunner:
         b = await self.store.get(bc_id)
         if b is None:
             raise KeyError(f"no broadcast {bc_id}")
-        if b.status not in ACTIVE or not await self.store.lease(bc_id, owner):
-            return b  # finished, stopped, or another runner has it
+        if b.status not in ACTIVE or b.at > self.core.clock.now():
+            return b  # finished, stopped, or not due yet
+        if not await self.store.lease(bc_id, owner):
+            return b  # another runner has it
         try:
             await self.store.set_status(bc_id, Status.RUNNING, only_from=ACTIVE)
             if not b.snapshot_done:
@@ -266,9 +268,8 @@ class BroadcastRunner:
         """Run every due broadcast, and resume any a crashed runner left (until cancelled)."""
         while True:
             try:
-                for b in await self.store.recent():
-                    if b.status in ACTIVE and b.at <= self.core.clock.now():
-                        await self.run(b.id, owner)
+                for bc_id in await self.store.due_ids(self.core.clock.now()):
+                    await self.run(bc_id, owner)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the loop outlives a Redis blip

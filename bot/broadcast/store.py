@@ -106,6 +106,7 @@ class BroadcastStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._key(bc_id), mapping=record)
             pipe.zadd(self._key("index"), {bc_id: now})
+            pipe.zadd(self._key("active"), {bc_id: at})
             await pipe.execute()
         found = await self.get(bc_id)
         assert found is not None
@@ -133,8 +134,19 @@ class BroadcastStore:
         current = await self.get(bc_id)
         if current is None or (only_from is not None and current.status not in only_from):
             return False
-        await self.redis.hset(self._key(bc_id), "status", status.value)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key(bc_id), "status", status.value)
+            if status in ACTIVE:
+                pipe.zadd(self._key("active"), {bc_id: current.at})
+            else:
+                pipe.zrem(self._key("active"), bc_id)
+            await pipe.execute()
         return True
+
+    async def due_ids(self, now: float) -> list[str]:
+        """Broadcasts to run now: scheduled or running, and due (the runners' poll)."""
+        ids: Any = await self.redis.zrangebyscore(self._key("active"), "-inf", now)
+        return [_s(i) for i in ids]
 
     async def count(self, bc_id: str, name: str, by: int = 1) -> None:
         await self.redis.hincrby(self._key(bc_id), name, by)
