@@ -30,6 +30,7 @@ from bot.flow import FlowSet, load_flow_set
 from bot.metrics import Metrics
 from bot.pace import PaceGate, pace_key
 from bot.redis_conn import make_redis
+from bot.retry import RetryPolicy
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
 from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
@@ -61,12 +62,14 @@ class Runtime:
     deliveries: DeliveryLedger
     timer_poll: TimerPoll | None = None  # None: the worker's own (every second)
     pace: PaceGate | None = None  # None: no SMS_RATE, no shaping
+    retry: RetryPolicy | None = None  # None: the worker's own (WORKER_MAX_TRIES, real pauses)
     workers: list[Worker] = field(default_factory=list)
 
     def new_worker(self, **kwargs: Any) -> Worker:
         """A worker over this runtime (several may run, e.g. in tests)."""
         kwargs.setdefault("timer_poll", self.timer_poll)
         kwargs.setdefault("pace", self.pace)
+        kwargs.setdefault("retry", self.retry)
         worker = Worker(self.core, self.outbox, self.sender, self.registry, self.settings,
                         self.upstreams, **kwargs)
         self.workers.append(worker)
@@ -136,10 +139,12 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
                        sender: Sender | None = None, clock: Clock | None = None,
                        ids: IdFactory | None = None, keys: Keys | None = None,
                        metrics: Metrics | None = None, registry: Registry | None = None,
-                       timer_poll: TimerPoll | None = None) -> AsyncIterator[Runtime]:
+                       timer_poll: TimerPoll | None = None, retry: RetryPolicy | None = None
+                       ) -> AsyncIterator[Runtime]:
     """Open Redis and the HTTP session, build the core, and close both at the end.
 
-    `timer_poll`: when the runtime's workers look for due timers (tests drive it)."""
+    `timer_poll`: when the runtime's workers look for due timers; `retry`: how they retry
+    (tests drive both, so no test waits on the wall clock)."""
     registry = registry or build_registry(settings)
     flows = load_flows(settings, registry)
     keys = keys or Keys(shards=settings.redis_shards)
@@ -171,7 +176,7 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
                       outbox=outbox,
                       core=core, metrics=metrics, registry=registry, sender=guarded,
                       upstreams=upstreams, session=session, deliveries=deliveries,
-                      timer_poll=timer_poll, pace=pace)
+                      timer_poll=timer_poll, pace=pace, retry=retry)
     finally:
         await session.close()
         if own_redis:
