@@ -80,6 +80,8 @@ class Auth:
 
 
 def set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str,
-               max_age: int) -> None:
+               max_age: int, *, https: bool = False) -> None:
+    """A console cookie; `Secure` when the request came over HTTPS, or the deployment's
+    public URL is HTTPS (a proxy in front ends TLS, so this process sees plain HTTP)."""
     response.set_cookie(name, value, max_age=max_age, path="/admin", httponly=True,
-                        samesite="Strict", secure=request.secure)
+                        samesite="Strict", secure=request.secure or https)

@@ -28,6 +28,7 @@ class Console:
     auth: Auth
     templates: jinja2.Environment
     runtime_key: web.AppKey[Any]  # where the app keeps its `bot.runtime.Runtime`
+    https: bool = False  # PUBLIC_BASE_URL is https: cookies are Secure behind the proxy
 
     def runtime(self, request: web.Request) -> Runtime:
         runtime: Runtime = request.app[self.runtime_key]

@@ -31,7 +31,7 @@ async def login_form(request: web.Request) -> web.Response:
         raise web.HTTPFound("/admin")
     token = secrets.token_hex(16)
     response = console.page(request, "login.html", login_token=token, error="")
-    set_cookie(response, request, LOGIN_COOKIE, token, 3600)
+    set_cookie(response, request, LOGIN_COOKIE, token, 3600, https=console.https)
     return response
 
 
@@ -50,7 +50,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         return response
     log.info("console sign-in", remote=request.remote)
     redirect = web.HTTPFound("/admin")
-    set_cookie(redirect, request, SESSION_COOKIE, console.auth.new_session(), SESSION_SECONDS)
+    set_cookie(redirect, request, SESSION_COOKIE, console.auth.new_session(), SESSION_SECONDS,
+               https=console.https)
     redirect.del_cookie(LOGIN_COOKIE, path="/admin")
     raise redirect
 
@@ -71,6 +72,7 @@ def setup_admin(app: web.Application, settings: Settings,
         app.router.add_route("*", "/admin/{tail:.*}", console_off)
         return
     app[CONSOLE] = Console(auth=Auth(settings), templates=templates(),
+                           https=(settings.public_base_url or "").startswith("https://"),
                            runtime_key=runtime_key)
     r = app.router
     r.add_static("/admin/static", STATIC)

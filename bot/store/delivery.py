@@ -20,9 +20,30 @@ RECORD_TTL = 14 * 24 * 3600  # late callbacks arrive within hours; two weeks is 
 COUNTS_TTL = 400 * 24 * 3600
 FINAL = ("delivered", "failed")
 
+#: Counts a settled text once (KEYS[1] record, KEYS[2] day counts, KEYS[3] totals), and
+#: only a text this bot sent (its record has `sent_at`): a callback for anything else
+#: (a TeleSign Verify code, a text from before the ledger) is kept but not counted.
+_SETTLE = """
+local function settle(counts_ttl)
+  local r = redis.call('HMGET', KEYS[1], 'status', 'error', 'sent_at', 'counted')
+  local status = r[1]
+  if (status ~= 'delivered' and status ~= 'failed') or not r[3] or r[4] then return 0 end
+  redis.call('HSET', KEYS[1], 'counted', '1')
+  redis.call('HINCRBY', KEYS[2], status, 1)
+  redis.call('HINCRBY', KEYS[3], status, 1)
+  if status == 'failed' then
+    local code = r[2] or 'unknown'
+    redis.call('HINCRBY', KEYS[2], 'failed:' .. code, 1)
+    redis.call('HINCRBY', KEYS[3], 'failed:' .. code, 1)
+  end
+  redis.call('EXPIRE', KEYS[2], counts_ttl)
+  return 1
+end
+"""
+
 #: KEYS: record, day counts, total counts. ARGV: provider, effect id, phone, at, ttl,
-#: counts ttl. A callback may beat the record: the status it left is kept.
-RECORD_SENT = """
+#: counts ttl. A callback may beat the record: its status is kept, and counted now.
+RECORD_SENT = _SETTLE + """
 redis.call('HSET', KEYS[1], 'provider', ARGV[1], 'effect', ARGV[2], 'phone', ARGV[3],
            'sent_at', ARGV[4])
 redis.call('HSETNX', KEYS[1], 'status', 'sent')
@@ -30,28 +51,20 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HINCRBY', KEYS[2], 'sent', 1)
 redis.call('HINCRBY', KEYS[3], 'sent', 1)
 redis.call('EXPIRE', KEYS[2], ARGV[6])
+settle(ARGV[6])
 return 1
 """
 
 #: KEYS: record, day counts, total counts. ARGV: status, error code, at, ttl, counts ttl.
-#: Answers 1 when this callback settled the text (counted), else 0.
-RECORD_STATUS = """
+#: Answers 1 when this callback settled the text (counted now), else 0. The first final
+#: status stands: a later one is ignored.
+RECORD_STATUS = _SETTLE + """
 local prev = redis.call('HGET', KEYS[1], 'status')
 if prev == 'delivered' or prev == 'failed' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'status_at', ARGV[3])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-if ARGV[1] ~= 'delivered' and ARGV[1] ~= 'failed' then return 0 end
-redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
-if ARGV[1] == 'failed' then
-  local code = ARGV[2]
-  if code == '' then code = 'unknown' end
-  redis.call('HINCRBY', KEYS[2], 'failed:' .. code, 1)
-  redis.call('HINCRBY', KEYS[3], 'failed:' .. code, 1)
-end
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 1
+return settle(ARGV[5])
 """
 
 
