@@ -29,6 +29,7 @@ from bot.engine import Rules
 from bot.flow import FlowSet, load_flow_set
 from bot.metrics import Metrics
 from bot.pace import PaceGate, pace_key
+from bot.quorum_status import poll_forever
 from bot.redis_conn import make_redis
 from bot.retry import RetryPolicy
 from bot.senders import build_sender
@@ -81,19 +82,25 @@ class Runtime:
                                BroadcastStore(self.redis, self.keys), self.settings)
 
     async def run_background(self, worker: Worker | None = None) -> None:
-        """What a process runs beside (or instead of) the webhooks: the outbox worker and
-        the broadcast runner (due broadcasts, and ones a crashed process left), until
-        cancelled."""
+        """What a process runs beside (or instead of) the webhooks: the outbox worker, the
+        broadcast runner (due broadcasts, and ones a crashed process left) and, with the
+        Quorum sender, its status poll; until the worker stops or this is cancelled."""
         worker = worker or self.new_worker()
         await self.outbox.ensure_groups()  # first, as a lone worker would (tests count on it)
-        broadcasts = asyncio.create_task(self.broadcast_runner().loop(worker.consumer),
-                                         name="broadcasts")
+        helpers = [asyncio.create_task(self.broadcast_runner().loop(worker.consumer),
+                                       name="broadcasts")]
+        if self.settings.sms_sender == "quorum":
+            helpers.append(asyncio.create_task(
+                poll_forever(self.upstreams.quorum, self.deliveries, self.core.clock),
+                name="quorum-status"))
         try:
             await worker.run()  # returns once `worker.stop()` was called
         finally:
-            broadcasts.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await broadcasts
+            for task in helpers:
+                task.cancel()
+            for task in helpers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def settle(self, timeout: float = 5.0) -> None:
         """Wait until every outbox is empty and no effect is running (bounded)."""

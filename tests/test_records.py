@@ -173,3 +173,18 @@ async def test_stats_report_and_metrics_show_the_totals(
     assert 'civictext_funnel_total{flow="join",step="@opted_in"} 1.0' in body
     assert 'civictext_texts_total{status="delivered"} 1.0' in body
     assert "civictext_subscribers 1.0" in body
+
+
+async def test_quorum_status_is_read_back_and_stored_as_it_comes(
+        aiohttp_client: Any, aiohttp_server: Any) -> None:
+    from bot.quorum_status import poll_once
+
+    bot, client, _ = await start_bot(aiohttp_client, aiohttp_server,
+                                     make_settings(sms_sender="quorum"), sender=None)
+    await text(client, "JOIN", PHONE)
+    await bot.runtime.settle()
+    rt = bot.runtime
+    assert await poll_once(rt.upstreams.quorum, rt.deliveries, bot.clock) == 1
+    record = await rt.deliveries.get("quorum", "1")  # the sandbox's first SendSMS row
+    assert record is not None and record.phone == PHONE and record.status == "quorum-1"
+    assert "delivered" not in await rt.deliveries.counts("total")  # labels unpublished
