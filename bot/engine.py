@@ -218,7 +218,7 @@ def _settle(turn: Turn, note: str) -> Step:
             break
         turn.flow.fire(turn, ADVANCE)
     return Step(conversation=conv, effects=list(turn.effects), consent=turn.consent, note=note,
-                entered=list(turn.entered))
+                entered=list(turn.entered), flow=turn.flow.name)
 
 
 def _reprompt(turn: Turn, state: StateSpec) -> Step:

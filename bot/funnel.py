@@ -49,7 +49,7 @@ def day_of(at: float) -> str:
 def funnel_fields(before: Conversation, step: Step) -> list[str]:
     """The funnel counters this step increments (possibly none)."""
     conv = step.conversation
-    flow = conv.flow or before.flow
+    flow = step.flow or conv.flow or before.flow
     campaign = conv.vars.get(CAMPAIGN_VAR) or before.vars.get(CAMPAIGN_VAR)
     milestones = MILESTONES.get(flow or "", {})
     marks: list[str] = []

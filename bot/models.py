@@ -186,3 +186,4 @@ class Step(BaseModel):
     consent: list[ConsentChange] = Field(default_factory=list)
     note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...
     entered: list[str] = Field(default_factory=list)  # states entered, in order (the funnel)
+    flow: str | None = None  # the flow those states belong to (it may have ended since)

@@ -208,3 +208,14 @@ async def test_a_scheduled_broadcast_waits_for_its_time(
     assert await store.due_ids(bot.clock.now()) == []
     await bot.runtime.settle()
     assert alerted(bot) == [A, B]
+
+
+async def test_a_broadcast_counts_in_its_flows_funnel(
+        bot_client: tuple[Bot, AnyClient]) -> None:
+    from bot.stats import StatsReader
+
+    bot, _ = bot_client
+    await send(bot, "lang:en")
+    total = await StatsReader(bot.runtime.redis, bot.runtime.keys).day("total")
+    assert total.flows["join"].states["confirmed"] == 4 + 2  # four opt-ins, two alerts
+    assert "-" not in total.flows
