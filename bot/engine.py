@@ -28,6 +28,7 @@ from bot.models import (
     SetTimer,
     Step,
     TimerFired,
+    disclosure_id,
 )
 from bot.quiet import outside_quiet_hours
 from bot.texts import default_text, pick, render
@@ -66,6 +67,7 @@ class Turn:
     consent: list[ConsentChange] = field(default_factory=list)
     event: Event | None = None
     entered: list[str] = field(default_factory=list)
+    disclosures: dict[str, str] = field(default_factory=dict)
 
     # --- recording helpers -----------------------------------------------------------
     def say(self, text: str | None) -> None:
@@ -114,9 +116,11 @@ class Turn:
         if transition.opt_in and isinstance(self.event, Inbound):
             change = _consent(self.event, self.now, f"OPT-IN:{self.flow.name}",
                               opted_out=False)
-            prompt = self._prompt()
+            prompt = self._prompt()[:480]
             if prompt:
-                change = change.model_copy(update={"prompt": prompt[:480]})
+                ref = disclosure_id(prompt)
+                self.disclosures[ref] = prompt
+                change = change.model_copy(update={"prompt": ref})
             self.consent.append(change)
 
     def _prompt(self) -> str:
@@ -218,7 +222,8 @@ def _settle(turn: Turn, note: str) -> Step:
             break
         turn.flow.fire(turn, ADVANCE)
     return Step(conversation=conv, effects=list(turn.effects), consent=turn.consent, note=note,
-                entered=list(turn.entered), flow=turn.flow.name)
+                entered=list(turn.entered), flow=turn.flow.name,
+                disclosures=dict(turn.disclosures))
 
 
 def _reprompt(turn: Turn, state: StateSpec) -> Step:

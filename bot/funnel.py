@@ -67,6 +67,22 @@ def funnel_fields(before: Conversation, step: Step) -> list[str]:
     return fields
 
 
+PROFILE_FIELDS = ("flow", "lang", "campaign", "zip", "state")
+"""The subscriber profile's fields, in the order of its stored form."""
+
+
+def encode_profile(profile: dict[str, str]) -> str:
+    """`flow|lang|campaign|zip|state`, trailing empty places left out; an empty place means
+    "unknown" (or "keep", in an update: the commit script fills only the places given)."""
+    text = "|".join(profile.get(name, "").replace("|", "/") for name in PROFILE_FIELDS)
+    return text.rstrip("|")  # trailing unknowns cost nothing
+
+
+def decode_profile(text: str) -> dict[str, str]:
+    return {name: value for name, value in zip(PROFILE_FIELDS, text.split("|"), strict=False)
+            if value}
+
+
 @dataclass(frozen=True)
 class SubscriptionChange:
     """What a step does to the phone's entry in the subscriber index."""
@@ -101,7 +117,7 @@ def subscription_change(before: Conversation, step: Step) -> SubscriptionChange:
         region = us_state(step.conversation.phone)
         if region:
             extra["state"] = region
-        return SubscriptionChange("in", {**after, **extra, "since": str(int(last.at))})
+        return SubscriptionChange("in", {**after, **extra})
     before_profile = profile_of(before)
     changed = {k: v for k, v in after.items() if before_profile.get(k) != v}
     if changed:

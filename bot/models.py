@@ -6,6 +6,7 @@ cross Redis as small JSON and come back as the same typed objects.
 
 from __future__ import annotations
 
+import hashlib
 from enum import IntEnum
 from typing import Annotated, Any, Literal
 
@@ -163,6 +164,12 @@ class Conversation(BaseModel):
     updated_at: float = 0.0
 
 
+def disclosure_id(text: str) -> str:
+    """A short, stable name for an opt-in text (what a consent line stores): 12 hex digits
+    (a text always has a space, so a reference is never mistaken for one)."""
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
 class ConsentChange(Frozen):
     """One line of the append-only consent log."""
 
@@ -173,7 +180,9 @@ class ConsentChange(Frozen):
     message_id: str
     provider: str
     opted_out: bool
-    prompt: str = ""  # the opt-in text the voter answered (the disclosure they agreed to)
+    #: The opt-in text the voter answered (the disclosure they agreed to), by reference: the
+    #: digest `disclosure_id` gives it; the text itself is kept once per shard, not per line.
+    prompt: str = ""
 
 
 class Step(BaseModel):
@@ -187,3 +196,4 @@ class Step(BaseModel):
     note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...
     entered: list[str] = Field(default_factory=list)  # states entered, in order (the funnel)
     flow: str | None = None  # the flow those states belong to (it may have ended since)
+    disclosures: dict[str, str] = Field(default_factory=dict)  # prompt id -> the text

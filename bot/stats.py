@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from bot.funnel import ORDER
 from bot.store.delivery import DeliveryLedger
 from bot.store.keys import Keys
+from bot.store.subscribers import SubscriberIndex
 
 Counts = dict[str, int]
 
@@ -97,11 +98,7 @@ class StatsReader:
         return stats
 
     async def subscribers(self) -> int:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in self.keys.all_shards():
-                pipe.scard(self.keys.subscribers(shard))
-            replies: list[Any] = await pipe.execute()
-        return sum(int(r) for r in replies)
+        return await SubscriberIndex(self.redis, self.keys).count()
 
     async def report(self, days: int, now: float) -> Report:
         return Report(days=[await self.day(d) for d in days_back(now, days)],

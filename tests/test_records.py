@@ -12,6 +12,7 @@ import pytest
 from bot.funnel import day_of
 from bot.stats import StatsReader, format_report
 from bot.store.ledger import ConsentLedger, to_csv
+from bot.store.subscribers import SubscriberIndex
 from tests.apphelpers import Bot, start_bot, text
 from tests.conftest import make_settings
 
@@ -45,6 +46,9 @@ async def test_opt_in_and_out_are_in_the_ledger_with_the_text_agreed_to(
                                                           (True, "STOP")]
     assert history[0].text == "YES"
     assert "Up to 4 msgs/month" in history[0].prompt  # the disclosure as it was sent
+    stored: Any = await bot.runtime.redis.xrange(
+        bot.runtime.keys.consent(bot.runtime.keys.shard(PHONE)))
+    assert b"msgs/month" not in stored[0][1][b"c"]  # each line refers to it: kept once
     assert history[1].message_id == "SMstop1" and history[1].text == "stop"
 
 
@@ -109,13 +113,10 @@ async def test_subscribers_are_who_opted_in_and_not_out(
     await join(bot, client, OTHER)
     await text(client, "STOP", OTHER)
     await bot.runtime.settle()
-    members: set[Any] = set()
-    for shard in runtime.keys.all_shards():
-        members |= await runtime.redis.smembers(runtime.keys.subscribers(shard))
-    assert members == {PHONE.encode()}
-    profile = await runtime.redis.hgetall(runtime.keys.subscriber(PHONE))
-    assert profile[b"lang"] == b"en" and profile[b"flow"] == b"join"
-    assert not await runtime.redis.exists(runtime.keys.subscriber(OTHER))
+    index = SubscriberIndex(runtime.redis, runtime.keys)
+    assert [phone async for phone, _ in index.scan()] == [PHONE]
+    assert await index.get(PHONE) == {"flow": "join", "lang": "en"}
+    assert await index.get(OTHER) is None
     assert await StatsReader(runtime.redis, runtime.keys).subscribers() == 1
 
 
@@ -188,3 +189,31 @@ async def test_quorum_status_is_read_back_and_stored_as_it_comes(
     record = await rt.deliveries.get("quorum", "1")  # the sandbox's first SendSMS row
     assert record is not None and record.phone == PHONE and record.status == "quorum-1"
     assert "delivered" not in await rt.deliveries.counts("total")  # labels unpublished
+
+
+async def test_the_profile_learns_a_campaign_and_a_zip_and_keeps_what_it_knew(
+        any_redis: Any, key_prefix: str) -> None:
+    from bot.models import ConsentChange, Conversation, Step
+    from bot.store import ConversationStore, Keys
+    from tests.conftest import drop_prefix
+
+    keys = Keys(prefix=key_prefix, shards=4)
+    store, index = ConversationStore(any_redis, keys, ttl=3600), SubscriberIndex(any_redis, keys)
+    try:
+        conv = Conversation(phone=PHONE, flow="advocacy", state="optin", lang="es")
+        opt_in = ConsentChange(at=1.0, phone=PHONE, keyword="OPT-IN:advocacy", text="SI",
+                               message_id="SM1", provider="twilio", opted_out=False)
+        moved = conv.model_copy(update={"state": "send_code"})
+        await store.commit(conv, Step(conversation=moved, consent=[opt_in]))
+        assert await index.get(PHONE) == {"flow": "advocacy", "lang": "es"}
+        before = moved.model_copy(update={"version": 1})
+        learnt = before.model_copy(update={"vars": {"campaign_id": 101, "zip5": "20001"},
+                                           "flow": None, "state": None})
+        await store.commit(before, Step(conversation=learnt))
+        assert await index.get(PHONE) == {"flow": "advocacy", "lang": "es", "campaign": "101",
+                                          "zip": "20001"}
+        stranger = Conversation(phone=OTHER, vars={"zip5": "10001"})
+        await store.commit(Conversation(phone=OTHER), Step(conversation=stranger))
+        assert await index.get(OTHER) is None  # never opted in: learning adds nobody
+    finally:
+        await drop_prefix(any_redis, key_prefix)

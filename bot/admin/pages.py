@@ -8,7 +8,6 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -23,6 +22,7 @@ from bot.runtime import Runtime, flow_path, load_flows
 from bot.stats import StatsReader
 from bot.store.deadletters import DeadLetters
 from bot.store.ledger import ConsentLedger, change_name, iso
+from bot.store.subscribers import SubscriberIndex
 
 log = structlog.get_logger("bot.admin")
 
@@ -122,8 +122,7 @@ async def _phone_page(request: web.Request, phone: str, *, revealed: bool) -> we
     snap = await rt.store.load(phone)
     conv = snap.conversation
     history = await ConsentLedger(rt.redis, rt.keys).history(phone)
-    profile_raw: Any = await rt.redis.hgetall(rt.keys.subscriber(phone))
-    profile = {k.decode(): v.decode() for k, v in (profile_raw or {}).items()}
+    profile = await SubscriberIndex(rt.redis, rt.keys).get(phone) or {}
     ref = secrets.token_urlsafe(16)
     await rt.redis.set(_ref_key(rt, ref), phone, ex=REF_TTL)
     found = {

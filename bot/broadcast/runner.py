@@ -17,7 +17,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
@@ -29,6 +28,7 @@ from bot.models import BroadcastStart
 from bot.quiet import outside_quiet_hours
 from bot.store import CommitResult, Outbox
 from bot.store.consent import ConsentStore
+from bot.store.subscribers import SubscriberIndex
 
 log = structlog.get_logger("bot.broadcast")
 
@@ -77,8 +77,7 @@ class BroadcastRunner:
         self.outbox = outbox
         self.store = store
         self.settings = settings
-        self.keys = store.keys
-        self.redis = store.redis
+        self.subscribers = SubscriberIndex(store.redis, store.keys)
         self._sleep = sleep
 
     # --- who ------------------------------------------------------------------------------
@@ -88,38 +87,20 @@ class BroadcastRunner:
         if segment.phones is not None:
             await self._listed(segment, out)
             return out
-        for shard in self.keys.all_shards():
-            members = [m.decode() if isinstance(m, bytes) else str(m) async for m in
-                       self.redis.sscan_iter(self.keys.subscribers(shard), count=500)]
-            for phone, profile in zip(members, await self._profiles(members), strict=True):
-                if segment.matches(profile):
-                    out.phones.append(phone)
-        out.phones.sort()
+        out.phones = sorted([phone async for phone, profile in self.subscribers.scan()
+                             if segment.matches(profile)])
         return out
 
     async def _listed(self, segment: Segment, out: Audience) -> None:
         phones = list(segment.phones or ())
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for phone in phones:
-                pipe.sismember(self.keys.subscribers(self.keys.shard(phone)), phone)
-            member: list[Any] = await pipe.execute()
-        subscribed = [p for p, m in zip(phones, member, strict=True) if m]
-        for phone in (p for p, m in zip(phones, member, strict=True) if not m):
-            reason = ("skipped_opted_out" if await self.consent.is_opted_out(phone)
-                      else "skipped_not_subscribed")
-            out.skipped[reason] = out.skipped.get(reason, 0) + 1
-        for phone, profile in zip(subscribed, await self._profiles(subscribed), strict=True):
-            if segment.matches(profile):
+        for phone, profile in zip(phones, await self.subscribers.profiles(phones),
+                                  strict=True):
+            if profile is None:
+                reason = ("skipped_opted_out" if await self.consent.is_opted_out(phone)
+                          else "skipped_not_subscribed")
+                out.skipped[reason] = out.skipped.get(reason, 0) + 1
+            elif segment.matches(profile):
                 out.phones.append(phone)
-
-    async def _profiles(self, phones: list[str]) -> list[dict[str, str]]:
-        if not phones:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for phone in phones:
-                pipe.hgetall(self.keys.subscriber(phone))
-            raw: list[Any] = await pipe.execute()
-        return [{k.decode(): v.decode() for k, v in (r or {}).items()} for r in raw]
 
     # --- dry run --------------------------------------------------------------------------
     async def dry_run(self, segment: Segment, cap: int, bc_id: str = "dry-run") -> DryRun:

@@ -10,7 +10,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.funnel import day_of, funnel_fields, subscription_change
+from bot.funnel import day_of, encode_profile, funnel_fields, subscription_change
 from bot.models import Conversation, FireTimer, SetTimer, Step
 from bot.store.consent import ConsentStore
 from bot.store.keys import GROUP, Keys
@@ -163,12 +163,12 @@ class ConversationStore:
         fields = funnel_fields(before, step)
         sub = subscription_change(before, step)
         args: list[Any] = [len(fields), *fields, FUNNEL_TTL, sub.op, conv.phone,
-                           len(sub.profile)]
-        for name, value in sub.profile.items():
-            args += [name, value]
+                           encode_profile(sub.profile), len(step.disclosures)]
+        for ref, text in step.disclosures.items():
+            args += [ref, text]
         day = day_of(conv.updated_at or before.updated_at)
-        keys = [k.funnel(shard, day), k.funnel(shard, "total"), k.subscribers(shard),
-                k.subscriber(conv.phone)]
+        keys = [k.funnel(shard, day), k.funnel(shard, "total"), k.subscribers(conv.phone),
+                k.disclosures(shard), k.subscriber_count(shard)]
         return keys, args
 
 

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from bot.funnel import day_of
 from bot.store.keys import Keys
 
-RECORD_TTL = 14 * 24 * 3600  # late callbacks arrive within hours; two weeks is plenty
+RECORD_TTL = 3 * 24 * 3600  # final statuses come within hours; a record costs ~150 B
 COUNTS_TTL = 400 * 24 * 3600
 FINAL = ("delivered", "failed")
 

@@ -18,6 +18,7 @@ class Keys:
 
     prefix: str = "ct"
     shards: int = 16
+    sub_buckets: int = 64
 
     def shard(self, phone: str) -> int:
         return zlib.crc32(phone.encode()) % self.shards
@@ -63,13 +64,23 @@ class Keys:
         """Funnel counters of one shard for one UTC day (`total`: all time)."""
         return f"{self.prefix}:funnel:{self.tag(shard)}:{day}"
 
-    def subscribers(self, shard: int) -> str:
-        """The opted-in phones of one shard (what broadcasts go to)."""
-        return f"{self.prefix}:subs:{self.tag(shard)}"
+    def subscribers(self, phone: str) -> str:
+        """The small hash that holds this phone's subscriber profile (what broadcasts go
+        to): `sub_buckets` per shard, so each stays a compact listpack (about 25 bytes a
+        subscriber instead of 75 in one big hash) up to ~128 x buckets x shards phones."""
+        digest = zlib.crc32(phone.encode())
+        bucket = (digest // self.shards) % self.sub_buckets
+        return f"{self.prefix}:subs:{self.tag(digest % self.shards)}:{bucket}"
 
-    def subscriber(self, phone: str) -> str:
-        """One subscriber's profile (flow, lang, campaign, zip, state, since)."""
-        return f"{self.prefix}:sub:{self.tag(self.shard(phone))}:{phone}"
+    def subscriber_buckets(self, shard: int) -> list[str]:
+        return [f"{self.prefix}:subs:{self.tag(shard)}:{b}" for b in range(self.sub_buckets)]
+
+    def subscriber_count(self, shard: int) -> str:
+        return f"{self.prefix}:subs-n:{self.tag(shard)}"
+
+    def disclosures(self, shard: int) -> str:
+        """The opt-in texts consent lines refer to (by `disclosure_id`), once per shard."""
+        return f"{self.prefix}:disclosures:{self.tag(shard)}"
 
     def broadcast_cap(self, phone: str, month: str) -> str:
         """The broadcasts one phone received in one month (the frequency cap)."""

@@ -45,14 +45,31 @@ class ConsentLedger:
         """One phone's whole consent history, oldest first (its shard only)."""
         changes = [c async for c in self._shard_changes(self.keys.shard(phone))
                    if c.phone == phone]
-        return sorted(changes, key=lambda c: c.at)
+        return sorted(await self._with_texts(changes), key=lambda c: c.at)
 
     async def since(self, at: float) -> list[ConsentChange]:
         """Every change at or after `at` (epoch seconds), across all shards, oldest first."""
         changes: list[ConsentChange] = []
         for shard in self.keys.all_shards():
             changes += [c async for c in self._shard_changes(shard) if c.at >= at]
-        return sorted(changes, key=lambda c: (c.at, c.phone))
+        return sorted(await self._with_texts(changes), key=lambda c: (c.at, c.phone))
+
+    async def _with_texts(self, changes: list[ConsentChange]) -> list[ConsentChange]:
+        """The changes with each opt-in text in place of its reference (`disclosure_id`)."""
+        wanted = {(self.keys.shard(c.phone), c.prompt) for c in changes
+                  if c.prompt and " " not in c.prompt}
+        if not wanted:
+            return changes
+        pairs = sorted(wanted)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard, ref in pairs:
+                pipe.hget(self.keys.disclosures(shard), ref)
+            found: list[Any] = await pipe.execute()
+        texts = {pair: (t.decode() if isinstance(t, bytes) else t)
+                 for pair, t in zip(pairs, found, strict=True) if t is not None}
+        return [c.model_copy(update={"prompt": texts[key]})
+                if (key := (self.keys.shard(c.phone), c.prompt)) in texts else c
+                for c in changes]
 
     async def last_change(self, phone: str) -> ConsentChange | None:
         history = await self.history(phone)
