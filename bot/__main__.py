@@ -124,15 +124,21 @@ def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.flowcheck import report
     from bot.runtime import flow_path
 
-    print(report(args.path or flow_path(settings)))
-    return 0
+    deployed = flow_path(settings)
+    text, usable = report(args.path or deployed, neighbours=deployed)
+    print(text, file=sys.stdout if usable else sys.stderr)
+    return 0 if usable else 2
 
 
 def _flows_graph(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.flowcheck import mermaid
+    from bot.flowcheck import UnknownFlow, mermaid
     from bot.runtime import flow_path
 
-    print(mermaid(args.path or flow_path(settings), args.name))
+    try:
+        print(mermaid(args.path or flow_path(settings), args.name))
+    except UnknownFlow as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 

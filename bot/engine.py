@@ -71,6 +71,10 @@ class Turn:
             body = render(text, values)
             self.effects.append(SendSms(id=self.ids.new_id(), phone=self.conv.phone, body=body))
 
+    def stored(self) -> dict[str, object]:
+        """What `when: {var: ...}` reads: the stored values, and `lang`."""
+        return {**self.conv.vars, "lang": self.conv.lang}
+
     def text(self, value: object) -> str | None:
         return pick(value, self.conv.lang, self.flow.spec.languages[0])  # type: ignore[arg-type]
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
 Text = str | dict[str, str]
@@ -38,10 +45,43 @@ class ChoiceMatch(Strict):
     choice: int = Field(ge=0, le=99)
 
 
+Scalar = str | int | bool
+
+
+class VarMatch(Strict):
+    """`when: {var: campaign_id, equals: 1001}`: route on what is stored, not on the reply.
+
+    Exactly one of `equals`, `in` or `exists`. Values compare as text, case ignored
+    (`1001` equals `"1001"`, `true` equals `"True"`). `var: lang` is the conversation's
+    language. In an `on:` list it takes any reply while the condition holds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    var: Name = Field(description="The stored value to test (`lang`: the conversation's "
+                      "language).")
+    equals: Scalar | None = Field(None, description="Matches when the value is this.")
+    in_: list[Scalar] | None = Field(None, alias="in", min_length=1,
+                                     description="Matches when the value is one of these.")
+    exists: bool | None = Field(None, description="true: matches when the value is stored "
+                                "and not empty; false: when it is not.")
+
+    @model_validator(mode="after")
+    def _exactly_one_test(self) -> VarMatch:
+        given = [k for k, v in (("equals", self.equals), ("in", self.in_),
+                                ("exists", self.exists)) if v is not None]
+        if len(given) != 1:
+            raise ValueError("a `when: {var: ...}` needs exactly one of equals, in or exists"
+                             f" (it has {', '.join(given) or 'none'})")
+        return self
+
+
+ReplyMatch = BuiltinMatch | KeywordMatch | ChoiceMatch | VarMatch
+
+
 class Transition(Strict):
     """One expected reply: first match wins, in the order written."""
 
-    when: BuiltinMatch | KeywordMatch | ChoiceMatch
+    when: ReplyMatch
     goto: Name
     save: Name | None = None
     """Keep the normalised reply (the ZIP, the number, the code, the text) under this name."""
@@ -64,7 +104,7 @@ class Route(Strict):
     """Where an action's result leads: `when` is the result's tag (a failure reason, or a
     success tag such as `single`), or absent to catch every other result."""
 
-    when: str | None = None
+    when: str | VarMatch | None = None
     goto: Name
 
 

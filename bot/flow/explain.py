@@ -1,0 +1,194 @@
+"""Turn pydantic's validation errors into plain-word `Issue`s at the right line.
+
+Pydantic reports a union (`when: yes` or `{keyword: [...]}` or ...) as one error per
+branch, with type tags in the path. Here the path is walked along the data the staff wrote,
+the branch that fits what they wrote is kept, and each error says what is wrong, how to
+fix it, and what they probably meant.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from bot.flow.errors import Issue
+from bot.flow.schema import BuiltinMatch, FlowSpec
+from bot.flow.suggest import did_you_mean, listing
+from bot.flow.yamlmarks import line_of
+
+REPLY_KINDS = [*typing.get_args(BuiltinMatch), "keyword", "choice", "var"]
+_REPLY_FORMS = ("yes, no, zip, code, number, choice, text, any, {keyword: [WORD, ...]}, "
+                "{choice: 2}, {var: NAME, equals: VALUE} (or in: [...], exists: true)")
+
+
+def explain(file: str, root: yaml.Node | None, data: Any, error: ValidationError
+            ) -> list[Issue]:
+    """One issue per thing wrong (a union's failed branches count once)."""
+    issues: dict[tuple[Any, ...], Issue] = {}
+    chosen = _pick_branches(data, error.errors())
+    for path, detail in chosen:
+        key = tuple(path)
+        if key in issues:
+            continue
+        line = line_of(root, path, key=detail["type"] == "extra_forbidden")
+        message, hint = _words(path, detail, data)
+        issues[key] = Issue(file, line, message, hint)
+    return sorted(issues.values(), key=lambda i: i.line or 0)
+
+
+def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[list[int | str], list[str]]:
+    """The parts of `loc` that are keys or indexes of the data, and the union tags."""
+    path: list[int | str] = []
+    tags: list[str] = []
+    node = data
+    for part in loc:
+        if (isinstance(node, dict) and part in node) or (
+                isinstance(node, list) and isinstance(part, int) and part < len(node)):
+            path.append(part)
+            node = node[part]  # type: ignore[index]
+        elif isinstance(part, str) and ("[" in part or part[:1].isupper() or part in (
+                "str", "int", "bool", "float", "none")):
+            tags.append(part)
+        else:
+            path.append(part)  # a missing or unknown key: the error is about it
+            node = None
+    return path, tags
+
+
+def _fits(tag: str, value: Any) -> bool:
+    """Whether a union branch's tag is the branch meant for a value of this shape."""
+    if tag.startswith(("literal", "str", "constrained-str")):
+        return isinstance(value, str)
+    if tag.startswith(("list", "tuple")):
+        return isinstance(value, list)
+    if tag.startswith(("int", "bool", "float")):
+        return isinstance(value, int | float) and not isinstance(value, str)
+    if tag.startswith("dict"):
+        return isinstance(value, dict)
+    if tag[:1].isupper() and isinstance(value, dict):
+        model = _MODELS.get(tag)
+        return model is None or any(k in _keys_of(model) for k in value)
+    return False
+
+
+def _pick_branches(data: Any, details: list[ErrorDetails]
+                   ) -> Iterator[tuple[list[int | str], ErrorDetails]]:
+    """Keep, for each place, the errors of the union branch that fits what was written."""
+    parsed = [(*_data_path(data, tuple(d["loc"])), d) for d in details]
+    for path, tags, detail in parsed:
+        if not tags:
+            yield path, detail
+            continue
+        value = _value_at(data, path[: _tag_depth(data, detail["loc"])])
+        fitting = [t for t in tags if _fits(t, value)]
+        if fitting or not any(
+            _fits(t, value) for p, ts, _ in parsed if p[:1] == path[:1] for t in ts
+        ):
+            yield path, detail
+
+
+def _tag_depth(data: Any, loc: tuple[int | str, ...]) -> int:
+    depth = 0
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part[:1].isupper()):
+            return depth
+        depth += 1
+    return depth
+
+
+def _value_at(data: Any, path: list[int | str]) -> Any:
+    node = data
+    for part in path:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def _words(path: list[int | str], detail: ErrorDetails, data: Any) -> tuple[str, str]:
+    where = ".".join(str(p) for p in path) or "flow"
+    kind = detail["type"]
+    value = detail.get("input")
+    if kind == "extra_forbidden":
+        allowed = _keys_of(_model_at(path[:-1]))
+        name = str(path[-1])
+        return (f"{where}: unknown key {name!r}.{did_you_mean(name, allowed)}",
+                f"keys allowed here: {listing(allowed)}" if allowed else "remove it")
+    in_when = "when" in path[-2:]
+    if in_when and isinstance(value, str):
+        return (f"{where}: {value!r} is not a kind of reply."
+                f"{did_you_mean(value, REPLY_KINDS)}", f"write one of: {_REPLY_FORMS}")
+    if kind == "missing":
+        return (f"{where}: {path[-1]!r} is missing",
+                f"add `{path[-1]}:` here (see flows/README.md)")
+    if kind == "string_pattern_mismatch":
+        return (f"{where}: {value!r} is not a valid name",
+                "use lowercase letters, digits and _ only, starting with a letter "
+                "(like ask_code)")
+    if kind in ("string_type", "dict_type", "list_type", "model_type", "literal_error"):
+        return f"{where}: {detail['msg']} (found {value!r})", "see flows/README.md"
+    return f"{where}: {detail['msg']}", "see flows/README.md"
+
+
+def _keys_of(model: type[BaseModel] | None) -> list[str]:
+    if model is None:
+        return []
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """Every model class inside an annotation (`X | None`, `list[X]`, `dict[str, X]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, dict,
+                                         typing.Annotated):
+        for arg in typing.get_args(annotation):
+            found.extend(_models_in(arg))
+    return found
+
+
+def _model_at(path: list[int | str]) -> type[BaseModel] | None:
+    """The model whose keys are written at `path` (e.g. StateSpec at states.ask)."""
+    model: type[BaseModel] | None = FlowSpec
+    pending: list[type[BaseModel]] = []
+    for part in path:
+        if model is not None and isinstance(part, str) and part in model.model_fields:
+            pending = _models_in(model.model_fields[part].annotation)
+            model = None
+            if len(pending) == 1 and not _is_container(pending[0], part):
+                model, pending = pending[0], []
+            continue
+        if pending:
+            model, pending = pending[0], []
+    if model is None and pending:
+        model = pending[0]
+    return model
+
+
+def _is_container(model: type[BaseModel], field: str) -> bool:
+    return field in ("states", "on", "on_success", "on_failure")
+
+
+_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def _collect(model: type[BaseModel]) -> None:
+    if model.__name__ in _MODELS:
+        return
+    _MODELS[model.__name__] = model
+    for info in model.model_fields.values():
+        for inner in _models_in(info.annotation):
+            _collect(inner)
+
+
+_collect(FlowSpec)
