@@ -84,6 +84,12 @@ class Settings(BaseSettings):
             "handling): we record and act, but send no confirmation of our own."
         ),
     )
+    flow_max_auto_steps: int = Field(
+        25, ge=1, description="States a conversation may enter between two texts of the voter "
+        "before it is ended with an apology (a flow looping on its own).")
+    flow_max_actions_per_hour: int = Field(
+        30, ge=1, description="Actions one conversation may call in an hour before it is "
+        "ended with an apology (no conversation can hammer an upstream).")
     program_name: str = Field("civictext", description="Program name used in HELP/STOP texts.")
     help_contact: str = Field(
         "ask the organizer who shared this number",

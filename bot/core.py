@@ -106,6 +106,11 @@ class Core:
                 self.metrics.inbound.labels(_provider(event), "duplicate").inc()
                 return Applied(Outcome.DUPLICATE, None, attempt)
             self.metrics.steps.labels(result.note).inc()
+            if result.note.startswith("halted:"):
+                bound = result.note.removeprefix("halted:")
+                self.metrics.halted.labels(bound).inc()
+                log.warning("conversation halted by a run-time bound", phone=phone, bound=bound,
+                            flow=snap.conversation.flow, state=snap.conversation.state)
             log.info("step", phone=phone, kind=event.type, note=result.note,
                      state=result.conversation.state, effects=len(result.effects),
                      retries=attempt, ms=round((time.perf_counter() - started) * 1000, 2))

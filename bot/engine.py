@@ -28,9 +28,11 @@ from bot.models import (
     TimerFired,
 )
 from bot.quiet import outside_quiet_hours
+from bot.safety import calling_action, entering_state, voter_texted
 from bot.texts import default_text, pick, render
 
-#: Most state changes one event may cause (mailroom caps a sprint at 250 steps).
+#: Most `goto`s one event may follow (mailroom caps a sprint at 250 steps); the tighter
+#: bound across events is `Rules.max_auto_steps`.
 STEP_BUDGET = 50
 CONSENT_SYNC = "consent_sync"
 
@@ -45,6 +47,8 @@ class Rules:
     consent_sync: bool = True  # push opt-outs/opt-ins upstream with the `consent_sync` action
     quiet_start: int = 21  # local hour quiet hours begin (timers marked quiet_hours wait)
     quiet_end: int = 8
+    max_auto_steps: int = 25  # states entered between two voter texts (bot/safety.py)
+    max_actions_per_hour: int = 30  # actions one conversation may call in an hour
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Turn:
     effects: list[SendSms | RunAction | SetTimer] = field(default_factory=list)
     consent: list[ConsentChange] = field(default_factory=list)
     event: Event | None = None
+    halted: str | None = None  # the run-time bound this step broke (bot/safety.py)
 
     # --- recording helpers -----------------------------------------------------------
     def say(self, text: str | None) -> None:
@@ -82,6 +87,12 @@ class Turn:
     def enter(self, name: str, state: StateSpec) -> None:
         """Entering a state: say its message, call its action, set its timer, or end."""
         conv = self.conv
+        if self.halted is None:
+            self.halted = entering_state(conv, self.rules.max_auto_steps)
+        if self.halted is None and state.action is not None:
+            self.halted = calling_action(conv, self.now, self.rules.max_actions_per_hour)
+        if self.halted is not None:
+            return  # `_settle` ends the conversation with an apology
         conv.state = name
         conv.token += 1
         conv.attempts = 0
@@ -125,6 +136,7 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
     work = conv.model_copy(update={"vars": dict(conv.vars), "updated_at": now})
     if isinstance(event, Inbound):
         work.texts_in += 1
+        voter_texted(work)
         return _on_text(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):
         return _opt_out(flows, work, event, now, ids, rules, confirm=False)
@@ -197,10 +209,23 @@ def _run(turn: Turn, trigger: str, note: str) -> Step:
 def _settle(turn: Turn, note: str) -> Step:
     conv = turn.conv
     for _ in range(STEP_BUDGET):
-        if conv.state is None or not turn.flow.state(conv.state).goto:
+        if turn.halted or conv.state is None or not turn.flow.state(conv.state).goto:
             break
         turn.flow.fire(turn, ADVANCE)
+    if turn.halted:
+        return _halt(turn)
     return Step(conversation=conv, effects=list(turn.effects), consent=turn.consent, note=note)
+
+
+def _halt(turn: Turn) -> Step:
+    """A run-time bound broke: end the conversation, say sorry (the flow cannot go on)."""
+    conv = turn.conv
+    conv.flow = conv.state = conv.pending = None
+    conv.token += 1
+    conv.attempts = 0
+    turn.say(default_text("halted", conv.lang))
+    return Step(conversation=conv, effects=list(turn.effects), consent=turn.consent,
+                note=f"halted:{turn.halted}")
 
 
 def _reprompt(turn: Turn, state: StateSpec) -> Step:

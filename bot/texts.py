@@ -42,6 +42,12 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "en": "Sorry, I did not understand.",
         "es": "Perdon, no entendi.",
     },
+    "halted": {
+        "en": "{program}: Sorry, something went wrong on our side, so we stopped here. "
+              "Please try again later.",
+        "es": "{program}: Perdon, algo fallo de nuestro lado y nos detuvimos aqui. Intente de "
+              "nuevo mas tarde.",
+    },
     "goodbye": {
         "en": "{program}: Let's stop here for now. Text JOIN any time to start again.",
         "es": "{program}: Lo dejamos aqui por ahora. Envie UNETE para empezar de nuevo.",
