@@ -17,8 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; returns the exit status."""
     args = _parser().parse_args(argv)
     settings = Settings()
-    setup_logging(settings.log_level if args.command != "chat" else "ERROR",
-                  settings.log_json)
+    quiet = args.command == "chat" or getattr(args, "flows_command", "") == "test"
+    setup_logging("CRITICAL" if quiet else settings.log_level, settings.log_json)
     try:
         return int(args.run(args, settings))
     except FlowError as exc:
@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("name", nargs="?", help="the flow's name (default: the first)")
     graph.add_argument("--path", type=Path, help="a flow file or folder (FLOW_PATH)")
     graph.set_defaults(run=_flows_graph)
+    test = flows_sub.add_parser("test", help="run the conversation scripts in flows/tests/")
+    test.add_argument("path", nargs="?", type=Path,
+                      help="a flow folder, a flow file or a script file (FLOW_PATH)")
+    test.set_defaults(run=_flows_test)
     schema = flows_sub.add_parser("schema", help="write the JSON Schema of the flow format")
     schema.set_defaults(run=_flows_schema)
     return parser
@@ -140,6 +144,15 @@ def _flows_graph(args: argparse.Namespace, settings: Settings) -> int:
         print(exc, file=sys.stderr)
         return 2
     return 0
+
+
+def _flows_test(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowtest import run_flow_tests
+    from bot.runtime import flow_path
+
+    report = run_flow_tests(args.path or flow_path(settings))
+    print(report.render(), file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 1
 
 
 def _flows_schema(args: argparse.Namespace, settings: Settings) -> int:

@@ -67,6 +67,12 @@ class Turn:
     consent: list[ConsentChange] = field(default_factory=list)
     event: Event | None = None
     halted: str | None = None  # the run-time bound this step broke (bot/safety.py)
+    entered: list[str] = field(default_factory=list)
+
+    def finish(self, note: str) -> Step:
+        """The step this turn recorded."""
+        return Step(conversation=self.conv, effects=list(self.effects), consent=self.consent,
+                    flow=self.flow.name, entered=self.entered, note=note)
 
     # --- recording helpers -----------------------------------------------------------
     def say(self, text: str | None) -> None:
@@ -93,6 +99,7 @@ class Turn:
             self.halted = calling_action(conv, self.now, self.rules.max_actions_per_hour)
         if self.halted is not None:
             return  # `_settle` ends the conversation with an apology
+        self.entered.append(name)
         conv.state = name
         conv.token += 1
         conv.attempts = 0
@@ -190,7 +197,7 @@ def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, i
                 return _reprompt(turn, state)
         elif started is None:
             turn.say(default_text("busy", conv.lang))
-            return Step(conversation=conv, effects=list(turn.effects), note="busy")
+            return turn.finish("busy")
     if started is None:
         return _compliance_reply(flows, conv, "idle", ids, rules, note="idle")
     name, lang = started
@@ -214,7 +221,7 @@ def _settle(turn: Turn, note: str) -> Step:
         turn.flow.fire(turn, ADVANCE)
     if turn.halted:
         return _halt(turn)
-    return Step(conversation=conv, effects=list(turn.effects), consent=turn.consent, note=note)
+    return turn.finish(note)
 
 
 def _halt(turn: Turn) -> Step:
@@ -224,8 +231,7 @@ def _halt(turn: Turn) -> Step:
     conv.token += 1
     conv.attempts = 0
     turn.say(default_text("halted", conv.lang))
-    return Step(conversation=conv, effects=list(turn.effects), consent=turn.consent,
-                note=f"halted:{turn.halted}")
+    return turn.finish(f"halted:{turn.halted}")
 
 
 def _reprompt(turn: Turn, state: StateSpec) -> Step:
@@ -236,7 +242,7 @@ def _reprompt(turn: Turn, state: StateSpec) -> Step:
             return _run(turn, GIVE_UP, note="give_up")
         turn.say(default_text("goodbye", conv.lang))
         conv.flow = conv.state = None
-        return Step(conversation=conv, effects=list(turn.effects), note="give_up")
+        return turn.finish("give_up")
     custom = turn.text(state.reprompt)
     if custom:
         turn.say(custom)
@@ -244,7 +250,7 @@ def _reprompt(turn: Turn, state: StateSpec) -> Step:
         hint = turn.flow.hints.get((conv.state or "", conv.lang), "")
         turn.say(" ".join(p for p in (default_text("sorry", conv.lang), hint) if p))
         turn.say(turn.text(state.say))
-    return Step(conversation=conv, effects=list(turn.effects), note="reprompt")
+    return turn.finish("reprompt")
 
 
 def _save_result(turn: Turn, event: ActionResult) -> None:

@@ -164,3 +164,5 @@ class Step(BaseModel):
     effects: list[SendSms | RunAction | SetTimer | FireTimer] = Field(default_factory=list)
     consent: list[ConsentChange] = Field(default_factory=list)
     note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...
+    flow: str | None = None  # the flow the step ran in
+    entered: list[str] = Field(default_factory=list)  # its states entered, in order

@@ -27,9 +27,11 @@ _REPLY_FORMS = ("yes, no, zip, code, number, choice, text, any, {keyword: [WORD,
                 "{choice: 2}, {var: NAME, equals: VALUE} (or in: [...], exists: true)")
 
 
-def explain(file: str, root: yaml.Node | None, data: Any, error: ValidationError
-            ) -> list[Issue]:
-    """One issue per thing wrong (a union's failed branches count once)."""
+def explain(file: str, root: yaml.Node | None, data: Any, error: ValidationError,
+            model: type[BaseModel] = FlowSpec) -> list[Issue]:
+    """One issue per thing wrong (a union's failed branches count once); `model` is what
+    the whole file is (a flow, or a file of flow-test scripts)."""
+    _collect(model)
     issues: dict[tuple[Any, ...], Issue] = {}
     chosen = _pick_branches(data, error.errors())
     for path, detail in chosen:
@@ -37,7 +39,7 @@ def explain(file: str, root: yaml.Node | None, data: Any, error: ValidationError
         if key in issues:
             continue
         line = line_of(root, path, key=detail["type"] == "extra_forbidden")
-        message, hint = _words(path, detail, data)
+        message, hint = _words(path, detail, model)
         issues[key] = Issue(file, line, message, hint)
     return sorted(issues.values(), key=lambda i: i.line or 0)
 
@@ -114,12 +116,13 @@ def _value_at(data: Any, path: list[int | str]) -> Any:
     return node
 
 
-def _words(path: list[int | str], detail: ErrorDetails, data: Any) -> tuple[str, str]:
+def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
+           ) -> tuple[str, str]:
     where = ".".join(str(p) for p in path) or "flow"
     kind = detail["type"]
     value = detail.get("input")
     if kind == "extra_forbidden":
-        allowed = _keys_of(_model_at(path[:-1]))
+        allowed = _keys_of(_model_at(path[:-1], model))
         name = str(path[-1])
         return (f"{where}: unknown key {name!r}.{did_you_mean(name, allowed)}",
                 f"keys allowed here: {listing(allowed)}" if allowed else "remove it")
@@ -157,9 +160,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def _model_at(path: list[int | str]) -> type[BaseModel] | None:
+def _model_at(path: list[int | str], top: type[BaseModel]) -> type[BaseModel] | None:
     """The model whose keys are written at `path` (e.g. StateSpec at states.ask)."""
-    model: type[BaseModel] | None = FlowSpec
+    model: type[BaseModel] | None = top
     pending: list[type[BaseModel]] = []
     for part in path:
         if model is not None and isinstance(part, str) and part in model.model_fields:
@@ -176,7 +179,7 @@ def _model_at(path: list[int | str]) -> type[BaseModel] | None:
 
 
 def _is_container(model: type[BaseModel], field: str) -> bool:
-    return field in ("states", "on", "on_success", "on_failure")
+    return field in ("states", "on", "on_success", "on_failure", "scripts", "steps")
 
 
 _MODELS: dict[str, type[BaseModel]] = {}
