@@ -49,6 +49,12 @@ def errors_of(path: Path) -> list[tuple[int | None, str, str]]:
     return [(i.line, i.message, i.hint) for i in result.errors]
 
 
+@pytest.fixture(autouse=True)
+def _keep_test_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`main` configures logging for a process (cached loggers); tests keep their own."""
+    monkeypatch.setattr("bot.__main__.setup_logging", lambda *args, **kwargs: None)
+
+
 def test_the_base_flow_is_fine(tmp_path: Path) -> None:
     assert check_flows(write(tmp_path, BASE), ACTIONS).issues == []
 

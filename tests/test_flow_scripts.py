@@ -53,6 +53,12 @@ def test_a_passing_script_and_a_timeout_by_clock_jump(tmp_path: Path) -> None:
     assert "states of 'join' no script visited: declined" in report.render()
 
 
+@pytest.fixture(autouse=True)
+def _keep_test_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`main` configures logging for a process (cached loggers); tests keep their own."""
+    monkeypatch.setattr("bot.__main__.setup_logging", lambda *args, **kwargs: None)
+
+
 def test_a_wrong_text_fails_with_a_diff_and_a_non_zero_exit(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = flows_with(tmp_path, JOIN_SCRIPT.replace("Thanks, you're in!", "Welcome!"))
