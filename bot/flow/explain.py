@@ -8,6 +8,7 @@ fix it, and what they probably meant.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -44,27 +45,38 @@ def explain(file: str, root: yaml.Node | None, data: Any, error: ValidationError
     return sorted(issues.values(), key=lambda i: i.line or 0)
 
 
-def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[list[int | str], list[str]]:
-    """The parts of `loc` that are keys or indexes of the data, and the union tags."""
+Tag = tuple[str, int]  # a union branch's tag, and how deep in the data it applies
+
+
+def _data_path(data: Any, detail: ErrorDetails) -> tuple[list[int | str], list[Tag]]:
+    """The parts of an error's `loc` that are keys or indexes of the data, and the union
+    tags between them. A part that is not in the data is the key the error is about when
+    it is the last (a missing or unknown key), else a tag."""
+    loc = tuple(detail["loc"])
+    about_key = detail["type"] in ("missing", "extra_forbidden")
     path: list[int | str] = []
-    tags: list[str] = []
+    tags: list[Tag] = []
     node = data
-    for part in loc:
+    for index, part in enumerate(loc):
         if (isinstance(node, dict) and part in node) or (
                 isinstance(node, list) and isinstance(part, int) and part < len(node)):
             path.append(part)
             node = node[part]  # type: ignore[index]
-        elif isinstance(part, str) and ("[" in part or part[:1].isupper() or part in (
-                "str", "int", "bool", "float", "none")):
-            tags.append(part)
+        elif index == len(loc) - 1 and about_key:
+            path.append(part)
+        elif isinstance(part, str):
+            tags.append((part, len(path)))
         else:
-            path.append(part)  # a missing or unknown key: the error is about it
+            path.append(part)
             node = None
     return path, tags
 
 
 def _fits(tag: str, value: Any) -> bool:
     """Whether a union branch's tag is the branch meant for a value of this shape."""
+    wrapped = re.fullmatch(r"function-\w+\[.*, (\w+)\]", tag)
+    if wrapped:  # a model with a validator: `function-after[_check(), VarMatch]`
+        tag = wrapped.group(1)
     if tag.startswith(("literal", "str", "constrained-str")):
         return isinstance(value, str)
     if tag.startswith(("list", "tuple")):
@@ -80,28 +92,20 @@ def _fits(tag: str, value: Any) -> bool:
 
 
 def _pick_branches(data: Any, details: list[ErrorDetails]
-                   ) -> Iterator[tuple[list[int | str], ErrorDetails]]:
-    """Keep, for each place, the errors of the union branch that fits what was written."""
-    parsed = [(*_data_path(data, tuple(d["loc"])), d) for d in details]
-    for path, tags, detail in parsed:
-        if not tags:
-            yield path, detail
-            continue
-        value = _value_at(data, path[: _tag_depth(data, detail["loc"])])
-        fitting = [t for t in tags if _fits(t, value)]
-        if fitting or not any(
-            _fits(t, value) for p, ts, _ in parsed if p[:1] == path[:1] for t in ts
-        ):
-            yield path, detail
-
-
-def _tag_depth(data: Any, loc: tuple[int | str, ...]) -> int:
-    depth = 0
-    for part in loc:
-        if isinstance(part, str) and ("[" in part or part[:1].isupper()):
-            return depth
-        depth += 1
-    return depth
+                   ) -> list[tuple[list[int | str], ErrorDetails]]:
+    """Keep, at each union, the errors of the branch that fits what was written (all of
+    them when none fits)."""
+    sites: dict[tuple[int | str, ...], list[tuple[bool, list[int | str], ErrorDetails]]] = {}
+    for detail in details:
+        path, tags = _data_path(data, detail)
+        site = tuple(path[: tags[0][1]]) if tags else tuple(path)
+        fits = all(_fits(tag, _value_at(data, path[:depth])) for tag, depth in tags)
+        sites.setdefault(site, []).append((fits, path, detail))
+    chosen: list[tuple[list[int | str], ErrorDetails]] = []
+    for errors in sites.values():
+        fitting = [(p, d) for ok, p, d in errors if ok]
+        chosen += fitting or [(p, d) for _, p, d in errors]
+    return chosen
 
 
 def _value_at(data: Any, path: list[int | str]) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from bot.flow.catalog import CATALOG
 from bot.flow.checks import BUILT_IN, Problem, placeholders, targets, text_variants
-from bot.flow.schema import FlowSpec, StateSpec
+from bot.flow.schema import FlowSpec, StateSpec, VarMatch
 from bot.flow.suggest import did_you_mean, listing
 
 WAITS_FOR_VOTER = frozenset({"reply", "on_max_attempts"})
@@ -188,6 +188,26 @@ def _after_forget(state: StateSpec, names: set[str]) -> set[str]:
     return {n for n in names if not n.startswith(prefixes)}
 
 
+def _unsaved_vars(name: str, state: StateSpec, known: set[str], everywhere: set[str]
+                  ) -> Iterator[Problem]:
+    """A `when: {var: ...}` must test a name something saves (or `lang`)."""
+    tests: list[tuple[list[int | str], VarMatch, set[str]]] = [
+        (["on", i, "when", "var"], t.when, known) for i, t in enumerate(state.on)
+        if isinstance(t.when, VarMatch)]
+    for key, kind in (("on_success", "on_success"), ("on_failure", "on_failure")):
+        routes = getattr(state, key)
+        if isinstance(routes, list):
+            after = known | _saved_by(state, kind, None)
+            tests += [([key, i, "when", "var"], r.when, after) for i, r in enumerate(routes)
+                      if isinstance(r.when, VarMatch)]
+    for loc, when, names in tests:
+        if when.var != "lang" and when.var not in names and "*" not in names:
+            yield Problem(["states", name, *loc], f"`when: {{var: {when.var}}}` tests a value "
+                          f"never saved before state {name!r}, so it is never set."
+                          f"{did_you_mean(when.var, everywhere - {'*'})}",
+                          f"test a saved name or `lang`: {listing(names | {'lang'})}")
+
+
 def _unsaved_placeholders(spec: FlowSpec) -> Iterator[Problem]:
     saved = may_be_saved(spec)
     everywhere = set(BUILT_IN).union(*saved.values())
@@ -202,6 +222,7 @@ def _unsaved_placeholders(spec: FlowSpec) -> Iterator[Problem]:
         if state.action is not None:
             uses += [(["action", "params", k], p) for k, v in state.action.params.items()
                      if isinstance(v, str) for p in placeholders(v)]
+        yield from _unsaved_vars(name, state, known, everywhere)
         reported: set[str] = set()
         for loc, placeholder in uses:
             if placeholder in known or placeholder in reported:
