@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Iterator
 from typing import Any
 
 import yaml
