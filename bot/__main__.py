@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("path", nargs="?", type=Path,
                       help="a flow folder, a flow file or a script file (FLOW_PATH)")
     test.set_defaults(run=_flows_test)
+    actions = flows_sub.add_parser("actions", help="list the actions a flow can call "
+                                   "(docs/actions.md)")
+    actions.set_defaults(run=_flows_actions)
     schema = flows_sub.add_parser("schema", help="write the JSON Schema of the flow format")
     schema.set_defaults(run=_flows_schema)
     return parser
@@ -153,6 +156,13 @@ def _flows_test(args: argparse.Namespace, settings: Settings) -> int:
     report = run_flow_tests(args.path or flow_path(settings))
     print(report.render(), file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1
+
+
+def _flows_actions(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowcheck import actions_doc
+
+    sys.stdout.write(actions_doc())
+    return 0
 
 
 def _flows_schema(args: argparse.Namespace, settings: Settings) -> int:

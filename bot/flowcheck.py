@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.actions import build_registry
 from bot.flow import FlowSet, load_flow_set
+from bot.flow.actiondocs import action_schema, actions_markdown
 from bot.flow.loader import ActionParams, check_flows
 from bot.flow.schema import (
     ChoiceMatch,
@@ -147,9 +148,18 @@ def edges(state: StateSpec) -> Iterator[tuple[str, str]]:
         yield state.on_max_attempts, f"on_max_attempts ({state.max_attempts} tries)"
 
 
+def actions_doc() -> str:
+    """`docs/actions.md`: every action a flow may call."""
+    return actions_markdown(_actions())
+
+
 def json_schema() -> str:
     """The JSON Schema of the flow format (what `flows/flow.schema.json` holds)."""
     schema = FlowSpec.model_json_schema()
+    actions = action_schema(_actions())
+    ref = schema["$defs"]["ActionRef"]
+    ref["properties"]["type"] = {**ref["properties"]["type"], "oneOf": actions["oneOf"]}
+    ref["allOf"] = actions["allOf"]
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
               **schema, "title": "civictext flow"}
     return json.dumps(schema, indent=2, sort_keys=False) + "\n"
