@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("path", nargs="?", type=Path,
                       help="a flow folder, a flow file or a script file (FLOW_PATH)")
     test.set_defaults(run=_flows_test)
+    reload = flows_sub.add_parser("reload", help="check the flows, then have every server "
+                                  "and worker load them (through Redis)")
+    reload.set_defaults(run=_flows_reload)
     actions = flows_sub.add_parser("actions", help="list the actions a flow can call "
                                    "(docs/actions.md)")
     actions.set_defaults(run=_flows_actions)
@@ -99,10 +102,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         print("the worker alone needs REDIS_URL: with the in-process Redis, `serve` runs it",
               file=sys.stderr)
         return 2
+    from bot.flowreload import flow_reloads
     from bot.runtime import open_runtime
 
     async def run() -> None:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings) as runtime, flow_reloads(runtime, watch=True):
             await runtime.new_worker().run()
 
     _use_uvloop()
@@ -156,6 +160,36 @@ def _flows_test(args: argparse.Namespace, settings: Settings) -> int:
     report = run_flow_tests(args.path or flow_path(settings))
     print(report.render(), file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1
+
+
+def _flows_reload(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowcheck import report
+    from bot.flowreload import announce
+    from bot.redis_conn import make_redis
+    from bot.runtime import flow_path
+    from bot.store import Keys
+
+    text, usable = report(flow_path(settings))
+    if not usable:
+        print(f"{text}\nNothing reloaded: the running flows stay.", file=sys.stderr)
+        return 2
+    if settings.redis_url is None:
+        print("No REDIS_URL: the bot runs as one process with its Redis inside; send it "
+              "SIGHUP to reload (kill -HUP <pid of python -m bot serve>).", file=sys.stderr)
+        return 2
+
+    async def bump() -> int:
+        redis = make_redis(settings)
+        try:
+            return await announce(redis, Keys(shards=settings.redis_shards))
+        finally:
+            await redis.aclose()
+
+    number = asyncio.run(bump())
+    print(f"The flows pass the check. Reload #{number} announced: every server and worker "
+          "checks and loads them within a few seconds (a process whose files differ keeps "
+          "its flows and logs why).")
+    return 0
 
 
 def _flows_actions(args: argparse.Namespace, settings: Settings) -> int:

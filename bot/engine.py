@@ -148,8 +148,10 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
         return _on_text(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):
         return _opt_out(flows, work, event, now, ids, rules, confirm=False)
-    if work.flow is None or work.state is None or work.flow not in flows.flows:
+    if work.flow is None or work.state is None:
         return Step(conversation=work, note="stale")
+    if _vanished(flows, work):
+        return _after_reload(flows, work, now, ids, rules)
     turn = Turn(work, flows.flows[work.flow], now, ids, rules, event=event)
     if isinstance(event, ActionResult):
         if event.effect_id != work.pending:
@@ -185,6 +187,10 @@ def _on_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids
 def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
                rules: Rules) -> Step:
     started = flows.keywords.get(normalise(event.body))
+    if _vanished(flows, conv):
+        if started is None:
+            return _after_reload(flows, conv, now, ids, rules)
+        conv.flow = conv.state = conv.pending = None
     if conv.flow in flows.flows and conv.state is not None:
         flow = flows.flows[conv.flow]
         turn = Turn(conv, flow, now, ids, rules, text_in=event.body, event=event)
@@ -206,6 +212,33 @@ def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, i
     turn = Turn(conv, flows.flows[name], now, ids, rules, text_in=event.body, event=event)
     turn.enter(turn.flow.spec.start, turn.flow.state(turn.flow.spec.start))
     return _settle(turn, note="start")
+
+
+def _vanished(flows: FlowSet, conv: Conversation) -> bool:
+    """The conversation is in a flow or state that a reload removed."""
+    if conv.flow is None or conv.state is None:
+        return False
+    flow = flows.flows.get(conv.flow)
+    return flow is None or conv.state not in flow.spec.states
+
+
+def _after_reload(flows: FlowSet, conv: Conversation, now: float, ids: IdFactory,
+                  rules: Rules) -> Step:
+    """Never stuck after a reload: back to the flow's start if the flow is still there
+    (what was saved is dropped: it may not fit the new flow), else ended, with a short text."""
+    flow = flows.flows.get(conv.flow or "")
+    conv.pending, conv.attempts = None, 0
+    conv.token += 1
+    if flow is None:
+        conv.flow = conv.state = None
+        body = render(default_text("flow_gone", conv.lang), {"program": rules.program})
+        return Step(conversation=conv, effects=[SendSms(id=ids.new_id(), phone=conv.phone,
+                                                        body=body)], note="flow_gone")
+    conv.vars = {}
+    turn = Turn(conv, flow, now, ids, rules)
+    turn.say(default_text("flow_restarted", conv.lang))
+    turn.enter(flow.spec.start, flow.state(flow.spec.start))
+    return _settle(turn, note="flow_restarted")
 
 
 def _run(turn: Turn, trigger: str, note: str) -> Step:

@@ -13,6 +13,7 @@ import structlog
 from aiohttp import web
 
 from bot.config import SERVICES, Settings
+from bot.flowreload import flow_reloads
 from bot.redis_conn import warm_up
 from bot.runtime import Runtime, open_runtime
 from webhooks import health, telesign, twilio
@@ -60,7 +61,8 @@ def _resources(factory: RuntimeFactory, sandboxed: Sequence[str]
             if settings.run_worker:
                 task = asyncio.create_task(runtime.new_worker().run(), name="outbox-worker")
             try:
-                yield
+                async with flow_reloads(runtime, watch=settings.redis_url is not None):
+                    yield
             finally:
                 if task is not None:
                     task.cancel()
