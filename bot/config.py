@@ -157,6 +157,13 @@ class Settings(BaseSettings):
     quorum_api_key: SecretStr | None = None
     quorum_api_base: str | None = None
     upstream_timeout: float = Field(10.0, description="Seconds for one upstream HTTP call.")
+    webhook_targets: dict[str, str] = Field(
+        default_factory=dict, description="Where a flow's `webhook` action may post, by name: "
+        'JSON like {"petition_sheet": "https://crm.example.org/hooks/sign"}.')
+    webhook_secret: SecretStr | None = Field(
+        None, description="Key of the HMAC-SHA256 signature on every webhook body (set it; "
+        "unset, a fixed development key is used and a warning logged).")
+    webhook_timeout: float = Field(10.0, description="Seconds for one webhook call.")
 
     def has_credentials(self, service: Service) -> bool:
         """True when the service's credentials are all set (so it may go to the real API)."""

@@ -11,6 +11,7 @@ from bot.actions.p2a_legislators import P2ALegislators
 from bot.actions.p2a_pick_campaign import P2APickCampaign
 from bot.actions.verify_check import VerifyCheck
 from bot.actions.verify_send import VerifySend
+from bot.actions.webhook import Webhook
 from bot.actions.whatcounts_subscribe import WhatCountsSubscribe
 
 __all__ = ["Action", "ActionContext", "ActionRetry", "Outcome", "Registry", "build_registry"]
@@ -29,6 +30,7 @@ def build_registry() -> Registry:
         P2AAdvocate(),
         P2ALegislators(),
         P2ACall(),
+        Webhook(),
     )
     for action in actions:
         registry.register(action)

@@ -51,6 +51,8 @@ def actions_markdown(models: ParamModels) -> str:
                     for p, required, what in params]
         else:
             out.append("No parameters.")
+        if info.extra_params_doc:
+            out += ["", f"Also: {info.extra_params_doc}."]
         saves = ", ".join(f"`{s}`" for s in info.saves)
         if info.saves_from_param:
             saves = ", ".join(x for x in (saves, f"the names listed in "
@@ -70,6 +72,11 @@ def action_schema(models: ParamModels) -> dict[str, Any]:
     rules: list[dict[str, Any]] = []
     for name in names:
         params = _params(name, models[name])
+        info = CATALOG.get(name)
+        extra: dict[str, Any] = {}
+        if info and info.extra_params:
+            extra = {"patternProperties": {info.extra_params: {
+                "description": info.extra_params_doc, "type": ["string", "number", "boolean"]}}}
         rules.append({
             "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
             "then": {"properties": {"params": {
@@ -79,6 +86,7 @@ def action_schema(models: ParamModels) -> dict[str, Any]:
                                    "type": ["string", "number", "boolean"]}
                                for p, _, what in params},
                 "required": [p for p, required, _ in params if required],
+                **extra,
                 "additionalProperties": False,
             }}},
         })

@@ -21,6 +21,8 @@ class ActionInfo:
     tags: tuple[str, ...] = ()  # success tags a route's `when:` may name
     reasons: tuple[str, ...] = ()  # failure reasons a route's `when:` may name
     saves_from_param: str = ""  # a param listing further names it saves (comma-separated)
+    extra_params: str = ""  # a regex: further params it takes (e.g. fields to send)
+    extra_params_doc: str = ""
     flows_call_it: bool = True
 
 
@@ -81,6 +83,9 @@ CATALOG: dict[str, ActionInfo] = {
                 "address1": "street address (optional)", "zip5": "5-digit ZIP (optional)"},
         saves=("advocate_id",),
         reasons=("unsupported_phone", "rejected"),
+        extra_params=r"^field_[0-9]{1,9}$",
+        extra_params_doc="`field_<ID>`: a Phone2Action custom field by its numeric ID (from "
+        "the Organization Settings page), sent as `fields[ID]`; empty values are left out",
     ),
     "p2a_legislators": ActionInfo(
         "Find the campaign's targets for the address the voter typed, and save the address "
@@ -100,6 +105,20 @@ CATALOG: dict[str, ActionInfo] = {
                 "names": "`{targets_names}`"},
         saves=("call_with", "call_chosen", "call_ids", "call_count"),
         reasons=("no_such_choice", "rejected"),
+    ),
+    "webhook": ActionInfo(
+        "POST chosen values as signed JSON to a staff URL named in WEBHOOK_TARGETS (a CRM, "
+        "a petition sheet).",
+        params={"to": "the target's name in WEBHOOK_TARGETS",
+                "include_phone": "\"true\" adds the voter's number as `phone`",
+                "save_fields": "fields of the JSON answer to keep, comma-separated "
+                "(`count, signer_id`)",
+                "retry": "\"true\" only if the receiver ignores a repeated Idempotency-Key: "
+                "then an unclear answer is retried"},
+        saves_from_param="save_fields",
+        reasons=("not_configured", "rejected", "unknown"),
+        extra_params=r"^[a-z][a-z0-9_]{0,47}$",
+        extra_params_doc="any other name: a field of the JSON body (`name: \"{name}\"`)",
     ),
 }
 

@@ -7,6 +7,7 @@ where) are in `bot/flow/graph.py`.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -115,8 +116,10 @@ def _check_action(name: str, state: StateSpec, here: Path_, actions: ActionParam
     if model is None:
         return
     fields = model.model_fields
+    about = CATALOG.get(kind)
+    extra = re.compile(about.extra_params) if about and about.extra_params else None
     for key in state.action.params:
-        if key not in fields:
+        if key not in fields and not (extra and extra.match(key)):
             yield Problem(here + ["action", "params", key],
                           f"action {kind!r} has no parameter {key!r}.{did_you_mean(key, fields)}",
                           f"it takes: {', '.join(fields) or 'nothing'}", key=True)

@@ -6,6 +6,7 @@ local port), a frozen clock. Each script starts from a fresh phone, Redis and sa
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import fakeredis
+from aiohttp import web
 from aiohttp.test_utils import TestServer
-from pydantic import TypeAdapter
+from pydantic import SecretStr, TypeAdapter
 
 from bot.clock import FrozenClock, SequentialIds
 from bot.config import Settings
@@ -25,13 +27,15 @@ from bot.models import Inbound, Step
 from bot.runtime import Runtime, open_runtime
 from bot.sandbox import SANDBOX, Sandbox, create_sandbox_app
 from bot.sms import MemorySender
+from bot.upstream.webhook import SIGNATURE_HEADER, signature_ok
 from bot.worker import RetryPolicy
 
 SERVICES = ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum")
 SETTLE_SECONDS = 20.0
 #: Settings a script may not change: they would leave the sandboxes or the process.
 _FIXED = {"redis_url", "flow_path", "sms_sender", "run_worker", "public_base_url", "port",
-          "host", *(f"{s}_api_base" for s in SERVICES)}
+          "host", "webhook_targets", "webhook_secret", *(f"{s}_api_base" for s in SERVICES)}
+STAFF_SECRET = "flow-test-webhook-secret"
 
 
 @dataclass
@@ -100,19 +104,26 @@ async def run_script(flows: FlowSet, settings: Settings, file: Path, script: Scr
                      visits: Visits) -> ScriptResult:
     started = time.perf_counter()
     sandbox_app = create_sandbox_app()
+    staff = StaffEndpoint(STAFF_SECRET.encode())
+    sandbox_app.router.add_post("/staff/{target}", staff.handle)
     server = TestServer(sandbox_app, host="127.0.0.1")
     await server.start_server()
     try:
         root = str(server.make_url("")).rstrip("/")
-        settings = settings.model_copy(update={f"{s}_api_base": f"{root}/{s}" for s in SERVICES})
-        mismatch = await _converse(flows, settings, script, sandbox_app[SANDBOX], visits)
+        targets = (script.webhook_targets if script.webhook_targets is not None
+                   else webhook_targets(flows))
+        settings = settings.model_copy(update={
+            **{f"{s}_api_base": f"{root}/{s}" for s in SERVICES},
+            "webhook_targets": {t: f"{root}/staff/{t}" for t in targets},
+            "webhook_secret": SecretStr(STAFF_SECRET)})
+        mismatch = await _converse(flows, settings, script, sandbox_app[SANDBOX], staff, visits)
     finally:
         await server.close()
     return ScriptResult(file, script.name, time.perf_counter() - started, mismatch)
 
 
 async def _converse(flows: FlowSet, settings: Settings, script: Script, sandbox: Sandbox,
-                    visits: Visits) -> Mismatch | None:
+                    staff: StaffEndpoint, visits: Visits) -> Mismatch | None:
     clock = FrozenClock(datetime.fromisoformat(script.clock).timestamp() if script.clock
                         else FrozenClock().t)
     sender = MemorySender()
@@ -131,20 +142,20 @@ async def _converse(flows: FlowSet, settings: Settings, script: Script, sandbox:
                                                       base=0.001, cap=0.005))
         task = asyncio.create_task(worker.run())
         try:
-            return await _steps(runtime, script, sandbox, sender, clock)
+            return await _steps(runtime, script, Stands(sandbox, staff), sender, clock)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
 
-async def _steps(runtime: Runtime, script: Script, sandbox: Sandbox, sender: MemorySender,
+async def _steps(runtime: Runtime, script: Script, stands: Stands, sender: MemorySender,
                  clock: FrozenClock) -> Mismatch | None:
     captured: dict[str, str] = {}
     seen = 0
     for number, turn in enumerate(script.steps, start=1):
         body: str | None = None
         try:
-            _force_failures(sandbox, turn)
+            _force_failures(stands, turn)
             if turn.wait is not None:
                 clock.advance(seconds(turn.wait))
                 for shard in runtime.keys.all_shards():
@@ -168,14 +179,58 @@ async def _steps(runtime: Runtime, script: Script, sandbox: Sandbox, sender: Mem
     return None
 
 
-def _force_failures(sandbox: Sandbox, turn: ScriptStep) -> None:
+def _force_failures(stands: Stands, turn: ScriptStep) -> None:
     for service, routes in turn.fail.items():
+        if service == "webhook":
+            for target, kinds in routes.items():
+                stands.staff.answers.setdefault(target, []).extend(kinds)
+            continue
         if service not in SERVICES:
             raise ValueError(f"fail: unknown service {service!r} (services: "
-                             f"{', '.join(SERVICES)})")
-        state = sandbox.service(service)
+                             f"{', '.join(SERVICES)}, webhook)")
+        state = stands.sandbox.service(service)
         for route, kinds in routes.items():
             state.fail_next.setdefault(route, []).extend(kinds)
+
+
+def webhook_targets(flows: FlowSet) -> list[str]:
+    """Every `to:` of a `webhook` action in the flows."""
+    return sorted({str(s.action.params.get("to", "")) for f in flows.flows.values()
+                   for s in f.spec.states.values()
+                   if s.action is not None and s.action.type == "webhook"})
+
+
+@dataclass
+class Stands:
+    """What stands in for the outside world in a flow test."""
+
+    sandbox: Sandbox
+    staff: StaffEndpoint
+
+
+class StaffEndpoint:
+    """A staff webhook receiver: refuses a bad signature (401), counts what it took per
+    target, and answers `{"count": N}`, or as a script's `fail:` says."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self.taken: dict[str, list[dict[str, Any]]] = {}
+        self.answers: dict[str, list[int | str]] = {}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        target = request.match_info["target"]
+        raw = await request.read()
+        if not signature_ok(self.secret, raw, request.headers.get(SIGNATURE_HEADER, "")):
+            return web.json_response({"error": "bad signature"}, status=401)
+        queued = self.answers.get(target) or []
+        forced = queued.pop(0) if queued else None
+        if forced == "empty":
+            return web.json_response({})
+        if forced is not None:
+            return web.json_response({"error": "forced"}, status=int(forced))
+        taken = self.taken.setdefault(target, [])
+        taken.append(json.loads(raw))
+        return web.json_response({"count": len(taken)})
 
 
 def _compare(expected: list[str], actual: list[str], captured: dict[str, str]) -> bool:

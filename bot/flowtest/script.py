@@ -54,7 +54,8 @@ class ScriptStep(Strict):
     fail: dict[str, dict[str, list[int | str]]] = Field(default_factory=dict)
     """Per sandbox service (p2a, telesign, wevote, whatcounts, twilio, quorum), per route
     (`GET /campaigns`), what its next calls answer: a status (`503`, `400`), `timeout`, or
-    for P2A lists `empty`. The worker retries a 503 up to WORKER_MAX_TRIES times (quickly,
+    for P2A lists `empty`. `webhook` takes target names (`petition_sheet: [503]`), and
+    `empty` there answers `{}`. The worker retries a 503 up to WORKER_MAX_TRIES times (quickly,
     in a flow test), so six 503s make the action fail with `unavailable`."""
     wait: str | int | float | None = None
     """Move the clock this long first (`90`, `15m`, `2h`, `1d`); timers due by then fire."""
@@ -86,6 +87,9 @@ class Script(Strict):
     phone: str = "+15555550100"
     settings: dict[str, Any] = Field(default_factory=dict)
     """Settings for this script only, over the file's (e.g. `verify_provider: telesign`)."""
+    webhook_targets: list[str] | None = None
+    """The webhook targets served (a local stand-in that checks the signature and answers
+    `{"count": N}`); default: every target the flows name. `[]`: none configured."""
     clock: str | None = None
     """Start time, ISO 8601 (`2026-12-01T20:30:00-05:00`), e.g. to test quiet hours."""
     steps: list[ScriptStep] = Field(min_length=1)

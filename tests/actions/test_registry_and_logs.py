@@ -7,6 +7,7 @@ import importlib
 import re
 
 import pytest
+from pydantic import ValidationError
 from structlog.testing import capture_logs
 
 from bot.actions import build_registry
@@ -19,7 +20,7 @@ from bot.upstream.errors import OutcomeUnknown
 from tests.actions.conftest import PHONE10, Env
 
 NAMES = ["verify_send", "verify_check", "whatcounts_subscribe", "p2a_campaigns",
-         "p2a_pick_campaign", "p2a_advocate", "p2a_legislators", "p2a_call"]
+         "p2a_pick_campaign", "p2a_advocate", "p2a_legislators", "p2a_call", "webhook"]
 
 
 def test_every_action_is_registered_under_its_name() -> None:
@@ -39,7 +40,9 @@ def test_every_action_is_registered_under_its_name() -> None:
 def test_params_refuse_unknown_keys_and_take_strings(name: str) -> None:
     params = build_registry().params_models()[name]
     assert params is not None
-    assert params.model_config.get("extra") == "forbid"
+    required = {k: "1" for k, f in params.model_fields.items() if f.is_required()}
+    with pytest.raises(ValidationError):  # p2a_advocate and webhook take only named extras
+        params.model_validate({**required, "Not A Param!": "x"})
     assert all(f.annotation is str for f in params.model_fields.values())
 
 
