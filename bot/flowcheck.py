@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bot.actions import build_registry
+from bot.config import Settings
 from bot.flow import FlowSet, load_flow_set
 from bot.flow.actiondocs import action_schema, actions_markdown
 from bot.flow.loader import ActionParams, check_flows
@@ -32,7 +33,7 @@ SCHEMA_ID = "https://civictext.org/schema/flow.schema.json"
 
 
 def _actions() -> ActionParams:
-    return build_registry().params_models()
+    return build_registry(Settings()).params_models()
 
 
 def _load(path: Path) -> FlowSet:

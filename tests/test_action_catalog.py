@@ -12,9 +12,9 @@ import pytest
 from bot.actions import build_registry
 from bot.flow.catalog import CATALOG, COMMON_REASONS
 from bot.flowcheck import actions_doc, json_schema
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_settings
 
-REGISTRY = build_registry()
+REGISTRY = build_registry(make_settings())
 MODELS = REGISTRY.params_models()
 
 

@@ -10,9 +10,9 @@ from bot.__main__ import main
 from bot.actions import build_registry
 from bot.flow import FlowError
 from bot.flow.loader import check_flows, load_flow
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_settings
 
-ACTIONS = build_registry().params_models()
+ACTIONS = build_registry(make_settings()).params_models()
 
 BASE = """\
 name: demo

@@ -24,7 +24,7 @@ from bot.sms import MemorySender
 from tests.conftest import make_settings
 
 PHONE = "+15555550100"
-ACTIONS = build_registry().params_models()
+ACTIONS = build_registry(make_settings()).params_models()
 
 V1 = """\
 name: poll

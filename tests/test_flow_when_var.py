@@ -13,9 +13,11 @@ from bot.engine import Rules, step
 from bot.flow import FlowError, FlowSet, load_flow_set
 from bot.flow.loader import check_flows
 from bot.models import ActionResult, Conversation, Inbound, SendSms, Step
+from tests.conftest import make_settings
 
 PHONE = "+15555550100"
-ACTIONS = build_registry().params_models()
+
+ACTIONS = build_registry(make_settings()).params_models()
 
 FLOW = """\
 name: route

@@ -23,7 +23,8 @@ Data on success: each name in `save_fields` the answer has as a plain value (tex
 true/false); names it lacks are not saved.
 Reasons (ok=False): `not_configured` (the target is not in WEBHOOK_TARGETS), `rejected`
 (the receiver answered 4xx), `unknown` (no clear answer: the receiver may have the data; not
-retried unless `retry: "true"`). Receiver unreachable, 429 or 503: retried by the worker.
+retried unless `retry: "true"`). Receiver unreachable, 429 or 503 (`UpstreamUnavailable`):
+retried by the worker.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ import re
 from typing import Any, ClassVar
 
 import structlog
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import ConfigDict, model_validator
 
-from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry
 from bot.actions.lenient import LenientParams
 from bot.upstream.errors import OutcomeUnknown, UpstreamRejected
 from bot.upstream.webhook import UnknownTarget
@@ -75,15 +76,13 @@ def _saved(answer: dict[str, Any], names: str) -> dict[str, str | int | float | 
             if isinstance(answer.get(n), str | int | float | bool)}
 
 
-class Webhook:
+class Webhook(Action[WebhookParams]):
     """Post the chosen fields to a named staff target."""
 
     name: ClassVar[str] = "webhook"
-    Params: ClassVar[type[BaseModel]] = WebhookParams
-    replies: ClassVar[bool] = True
+    Params = WebhookParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, WebhookParams)
+    async def run(self, params: WebhookParams, ctx: ActionContext) -> ActionOutcome:
         payload: dict[str, Any] = params.fields()
         if params.include_phone.lower() == "true":
             payload["phone"] = ctx.phone
@@ -92,14 +91,14 @@ class Webhook:
                 params.to, payload, idempotency_key=ctx.idempotency_key, now=ctx.now or None)
         except UnknownTarget:
             log.warning("webhook target not configured", target=params.to)
-            return Outcome(ok=False, reason="not_configured")
+            return ActionOutcome(ok=False, reason="not_configured")
         except OutcomeUnknown as exc:
             if params.retry.lower() == "true":
                 raise ActionRetry(str(exc)) from exc
             log.warning("webhook outcome unknown, not retried", target=params.to,
                         error=str(exc)[:200])
-            return Outcome(ok=False, reason="unknown")
+            return ActionOutcome(ok=False, reason="unknown")
         except UpstreamRejected as exc:
             log.warning("webhook refused", target=params.to, error=str(exc)[:200])
-            return Outcome(ok=False, reason="rejected")
-        return Outcome(ok=True, data=_saved(answer, params.save_fields))
+            return ActionOutcome(ok=False, reason="rejected")
+        return ActionOutcome(ok=True, data=_saved(answer, params.save_fields))

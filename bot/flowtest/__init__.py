@@ -13,6 +13,7 @@ import difflib
 from pathlib import Path
 
 from bot.actions import build_registry
+from bot.config import Settings
 from bot.flow import FlowError, FlowSet, load_flow_set
 from bot.flowtest.runner import Mismatch, ScriptResult, Visits, matches, run_file
 from bot.flowtest.script import ScriptFile, load_script_file
@@ -76,7 +77,7 @@ def run_flow_tests(path: Path) -> FlowTestReport:
     flow_path, files = script_files(path)
     if not files:
         raise FlowError(path, None, "no conversation scripts found (flows/tests/*.yaml)")
-    flows = load_flow_set(flow_path, build_registry().params_models())
+    flows = load_flow_set(flow_path, build_registry(Settings.model_construct()).params_models())
     scripts = [(file, load_script_file(file)) for file in files]
     return asyncio.run(_run(flows, flow_path, scripts))
 

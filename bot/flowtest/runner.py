@@ -24,11 +24,11 @@ from bot.config import Settings
 from bot.flow import FlowSet
 from bot.flowtest.script import Script, ScriptFile, ScriptStep, is_regex, seconds
 from bot.models import Inbound, Step
+from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.sandbox import SANDBOX, Sandbox, create_sandbox_app
 from bot.sms import MemorySender
 from bot.upstream.webhook import SIGNATURE_HEADER, signature_ok
-from bot.worker import RetryPolicy
 
 SERVICES = ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum")
 SETTLE_SECONDS = 20.0
@@ -139,7 +139,7 @@ async def _converse(flows: FlowSet, settings: Settings, script: Script, sandbox:
         await runtime.outbox.ensure_groups()
         # Retries as many as in production, without the waits between them.
         worker = runtime.new_worker(retry=RetryPolicy(max_tries=settings.worker_max_tries,
-                                                      base=0.001, cap=0.005))
+                                                      sleep=_no_pause))
         task = asyncio.create_task(worker.run())
         try:
             return await _steps(runtime, script, Stands(sandbox, staff), sender, clock)
@@ -177,6 +177,10 @@ async def _steps(runtime: Runtime, script: Script, stands: Stands, sender: Memor
         if not _compare(turn.expect, new, captured):
             return Mismatch(number, body, turn.expect, new)
     return None
+
+
+async def _no_pause(seconds: float) -> None:
+    """A flow test does not wait out the pauses between retries."""
 
 
 def _force_failures(stands: Stands, turn: ScriptStep) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.actions.base import ActionRetry
-from bot.actions.p2a_advocate import P2AAdvocate
+from bot.upstream.errors import UpstreamUnavailable
 from tests.actions.conftest import PHONE, PHONE10, Env
 
-ADVOCATE = P2AAdvocate()
+ADVOCATE = "p2a_advocate"
 
 
 def posts(env: Env) -> list[dict[str, object]]:
@@ -70,9 +69,9 @@ async def test_refused_by_p2a(env: Env) -> None:
     assert (outcome.ok, outcome.reason) == (False, "rejected")
 
 
-async def test_unavailable_is_retried(env: Env) -> None:
+async def test_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.p2a.fail_next["POST /advocates"] = [503]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(ADVOCATE, campaign_id="1001")
 
 
@@ -88,5 +87,7 @@ async def test_custom_fields_go_as_fields_id_and_stay_on_the_advocate(env: Env) 
 def test_only_numeric_custom_fields_are_taken() -> None:
     from pydantic import ValidationError
 
+    from bot.actions.p2a_advocate import P2AAdvocateParams
+
     with pytest.raises(ValidationError, match="field_<ID>"):
-        ADVOCATE.Params.model_validate({"campaign_id": "1", "field_abc": "x"})
+        P2AAdvocateParams.model_validate({"campaign_id": "1", "field_abc": "x"})

@@ -11,11 +11,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.actions.base import ActionRetry
-from bot.actions.webhook import Webhook
+from bot.actions.webhook import WebhookParams
+from bot.upstream.errors import UpstreamUnavailable
 from bot.upstream.webhook import SIGNATURE_HEADER, signature_ok
 from tests.actions.conftest import PHONE, Env
 
-WEBHOOK = Webhook()
+WEBHOOK = "webhook"
 SECRET = "staff-shared-secret"
 
 
@@ -52,22 +53,22 @@ async def receiver(env: Env, aiohttp_server: Any) -> Receiver:
 
 async def test_posts_signed_fields_and_saves_chosen_answer_fields(env: Env,
                                                                   receiver: Receiver) -> None:
-    outcome = await env.run(WEBHOOK, to="sheet", name="Ana", zip="64108",
+    outcome = await env.run(WEBHOOK, to="sheet", signer="Ana", zip="64108",
                             include_phone="true", save_fields="count, note, missing")
     assert (outcome.ok, dict(outcome.data)) == (True, {"count": 1})  # only plain values
-    assert receiver.bodies == [{"name": "Ana", "zip": "64108", "phone": PHONE,
+    assert receiver.bodies == [{"signer": "Ana", "zip": "64108", "phone": PHONE,
                                 "sent_at": int(env.now)}]
     assert receiver.signed == [True]
 
 
 async def test_a_wrong_secret_does_not_verify(env: Env, receiver: Receiver) -> None:
     env.configure(webhook_targets=env.settings.webhook_targets, webhook_secret="other")
-    await env.run(WEBHOOK, to="sheet", name="Ana")
+    await env.run(WEBHOOK, to="sheet", signer="Ana")
     assert receiver.signed == [False]
 
 
 async def test_an_unknown_target_fails_without_a_call(env: Env, receiver: Receiver) -> None:
-    outcome = await env.run(WEBHOOK, to="crm", name="Ana")
+    outcome = await env.run(WEBHOOK, to="crm", signer="Ana")
     assert (outcome.ok, outcome.reason) == (False, "not_configured")
     assert receiver.bodies == []
 
@@ -76,10 +77,12 @@ async def test_503_is_retried_with_the_same_idempotency_key(env: Env,
                                                             receiver: Receiver) -> None:
     receiver.answers = [503]
     ctx = env.ctx()
-    params = WEBHOOK.Params.model_validate({"to": "sheet", "name": "Ana"})
-    with pytest.raises(Exception, match="HTTP 503"):  # the worker retries it
-        await WEBHOOK.run(params, ctx)
-    outcome = await WEBHOOK.run(params, ctx)
+    action = env.registry.get(WEBHOOK)
+    assert action is not None
+    bound = action.bind({"to": "sheet", "signer": "Ana"})
+    with pytest.raises(UpstreamUnavailable, match="HTTP 503"):  # the worker retries it
+        await bound(ctx)
+    outcome = await bound(ctx)
     assert outcome.ok
     assert receiver.keys == [ctx.idempotency_key, ctx.idempotency_key]
 
@@ -90,15 +93,15 @@ async def test_an_unclear_500_is_retried_only_when_the_flow_says_it_is_safe(
     receiver.answers = [500]
     if expected == "retry":
         with pytest.raises(ActionRetry):
-            await env.run(WEBHOOK, to="sheet", name="Ana", retry=retry)
+            await env.run(WEBHOOK, to="sheet", signer="Ana", retry=retry)
         return
-    outcome = await env.run(WEBHOOK, to="sheet", name="Ana", retry=retry)
+    outcome = await env.run(WEBHOOK, to="sheet", signer="Ana", retry=retry)
     assert (outcome.ok, outcome.reason) == (False, "unknown")
 
 
 async def test_4xx_is_rejected_and_not_retried(env: Env, receiver: Receiver) -> None:
     receiver.answers = [422]
-    outcome = await env.run(WEBHOOK, to="sheet", name="Ana")
+    outcome = await env.run(WEBHOOK, to="sheet", signer="Ana")
     assert (outcome.ok, outcome.reason) == (False, "rejected")
     assert len(receiver.bodies) == 1
 
@@ -108,4 +111,4 @@ def test_reserved_or_odd_field_names_are_refused(field: str) -> None:
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError):
-        WEBHOOK.Params.model_validate({"to": "sheet", field: "x"})
+        WebhookParams.model_validate({"to": "sheet", field: "x"})
