@@ -215,3 +215,35 @@ def test_graph_names_an_unknown_flow_and_labels_edges_like_the_yaml(
     assert "check_code --> wrong_code: on_failure wrong_code" in out
     assert "optin --> expired: timeout after 1 day" in out
     assert "'" not in out and "{" not in out
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "message", "hint"),
+    [
+        (("- when: text", "- when: {keyword: NAME}"), 8,
+         "states.ask.on.0.when.keyword: a list is needed here, found 'NAME'",
+         "write a list in brackets, like [NAME]"),
+        (("timeout: {after: 3600, goto: done}", "timeout: 3600"), 11,
+         "states.ask.timeout: keys are needed here, found 3600",
+         "write it with its keys (after, goto, quiet_hours), like `timeout: {after: ..., ...}`"),
+        (("on_success: done", "on_sucess: done"), 17,
+         "states.lookup.on_sucess: unknown key 'on_sucess'. Did you mean 'on_success'?",
+         "keys allowed here: action, end, forget, goto, max_attempts, on, on_failure, "
+         "on_max_attempts, on_success, reprompt, say, timeout"),
+    ],
+    ids=["list-needed", "mapping-needed", "misspelt-key"],
+)
+def test_shape_mistakes_are_explained(tmp_path: Path, change: tuple[str, str], line: int,
+                                      message: str, hint: str) -> None:
+    [found] = errors_of(write(tmp_path, BASE.replace(*change)))
+    assert found == (line, message, hint)
+
+
+def test_an_unknown_action_saves_nothing_so_its_placeholders_are_still_checked(
+        tmp_path: Path) -> None:
+    text = BASE.replace("whatcounts_subscribe", "webhok").replace(
+        "    on_success: done", '    on_success: done\n    say: "Sent {nmae}"')
+    messages = [m for _, m, _ in errors_of(write(tmp_path, text))]
+    assert any(m.startswith("unknown action 'webhok'. Did you mean 'webhook'?")
+               for m in messages)
+    assert any(m.startswith("{nmae} is never saved before state 'lookup'") for m in messages)

@@ -129,8 +129,7 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
         name = str(path[-1])
         return (f"{where}: unknown key {name!r}.{did_you_mean(name, allowed)}",
                 f"keys allowed here: {listing(allowed)}" if allowed else "remove it")
-    in_when = "when" in path[-2:]
-    if in_when and isinstance(value, str):
+    if path and path[-1] == "when" and isinstance(value, str):
         return (f"{where}: {value!r} is not a kind of reply."
                 f"{did_you_mean(value, REPLY_KINDS)}", f"write one of: {_REPLY_FORMS}")
     if kind == "missing":
@@ -140,7 +139,16 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
         return (f"{where}: {value!r} is not a valid name",
                 "use lowercase letters, digits and _ only, starting with a letter "
                 "(like ask_code)")
-    if kind in ("string_type", "dict_type", "list_type", "model_type", "literal_error"):
+    if kind == "list_type":
+        return (f"{where}: a list is needed here, found {value!r}",
+                f"write a list in brackets, like [{value}]" if isinstance(value, str | int)
+                else "write a list in brackets, like [A, B]")
+    if kind in ("model_type", "dict_type"):
+        keys = _keys_of(_model_at(path, model))
+        return (f"{where}: keys are needed here, found {value!r}",
+                f"write it with its keys ({', '.join(keys)}), like "
+                f"`{path[-1]}: {{{keys[0]}: ..., ...}}`" if keys else "see flows/README.md")
+    if kind in ("string_type", "literal_error"):
         return f"{where}: {detail['msg']} (found {value!r})", "see flows/README.md"
     return f"{where}: {detail['msg']}", "see flows/README.md"
 

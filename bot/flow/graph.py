@@ -8,7 +8,7 @@ A loop of states joined only by `goto`, action results and timeouts runs without
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from bot.flow.catalog import CATALOG
 from bot.flow.checks import BUILT_IN, Problem, placeholders, targets, text_variants
@@ -18,11 +18,12 @@ from bot.flow.suggest import did_you_mean, listing
 WAITS_FOR_VOTER = frozenset({"reply", "on_max_attempts"})
 
 
-def check_graph(spec: FlowSpec) -> Iterator[Problem]:
-    """Every graph problem of a flow whose references all resolve."""
+def check_graph(spec: FlowSpec, actions: Collection[str]) -> Iterator[Problem]:
+    """Every graph problem of a flow whose references all resolve. `actions`: the names
+    of the registered actions (what an unknown one saves is unknown: nothing)."""
     if spec.start not in spec.states:
         return
-    yield from _unsaved_placeholders(spec)
+    yield from _unsaved_placeholders(spec, actions)
     if any(t not in spec.states for s in spec.states.values() for _, t, _ in targets(s)):
         return  # a dangling reference is reported already; the graph is not whole
     yield from _unreachable(spec)
@@ -145,13 +146,16 @@ def _dead_ends(spec: FlowSpec) -> Iterator[Problem]:
                           "a way to a state with `end: true`", key=True)
 
 
-def _saved_by(state: StateSpec, kind: str, index: int | None) -> set[str]:
+def _saved_by(state: StateSpec, kind: str, index: int | None, actions: Collection[str]
+              ) -> set[str]:
     """Names a way out of a state stores on the way."""
     if kind == "reply" and index is not None:
         t = state.on[index]
         return ({t.save} if t.save else set()) | set(t.set)
     if kind in ("on_success", "on_failure") and state.action is not None:
         info = CATALOG.get(state.action.type)
+        if info is None and state.action.type not in actions:
+            return set()  # an unknown action: reported as such
         names = set(info.saves) if info else {"*"}
         if info and info.saves_from_param:
             listed = str(state.action.params.get(info.saves_from_param, ""))
@@ -161,7 +165,7 @@ def _saved_by(state: StateSpec, kind: str, index: int | None) -> set[str]:
     return set()
 
 
-def may_be_saved(spec: FlowSpec) -> dict[str, set[str]]:
+def may_be_saved(spec: FlowSpec, actions: Collection[str]) -> dict[str, set[str]]:
     """For each state, the names some way from the start has stored on entering it
     (after its `forget:`). "*" means an action the catalog does not know: anything."""
     entering: dict[str, set[str]] = {name: set() for name in spec.states}
@@ -174,7 +178,7 @@ def may_be_saved(spec: FlowSpec) -> dict[str, set[str]]:
                 if target not in entering:
                     continue
                 index = loc[1] if kind == "reply" and isinstance(loc[1], int) else None
-                out = inside | _saved_by(state, kind, index)
+                out = inside | _saved_by(state, kind, index, actions)
                 if not out <= entering[target]:
                     entering[target] |= out
                     changed = True
@@ -188,8 +192,8 @@ def _after_forget(state: StateSpec, names: set[str]) -> set[str]:
     return {n for n in names if not n.startswith(prefixes)}
 
 
-def _unsaved_vars(name: str, state: StateSpec, known: set[str], everywhere: set[str]
-                  ) -> Iterator[Problem]:
+def _unsaved_vars(name: str, state: StateSpec, known: set[str], everywhere: set[str],
+                  actions: Collection[str]) -> Iterator[Problem]:
     """A `when: {var: ...}` must test a name something saves (or `lang`)."""
     tests: list[tuple[list[int | str], VarMatch, set[str]]] = [
         (["on", i, "when", "var"], t.when, known) for i, t in enumerate(state.on)
@@ -197,7 +201,7 @@ def _unsaved_vars(name: str, state: StateSpec, known: set[str], everywhere: set[
     for key, kind in (("on_success", "on_success"), ("on_failure", "on_failure")):
         routes = getattr(state, key)
         if isinstance(routes, list):
-            after = known | _saved_by(state, kind, None)
+            after = known | _saved_by(state, kind, None, actions)
             tests += [([key, i, "when", "var"], r.when, after) for i, r in enumerate(routes)
                       if isinstance(r.when, VarMatch)]
     for loc, when, names in tests:
@@ -208,8 +212,8 @@ def _unsaved_vars(name: str, state: StateSpec, known: set[str], everywhere: set[
                           f"test a saved name or `lang`: {listing(names | {'lang'})}")
 
 
-def _unsaved_placeholders(spec: FlowSpec) -> Iterator[Problem]:
-    saved = may_be_saved(spec)
+def _unsaved_placeholders(spec: FlowSpec, actions: Collection[str]) -> Iterator[Problem]:
+    saved = may_be_saved(spec, actions)
     everywhere = set(BUILT_IN).union(*saved.values())
     for name, state in spec.states.items():
         known = saved[name] | BUILT_IN
@@ -222,7 +226,7 @@ def _unsaved_placeholders(spec: FlowSpec) -> Iterator[Problem]:
         if state.action is not None:
             uses += [(["action", "params", k], p) for k, v in state.action.params.items()
                      if isinstance(v, str) for p in placeholders(v)]
-        yield from _unsaved_vars(name, state, known, everywhere)
+        yield from _unsaved_vars(name, state, known, everywhere, actions)
         reported: set[str] = set()
         for loc, placeholder in uses:
             if placeholder in known or placeholder in reported:

@@ -141,7 +141,7 @@ def read_flow(file: Path, actions: ActionParams) -> Loaded:
     except ValidationError as exc:
         issues.extend(explain(name, root, data, exc))
         return loaded
-    problems = [*check_spec(loaded.spec, actions), *check_graph(loaded.spec),
+    problems = [*check_spec(loaded.spec, actions), *check_graph(loaded.spec, actions),
                 *_text_warnings(loaded.spec)]
     issues.extend(_place(loaded, p) for p in problems)
     issues.sort(key=lambda i: i.line or 0)
