@@ -151,6 +151,10 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
     if work.flow is None or work.state is None:
         return Step(conversation=work, note="stale")
     if _vanished(flows, work):
+        if isinstance(event, TimerFired):  # the voter is not waiting: never text at random
+            work.flow = work.state = work.pending = None
+            work.token += 1
+            return Step(conversation=work, note="flow_gone_quiet")
         return _after_reload(flows, work, now, ids, rules)
     turn = Turn(work, flows.flows[work.flow], now, ids, rules, event=event)
     if isinstance(event, ActionResult):

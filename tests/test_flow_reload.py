@@ -18,7 +18,7 @@ from bot.clock import FrozenClock, SequentialIds
 from bot.engine import Rules, step
 from bot.flow import FlowSet, load_flow_set
 from bot.flowreload import ReloadWatcher, announce, flow_reloads, reload_now
-from bot.models import Conversation, Inbound, SendSms, Step, TimerFired
+from bot.models import ActionResult, Conversation, Inbound, SendSms, Step, TimerFired
 from bot.runtime import Runtime, open_runtime
 from bot.sms import MemorySender
 from tests.conftest import make_settings
@@ -76,11 +76,21 @@ def test_a_conversation_in_a_vanished_state_restarts_the_flow(tmp_path: Path) ->
     assert (result.conversation.state, result.conversation.vars) == ("ask", {})
 
 
-def test_a_timer_in_a_vanished_state_restarts_too(tmp_path: Path) -> None:
+def test_a_timer_in_a_vanished_state_ends_it_without_a_text(tmp_path: Path) -> None:
+    """The voter is not waiting on a timer (it may fire at night): no text, never stuck."""
     conv = Conversation(phone=PHONE, flow="poll", state="second", token=4)
     result = step(flows_of(tmp_path, V2), conv, TimerFired(timer_id="t", phone=PHONE,
                   name="timeout:second", token=4), 0.0, SequentialIds(), Rules())
-    assert result.note == "flow_restarted"
+    assert (result.note, result.effects) == ("flow_gone_quiet", [])
+    assert (result.conversation.flow, result.conversation.state) == (None, None)
+
+
+def test_an_action_result_in_a_vanished_state_restarts_the_flow(tmp_path: Path) -> None:
+    conv = Conversation(phone=PHONE, flow="poll", state="second", pending="e9")
+    result = step(flows_of(tmp_path, V2), conv, ActionResult(
+        effect_id="e9", phone=PHONE, action="webhook", ok=True), 0.0, SequentialIds(),
+        Rules())
+    assert texts(result)[-1] == "Only question?"
     assert result.conversation.state == "ask"
 
 
