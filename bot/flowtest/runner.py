@@ -72,7 +72,7 @@ class Visits:
             self.states.setdefault(flow, set()).update(entered)
 
 
-def test_settings(flow_path: Path, overrides: dict[str, Any]) -> Settings:
+def script_settings(flow_path: Path, overrides: dict[str, Any]) -> Settings:
     """Defaults only (never this machine's environment), plus the script file's overrides."""
     fields = Settings.model_fields
     values: dict[str, Any] = {}
@@ -95,9 +95,11 @@ def matches(expectation: str, text: str) -> re.Match[str] | bool:
 async def run_file(flows: FlowSet, flow_path: Path, file: Path, scripts: ScriptFile,
                    visits: Visits) -> list[ScriptResult]:
     """Every script of one file, one after the other."""
-    return [await run_script(flows, test_settings(flow_path, {**scripts.settings,
-                                                               **script.settings}),
-                             file, script, visits) for script in scripts.scripts]
+    results = []
+    for script in scripts.scripts:
+        settings = script_settings(flow_path, {**scripts.settings, **script.settings})
+        results.append(await run_script(flows, settings, file, script, visits))
+    return results
 
 
 async def run_script(flows: FlowSet, settings: Settings, file: Path, script: Script,
@@ -153,22 +155,22 @@ async def _steps(runtime: Runtime, script: Script, stands: Stands, sender: Memor
     captured: dict[str, str] = {}
     seen = 0
     for number, turn in enumerate(script.steps, start=1):
-        body: str | None = None
+        try:
+            body = turn.send.format_map(captured) if turn.send is not None else None
+        except KeyError as exc:
+            return Mismatch(number, turn.send, turn.expect, [],
+                            f"{{{exc.args[0]}}} was not captured by an earlier /(?P<name>...)/")
         try:
             _force_failures(stands, turn)
             if turn.wait is not None:
                 clock.advance(seconds(turn.wait))
                 for shard in runtime.keys.all_shards():
                     await runtime.outbox.move_due_timers(shard, clock.now())
-            if turn.send is not None:
-                body = turn.send.format_map(captured)
+            if body is not None:
                 await runtime.core.apply(script.phone, Inbound(
                     provider="flowtest", message_id=f"ft{number}", phone=script.phone,
                     body=body, received_at=clock.now()), dedup=f"flowtest:{number}")
             await runtime.settle(timeout=SETTLE_SECONDS)
-        except KeyError as exc:
-            return Mismatch(number, turn.send, turn.expect, [],
-                            f"{{{exc.args[0]}}} was not captured by an earlier /(?P<name>...)/")
         except TimeoutError:
             return Mismatch(number, body, turn.expect, [], "the bot did not settle in "
                             f"{SETTLE_SECONDS:.0f} seconds")
