@@ -247,3 +247,13 @@ def test_an_unknown_action_saves_nothing_so_its_placeholders_are_still_checked(
     assert any(m.startswith("unknown action 'webhok'. Did you mean 'webhook'?")
                for m in messages)
     assert any(m.startswith("{nmae} is never saved before state 'lookup'") for m in messages)
+
+
+def test_one_broken_state_does_not_hide_the_mistakes_of_the_others(tmp_path: Path) -> None:
+    text = BASE.replace("- when: text", "- when: txt").replace(
+        "whatcounts_subscribe", "webhok").replace("goto: lookup", "goto: lokup")
+    assert [(line, m.split(".")[0]) for line, m, _ in errors_of(write(tmp_path, text))] == [
+        (8, "states"),  # states.ask.on.0.when: 'txt' ...
+        (14, "state 'thanks' leads to 'lokup', which is not defined"),
+        (16, "unknown action 'webhok'"),
+    ]

@@ -140,12 +140,37 @@ def read_flow(file: Path, actions: ActionParams) -> Loaded:
         loaded.spec = FlowSpec.model_validate(data)
     except ValidationError as exc:
         issues.extend(explain(name, root, data, exc))
+        issues.extend(_place(loaded, p) for p in _check_the_rest(data, exc, actions))
+        issues.sort(key=lambda i: i.line or 0)
         return loaded
     problems = [*check_spec(loaded.spec, actions), *check_graph(loaded.spec, actions),
                 *_text_warnings(loaded.spec)]
     issues.extend(_place(loaded, p) for p in problems)
     issues.sort(key=lambda i: i.line or 0)
     return loaded
+
+
+def _check_the_rest(data: dict[str, object], error: ValidationError, actions: ActionParams
+                    ) -> list[Problem]:
+    """The state-by-state checks of the states whose keys are right, so one broken state
+    does not hide the mistakes of the others. (The checks of the whole graph wait until
+    every state reads: a broken state's links are unknown.)"""
+    broken: set[str] = set()
+    for detail in error.errors():
+        loc = detail["loc"]
+        if loc[0] != "states" or len(loc) < 2:
+            return []  # the flow itself (name, keywords, start...) does not read yet
+        broken.add(str(loc[1]))
+    states = data.get("states")
+    if not isinstance(states, dict):
+        return []
+    stand_in = {n: ({"end": True} if n in broken else s) for n, s in states.items()}
+    try:
+        spec = FlowSpec.model_validate({**data, "states": stand_in})
+    except ValidationError:
+        return []
+    return [p for p in check_spec(spec, actions)
+            if not (p.path[:1] == ["states"] and str(p.path[1]) in broken)]
 
 
 def _read_text(file: Path) -> tuple[str | None, str]:
