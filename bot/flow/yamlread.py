@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from bot.flow.errors import Issue
-from bot.flow.yamlmarks import FlowLoader
+from bot.flow.yamlmarks import read_flow_yaml
 
 #: PyYAML's problem text -> (what is wrong in plain words, how to fix it).
 _PLAIN: tuple[tuple[str, str, str], ...] = (
@@ -64,8 +64,7 @@ def plain_yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int | None, str, str]:
 def read_yaml(file: str, text: str) -> tuple[yaml.Node | None, Any, list[Issue]]:
     """The node tree (for lines), the data, and the problems; data is None on a syntax error."""
     try:
-        root = yaml.compose(text, Loader=FlowLoader)
-        data = yaml.load(text, Loader=FlowLoader)  # noqa: S506 - FlowLoader is a SafeLoader
+        root, data = read_flow_yaml(text)  # libyaml when there, the same errors when not
     except yaml.MarkedYAMLError as exc:
         line, message, hint = plain_yaml_error(exc)
         return None, None, [Issue(file, line, f"bad YAML: {message}", hint)]
