@@ -159,7 +159,8 @@ def json_schema() -> str:
     schema = FlowSpec.model_json_schema()
     actions = action_schema(_actions())
     ref = schema["$defs"]["ActionRef"]
-    ref["properties"]["type"] = {**ref["properties"]["type"], "oneOf": actions["oneOf"]}
+    ref["properties"]["type"] = {**ref["properties"]["type"], "enum": actions["enum"],
+                                 "oneOf": actions["oneOf"]}
     ref["allOf"] = actions["allOf"]
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
               **schema, "title": "civictext flow"}

@@ -60,7 +60,9 @@ def test_the_schema_describes_every_key_and_lists_the_actions_and_their_params()
     schema = json.loads(json_schema())
     action = schema["$defs"]["ActionRef"]
     kinds = [k["const"] for k in action["properties"]["type"]["oneOf"]]
-    assert kinds == sorted(n for n in MODELS if n != "consent_sync")
+    assert kinds == action["properties"]["type"]["enum"] == sorted(
+        n for n in MODELS if n != "consent_sync")
+    assert all(k["description"] for k in action["properties"]["type"]["oneOf"])
     [call] = [r["then"]["properties"]["params"] for r in action["allOf"]
               if r["if"]["properties"]["type"]["const"] == "p2a_call"]
     assert call["required"] == ["campaign_id", "advocate_id", "choice", "names"]

@@ -92,4 +92,4 @@ def action_schema(models: ParamModels) -> dict[str, Any]:
         })
     kinds = [{"const": n, "description": CATALOG[n].summary if n in CATALOG else n}
              for n in names]
-    return {"oneOf": kinds, "allOf": rules}
+    return {"enum": names, "oneOf": kinds, "allOf": rules}
