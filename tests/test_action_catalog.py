@@ -87,3 +87,37 @@ def test_flows_actions_command_prints_the_doc(capsys: pytest.CaptureFixture[str]
     monkeypatch.setattr("bot.__main__.setup_logging", lambda *args, **kwargs: None)
     assert main(["flows", "actions"]) == 0
     assert capsys.readouterr().out == Path(ROOT / "docs" / "actions.md").read_text()
+
+
+def _schema_errors(flow: object) -> list[str]:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((ROOT / "flows" / "flow.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    found: list[str] = []
+    todo = list(Draft202012Validator(schema).iter_errors(flow))
+    while todo:  # an optional key's errors sit inside its anyOf
+        error = todo.pop()
+        found.append(error.message)
+        todo.extend(error.context or [])
+    return found
+
+
+@pytest.mark.parametrize("name", ["advocacy", "petition"])
+def test_an_editor_validating_with_the_schema_accepts_the_shipped_flows(name: str) -> None:
+    from bot.flow.yamlmarks import read_flow_yaml
+
+    _, flow = read_flow_yaml((ROOT / "flows" / f"{name}.yaml").read_text())
+    assert _schema_errors(flow) == []
+
+
+def test_an_editor_validating_with_the_schema_flags_a_wrong_action_parameter() -> None:
+    from bot.flow.yamlmarks import read_flow_yaml
+
+    _, flow = read_flow_yaml((ROOT / "flows" / "petition.yaml").read_text())
+    assert isinstance(flow, dict)
+    flow["states"]["save_signer"]["action"]["params"]["campain_id"] = "1"
+    flow["states"]["sign"]["action"]["type"] = "webhok"
+    errors = _schema_errors(flow)
+    assert any(e.startswith("'campain_id'") for e in errors), errors
+    assert any("'webhok' is not one of" in e for e in errors), errors
