@@ -72,11 +72,11 @@ class Runtime:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            busy = any(w.busy for w in self.workers)
-            if not busy and await self.outbox.pending_count() == 0:
-                return
-            for worker in self.workers:
-                worker.wake()  # no need to wait out the reader's idle pause
+            if not any(w.busy for w in self.workers):
+                if await self.outbox.pending_count() == 0:
+                    return
+                for worker in self.workers:
+                    worker.wake()  # entries wait: read them now, not after the idle pause
             await asyncio.sleep(SETTLE_POLL)
         raise TimeoutError("the outbox did not settle")
 
