@@ -162,6 +162,9 @@ class Conversation(BaseModel):
     opted_out: bool = False
     texts_in: int = 0
     updated_at: float = 0.0
+    auto: int = 0  # states entered since the voter's last text (bot/safety.py)
+    acts: int = 0  # actions called since `acts_at`, in a window of an hour
+    acts_at: float = 0.0
 
 
 def disclosure_id(text: str) -> str:
@@ -194,6 +197,6 @@ class Step(BaseModel):
     effects: list[SendSms | RunAction | SetTimer | FireTimer] = Field(default_factory=list)
     consent: list[ConsentChange] = Field(default_factory=list)
     note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...
-    entered: list[str] = Field(default_factory=list)  # states entered, in order (the funnel)
-    flow: str | None = None  # the flow those states belong to (it may have ended since)
+    flow: str | None = None  # the flow the step ran in
+    entered: list[str] = Field(default_factory=list)  # its states entered, in order
     disclosures: dict[str, str] = Field(default_factory=dict)  # prompt id -> the text

@@ -108,3 +108,13 @@ def test_dead_letter_refs_are_checked() -> None:
         except ValueError:
             continue
         raise AssertionError(bad)
+
+
+async def test_reload_from_the_console_tells_every_process(aiohttp_client: Any) -> None:
+    bot, client = await signed_in(aiohttp_client)
+    page = await (await client.get("/admin/flows")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None and "svg" in page
+    resp = await client.post("/admin/flows/reload", data={"csrf": csrf.group(1)})
+    assert resp.status == 200 and "Flows reloaded: join" in await resp.text()
+    assert await bot.runtime.redis.get(bot.runtime.keys.flows_reload()) == b"1"

@@ -11,7 +11,7 @@ from collections import deque
 from html import escape
 
 from bot.flow.schema import FlowSpec
-from bot.flowcheck import state_edges
+from bot.flowcheck import edges as state_edges
 
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 150, 28, 24, 46, 16
 

@@ -16,9 +16,10 @@ from bot.admin.console import CONSOLE, STAFF, Handler
 from bot.admin.diagram import edges_of, svg
 from bot.flow import FlowError
 from bot.flowcheck import report
+from bot.flowreload import announce, reload_now
 from bot.funnel import ORDER
 from bot.phone import to_e164
-from bot.runtime import Runtime, flow_path, load_flows
+from bot.runtime import Runtime, flow_path
 from bot.stats import StatsReader
 from bot.store.deadletters import DeadLetters
 from bot.store.ledger import ConsentLedger, change_name, iso
@@ -61,7 +62,7 @@ async def flows_page(request: web.Request, message: str = "") -> web.Response:
     rt = _runtime(request)
     path = flow_path(rt.settings)
     try:
-        check = report(path)
+        check, _ = report(path)
     except FlowError as exc:
         check = f"flow error: {exc}"
     flows = [{"name": name, "spec": f.spec, "svg": svg(f.spec), "edges": edges_of(f.spec)}
@@ -71,15 +72,17 @@ async def flows_page(request: web.Request, message: str = "") -> web.Response:
 
 
 async def flows_reload(request: web.Request) -> web.Response:
-    """Load the flows again from FLOW_PATH; a broken flow is refused and the old ones stay."""
+    """As `python -m bot flows reload`: load and check the flows here; only when they pass,
+    swap them in and tell every other process to reload too (a broken flow is refused and
+    the running flows stay)."""
     rt = _runtime(request)
-    try:
-        rt.core.flows = load_flows(rt.settings, rt.registry)
-    except FlowError as exc:
-        return await flows_page(request, f"Not reloaded, the flows have an error: {exc}")
-    log.info("flows reloaded from the console", flows=",".join(rt.core.flows.flows))
-    return await flows_page(request, "Reloaded in this process: "
-                            + ", ".join(rt.core.flows.flows))
+    result = reload_now(rt)
+    if result.ok:
+        await announce(rt.redis, rt.keys)
+        log.info("flows reloaded from the console", staff=str(request[STAFF])[:8])
+        return await flows_page(request, result.message.capitalize()
+                                + " (every process reloads within a few seconds).")
+    return await flows_page(request, "Not reloaded: " + result.message)
 
 
 async def phone_form(request: web.Request) -> web.Response:

@@ -99,6 +99,10 @@ class Keys:
     def delivery_counts_of(self, shard: int, day: str) -> str:
         return f"{self.prefix}:dstat:{self.tag(shard)}:{day}"
 
+    def flows_reload(self) -> str:
+        """The reload counter every process polls (`python -m bot flows reload`)."""
+        return f"{self.prefix}:flows:reload"
+
     def all_shards(self) -> range:
         return range(self.shards)
 
