@@ -118,3 +118,15 @@ async def test_reload_from_the_console_tells_every_process(aiohttp_client: Any) 
     resp = await client.post("/admin/flows/reload", data={"csrf": csrf.group(1)})
     assert resp.status == 200 and "Flows reloaded: join" in await resp.text()
     assert await bot.runtime.redis.get(bot.runtime.keys.flows_reload()) == b"1"
+
+
+def test_staff_commands_say_they_need_the_shared_redis(capsys: Any, monkeypatch: Any) -> None:
+    from bot.__main__ import main
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+    for argv in (["consent", "show", "+15555550100"], ["stats"],
+                 ["consent", "export", "--since", "2026-12-01"],
+                 ["broadcast", "--flow", "join", "--to", "all", "--dry-run"]):
+        assert main(argv) == 2
+        assert "REDIS_URL" in capsys.readouterr().err
