@@ -133,7 +133,9 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
         outbox = Outbox(redis, keys)
         rules = Rules(program=settings.program_name, help_contact=settings.help_contact,
                       provider_handles_keywords=settings.provider_handles_keywords,
-                      quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end)
+                      quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end,
+                      max_auto_steps=settings.flow_max_auto_steps,
+                      max_actions_per_hour=settings.flow_max_actions_per_hour)
         core = Core(flows=flows, rules=rules, store=RecentConversations(store),
                     clock=clock or SystemClock(),
                     ids=ids or RandomIds(), metrics=metrics)
