@@ -15,11 +15,11 @@ import hmac
 import itertools
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
-from yarl import URL
 
 from bot.models import CarrierOptOut
 from bot.phone import to_e164
@@ -31,6 +31,7 @@ log = structlog.get_logger("webhooks.twilio")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_BODY = 1600
 OPTED_OUT_ERROR = "21610"
+DEFAULT_PORTS = {"https": 443, "http": 80}
 
 #: Twilio's message statuses, and what we make of them; anything else gets 200 "ignored".
 STATUS_MAP = {
@@ -57,11 +58,23 @@ def _sign(key: bytes, url: str, signed_params: str) -> str:
 
 
 def candidate_urls(url: str) -> list[str]:
-    """The URL as given, without its default port, and with it (Twilio signs either)."""
-    parsed = URL(url)
-    default = {"https": 443, "http": 80}.get(parsed.scheme)
-    without = str(parsed.with_port(None)) if parsed.explicit_port in (None, default) else url
-    with_port = str(parsed.with_port(default)) if default else url
+    """The URL as given, then without and with its scheme's default port: Twilio signs the
+    URL as configured in its console, which may carry `:443` (or `:80`) or not.
+
+    Built on the text, not with `yarl`: yarl drops a default port from every URL it prints,
+    so a `:443` form could never be produced. A non-default port gets no other form.
+    """
+    parts = urlsplit(url)
+    default = DEFAULT_PORTS.get(parts.scheme)
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    if default is None or port not in (None, default):
+        return [url]
+    host = parts.netloc.removesuffix(f":{port}") if port is not None else parts.netloc
+    without = urlunsplit(parts._replace(netloc=host))
+    with_port = urlunsplit(parts._replace(netloc=f"{host}:{default}"))
     return list(dict.fromkeys([url, without, with_port]))
 
 
@@ -94,8 +107,9 @@ async def _verified_form(request: web.Request) -> MultiDictProxy[Any]:
         raise BadRequest("expected application/x-www-form-urlencoded")
     try:
         form = await request.post()
-    except ValueError as exc:
-        raise BadRequest("unreadable form") from exc
+    except (ValueError, LookupError) as exc:
+        # ValueError covers UnicodeDecodeError; LookupError is an unknown `charset=`.
+        raise BadRequest("unreadable form (body or charset)") from exc
     settings = request.app[SETTINGS]
     if settings.twilio_auth_token is not None:
         check_signature(request, form, settings.twilio_auth_token.get_secret_value(),
