@@ -5,6 +5,11 @@ retries (exponential backoff with full jitter), feeds action results back into t
 as events, claims entries a dead worker left behind (XAUTOCLAIM) and dead-letters effects
 that keep failing. Effects of one phone run in order; different phones run concurrently,
 up to a bound.
+
+Redis itself failing (down, restarting, failing over, flushed) is never a reason to give an
+effect up: those errors are retried, and an entry that still cannot be settled stays
+pending, to be claimed again. Finished entries are acknowledged by their own loop within a
+few milliseconds, so a killed worker repeats only what was running.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from bot.models import (
     SendSms,
     TimerFired,
 )
+from bot.redis_conn import redis_lost_group, redis_unavailable
 from bot.sms import GuardedSender, RecipientOptedOut, SendError
 from bot.store import Entry, Outbox
 from bot.upstream.errors import UpstreamUnavailable
@@ -46,6 +52,8 @@ READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch u
 READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empty
 STOP_TIMEOUT = 5.0
 LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worker loop
+ACK_BATCH_SECONDS = 0.003  # finished entries wait this long to share one acknowledgement
+LOOP_ERROR_PAUSE = 0.5
 
 
 @dataclass(frozen=True)
@@ -81,8 +89,9 @@ class Worker:
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._phone_locks: dict[str, asyncio.Lock] = {}
         self._inflight: set[asyncio.Task[None]] = set()
-        self._settled: list[Entry] = []  # done, acknowledged by the reader's next trip
-        self._reading = False
+        self._settled: list[Entry] = []  # done, acknowledged by the ack loop in a moment
+        self._ack_wanted = asyncio.Event()
+        self._acking = False
         self.processed = 0
         self._stopping = False
 
@@ -96,7 +105,7 @@ class Worker:
         """Run until cancelled: the reader (every shard), the timer mover and the claimer."""
         await self.outbox.ensure_groups()
         log.info("worker started", consumer=self.consumer, shards=self.outbox.keys.shards)
-        loops = [self._read_loop(), self._timer_loop(), self._claim_loop()]
+        loops = [self._read_loop(), self._timer_loop(), self._claim_loop(), self._ack_loop()]
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
             await asyncio.gather(*tasks)
@@ -123,20 +132,34 @@ class Worker:
         shards = list(self.outbox.keys.all_shards())
         count = max(4, 2 * self.settings.worker_concurrency // max(1, len(shards)))
         pause = READ_PAUSE_BUSY
-        self._reading = True
+        while not self._stopping:
+            entries = await self._guarded("read", self.outbox.read_shards(
+                shards, self.consumer, count))
+            for entry in entries or []:
+                await self._dispatch(entry)
+            pause = READ_PAUSE_BUSY if entries else min(READ_PAUSE_IDLE, pause * 2)
+            await asyncio.sleep(pause)
+
+    async def _ack_loop(self) -> None:
+        """Acknowledge finished entries as they finish, a few milliseconds' worth at a time,
+        in one round trip (never behind the reader: it may wait for a free slot to dispatch,
+        and an entry done but not acknowledged is what a kill -9 repeats)."""
+        self._acking = True
         try:
             while not self._stopping:
+                await self._ack_wanted.wait()
+                await asyncio.sleep(ACK_BATCH_SECONDS)
+                self._ack_wanted.clear()
                 settled, self._settled = self._settled, []
-                entries = await self._guarded("read", self.outbox.read_shards(
-                    shards, self.consumer, count, settled))
-                if entries is None:
-                    self._settled[:0] = settled  # not acknowledged: try again next time
-                for entry in entries or []:
-                    await self._dispatch(entry)
-                pause = READ_PAUSE_BUSY if entries else min(READ_PAUSE_IDLE, pause * 2)
-                await asyncio.sleep(pause)
+                if not settled:
+                    continue
+                done = await self._guarded("ack", self.outbox.read_shards(
+                    [], self.consumer, 0, settled))
+                if done is None:
+                    self._settled[:0] = settled  # not acknowledged: try again
+                    self._ack_wanted.set()
         finally:
-            self._reading = False
+            self._acking = False
 
     async def _ack_settled(self) -> None:
         """Acknowledge what the reader has not (it stopped), bounded in time."""
@@ -156,6 +179,11 @@ class Worker:
                     shard, self.consumer, idle, 50))
                 for entry in claimed or []:
                     await self._dispatch(entry)
+                if claimed == []:
+                    # Nothing left to claim here: consumers that stopped reading (dead
+                    # workers) and hold nothing pending can go.
+                    await self._guarded("forget consumers", self.outbox.forget_idle_consumers(
+                        shard, idle, keep=self.consumer))
 
     async def _timer_loop(self) -> None:
         while not self._stopping:
@@ -164,18 +192,25 @@ class Worker:
                     shard, self.core.clock.now()))
             await asyncio.sleep(TIMER_POLL_SECONDS)
 
-    @staticmethod
-    async def _guarded(where: str, call: Awaitable[T]) -> T | None:
+    async def _guarded(self, where: str, call: Awaitable[T]) -> T | None:
         """A Redis blip must not kill a loop: log it, pause briefly, and go on. Every call is
-        bounded in time (a silent Redis peer is otherwise only found by TCP keepalive)."""
+        bounded in time (a silent Redis peer is otherwise only found by TCP keepalive). A
+        Redis that lost the consumer groups (flushed, or replaced by an empty server) gets
+        them again at once, and the worker goes on reading."""
         try:
             async with asyncio.timeout(LOOP_CALL_TIMEOUT):
                 return await call
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+            if redis_lost_group(exc):
+                log.warning("consumer groups lost: creating them again", where=where)
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(LOOP_CALL_TIMEOUT):
+                        await self.outbox.ensure_groups()
+                        return None
             log.warning("worker loop error", where=where, error=repr(exc)[:200])
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(LOOP_ERROR_PAUSE)
             return None
 
     async def _dispatch(self, entry: Entry) -> None:
@@ -211,10 +246,11 @@ class Worker:
                     await self._run_effect(entry, effect)
                     if index < len(entry.effects) - 1:
                         await self.outbox.mark_done(phone, effect.id)
-                if self._reading:
-                    # Acknowledged with the reader's next round trip (within a few ms),
-                    # instead of a round trip of its own for every entry.
+                if self._acking:
+                    # Acknowledged by the ack loop within a few ms, together with whatever
+                    # else finished meanwhile, instead of a round trip for every entry.
                     self._settled.append(entry)
+                    self._ack_wanted.set()
                 else:
                     await self.outbox.ack(entry)
                 self.processed += 1
@@ -302,6 +338,8 @@ class Worker:
                         raise
                     raise GiveUp(f"permanent: {exc!r}"[:300]) from exc
                 if attempt + 1 >= self.retry.max_tries:
+                    if redis_unavailable(exc):
+                        raise  # our own Redis is down: leave the entry pending, not dead
                     raise GiveUp(f"out of tries: {exc!r}"[:300]) from exc
                 delay = self.retry.delay(attempt)
                 log.info("retry", attempt=attempt + 1, delay=round(delay, 2), error=repr(exc)[:120])
@@ -324,8 +362,9 @@ def _action_retryable(exc: Exception) -> bool:
 
 
 def _transient(exc: Exception) -> bool:
-    """Network trouble and the upstream clients' own "try again" errors."""
-    return isinstance(exc, TimeoutError | ConnectionError | OSError | UpstreamUnavailable)
+    """Network trouble, Redis unavailable, and the upstream clients' own "try again"."""
+    return (isinstance(exc, TimeoutError | ConnectionError | OSError | UpstreamUnavailable)
+            or redis_unavailable(exc))
 
 
 ActionContextFactory = Callable[[RunAction], ActionContext]
