@@ -8,7 +8,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from bot.config import Settings
+from bot.config import SERVICES, Settings
 from bot.flow import FlowError
 from bot.logs import setup_logging
 
@@ -66,8 +66,8 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
+    from bot.embedded import create_embedded_app
     from bot.runtime import load_flows
-    from webhooks.app import create_app
 
     updates: dict[str, object] = {}
     if args.no_worker:
@@ -82,7 +82,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
           f" | sender: {settings.sms_sender}\n"
           f"Talk to it: python -m bot chat   (or POST a Twilio form to /webhooks/twilio/sms)",
           flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
+    web.run_app(create_embedded_app(settings), host=settings.host, port=settings.port, print=None,
                 access_log=None)
     return 0
 
@@ -113,8 +113,8 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from bot.sandbox.serve import serve
 
-    print(f"sandboxes on http://127.0.0.1:{args.port}/<service> "
-          "(twilio, telesign, p2a, wevote, whatcounts, quorum)", flush=True)
+    print(f"sandboxes on http://127.0.0.1:{args.port}/<service> ({', '.join(SERVICES)})",
+          flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve("127.0.0.1", args.port, delay=args.delay))
     return 0

@@ -19,8 +19,8 @@ from bot.metrics import Metrics
 from bot.models import Event, Inbound, Step
 from bot.store import (
     Ack,
-    ConversationStore,
-    Outcome,
+    CommitResult,
+    RecentConversations,
     Snapshot,
     StoreError,
     VersionConflict,
@@ -40,7 +40,7 @@ class Contended(StoreError):
 class Applied:
     """What applying one event did."""
 
-    outcome: Outcome
+    outcome: CommitResult
     step: Step | None
     cas_retries: int
 
@@ -51,7 +51,7 @@ class Core:
 
     flows: FlowSet
     rules: Rules
-    store: ConversationStore
+    store: RecentConversations
     clock: Clock
     ids: IdFactory
     metrics: Metrics
@@ -90,21 +90,21 @@ class Core:
                 snap = await self.store.load(phone, dedup)
             if snap.seen and ack is None:
                 self.metrics.inbound.labels(_provider(event), "duplicate").inc()
-                return Applied(Outcome.DUPLICATE, None, attempt)
+                return Applied(CommitResult.DUPLICATE, None, attempt)
             result = step(self.flows, snap.conversation, event, self.clock.now(), self.ids,
                           self.rules)
             ignored = _ignored_record(event) if result.note == "ignored" else ""
             try:
                 outcome = await self.store.commit(snap.conversation, result, dedup, ack,
-                                                  ignored, guessed=snap.guessed)
+                                                  ignored)
             except VersionConflict as clash:
                 if not (snap.guessed and snap.conversation.version == 0):
                     self.metrics.cas_retries.inc()  # a clash, not a new-phone guess missed
                 snap = clash.current
                 continue
-            if outcome is Outcome.DUPLICATE and ack is None:
+            if outcome is CommitResult.DUPLICATE and ack is None:
                 self.metrics.inbound.labels(_provider(event), "duplicate").inc()
-                return Applied(Outcome.DUPLICATE, None, attempt)
+                return Applied(CommitResult.DUPLICATE, None, attempt)
             self.metrics.steps.labels(result.note).inc()
             log.info("step", phone=phone, kind=event.type, note=result.note,
                      state=result.conversation.state, effects=len(result.effects),

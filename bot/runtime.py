@@ -27,9 +27,11 @@ from bot.engine import Rules
 from bot.flow import FlowSet, load_flow_set
 from bot.metrics import Metrics
 from bot.redis_conn import make_redis
+from bot.retry import RetryPolicy
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
-from bot.store import ConversationStore, Keys, Outbox
+from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
+from bot.timer_poll import TimerPoll
 from bot.upstream import Upstreams, build_upstreams
 from bot.worker import Worker
 
@@ -44,6 +46,7 @@ class Runtime:
     redis: Redis
     keys: Keys
     store: ConversationStore
+    consent: ConsentStore
     outbox: Outbox
     core: Core
     metrics: Metrics
@@ -51,10 +54,14 @@ class Runtime:
     sender: GuardedSender
     upstreams: Upstreams
     session: aiohttp.ClientSession
+    timer_poll: TimerPoll | None = None  # None: the worker's own (every second)
+    retry: RetryPolicy | None = None  # None: the worker's own (WORKER_MAX_TRIES, real pauses)
     workers: list[Worker] = field(default_factory=list)
 
     def new_worker(self, **kwargs: Any) -> Worker:
         """A worker over this runtime (several may run, e.g. in tests)."""
+        kwargs.setdefault("timer_poll", self.timer_poll)
+        kwargs.setdefault("retry", self.retry)
         worker = Worker(self.core, self.outbox, self.sender, self.registry, self.settings,
                         self.upstreams, **kwargs)
         self.workers.append(worker)
@@ -68,9 +75,13 @@ class Runtime:
             busy = any(w.busy for w in self.workers)
             if not busy and await self.outbox.pending_count() == 0:
                 return
-            await asyncio.sleep(0.01)
+            for worker in self.workers:
+                worker.wake()  # no need to wait out the reader's idle pause
+            await asyncio.sleep(SETTLE_POLL)
         raise TimeoutError("the outbox did not settle")
 
+
+SETTLE_POLL = 0.005
 
 PROJECT_FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
@@ -86,7 +97,8 @@ def flow_path(settings: Settings) -> Path:
 
 def load_flows(settings: Settings, registry: Registry | None = None) -> FlowSet:
     """Load and check the flows at `FLOW_PATH` against the action registry."""
-    return load_flow_set(flow_path(settings), (registry or build_registry()).params_models())
+    registry = registry or build_registry(settings)
+    return load_flow_set(flow_path(settings), registry.params_models())
 
 
 def sandbox_root(settings: Settings) -> str:
@@ -98,10 +110,14 @@ def sandbox_root(settings: Settings) -> str:
 async def open_runtime(settings: Settings, *, redis: Redis | None = None,
                        sender: Sender | None = None, clock: Clock | None = None,
                        ids: IdFactory | None = None, keys: Keys | None = None,
-                       metrics: Metrics | None = None, registry: Registry | None = None
+                       metrics: Metrics | None = None, registry: Registry | None = None,
+                       timer_poll: TimerPoll | None = None, retry: RetryPolicy | None = None
                        ) -> AsyncIterator[Runtime]:
-    """Open Redis and the HTTP session, build the core, and close both at the end."""
-    registry = registry or build_registry()
+    """Open Redis and the HTTP session, build the core, and close both at the end.
+
+    `timer_poll`: when the runtime's workers look for due timers; `retry`: how they retry
+    (tests drive both, so no test waits on the wall clock)."""
+    registry = registry or build_registry(settings)
     flows = load_flows(settings, registry)
     keys = keys or Keys(shards=settings.redis_shards)
     own_redis = redis is None
@@ -112,18 +128,22 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
                                     connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
     try:
         upstreams = build_upstreams(settings, session, sandbox_root(settings))
-        store = ConversationStore(redis, keys, settings.conversation_ttl)
+        consent = ConsentStore(redis, keys)
+        store = ConversationStore(redis, keys, settings.conversation_ttl, consent=consent)
         outbox = Outbox(redis, keys)
         rules = Rules(program=settings.program_name, help_contact=settings.help_contact,
                       provider_handles_keywords=settings.provider_handles_keywords,
                       quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end)
-        core = Core(flows=flows, rules=rules, store=store, clock=clock or SystemClock(),
+        core = Core(flows=flows, rules=rules, store=RecentConversations(store),
+                    clock=clock or SystemClock(),
                     ids=ids or RandomIds(), metrics=metrics)
         real_sender = sender or build_sender(settings, upstreams)
-        guarded = GuardedSender(real_sender, store, outbox, metrics)
-        yield Runtime(settings=settings, redis=redis, keys=keys, store=store, outbox=outbox,
+        guarded = GuardedSender(real_sender, consent, metrics)
+        yield Runtime(settings=settings, redis=redis, keys=keys, store=store, consent=consent,
+                      outbox=outbox,
                       core=core, metrics=metrics, registry=registry, sender=guarded,
-                      upstreams=upstreams, session=session)
+                      upstreams=upstreams, session=session, timer_poll=timer_poll,
+                      retry=retry)
     finally:
         await session.close()
         if own_redis:

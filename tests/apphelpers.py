@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,11 +14,13 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from bot.clock import FrozenClock, SequentialIds
-from bot.config import Settings
+from bot.config import SERVICES, Settings
+from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.sandbox import create_sandbox_app
 from bot.sms import MemorySender
 from bot.store import Keys
+from bot.timer_poll import OnDemand
 from webhooks.app import create_app
 from webhooks.keys import RUNTIME
 
@@ -31,10 +34,12 @@ def new_sid() -> str:
 class Bot:
     """The app under test, plus handles on what it did."""
 
-    def __init__(self, app: web.Application, sender: MemorySender, clock: FrozenClock) -> None:
+    def __init__(self, app: web.Application, sender: MemorySender, clock: FrozenClock,
+                 timers: OnDemand) -> None:
         self.app = app
         self.sender = sender
         self.clock = clock
+        self.timers = timers  # `await bot.timers.tick()`: the worker moves due timers once
 
     @property
     def runtime(self) -> Runtime:
@@ -46,8 +51,7 @@ class Bot:
 
 def with_sandbox(settings: Settings, sandbox_url: str) -> Settings:
     """Point every upstream service at a sandbox served on `sandbox_url`."""
-    services = ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum")
-    return settings.model_copy(update={f"{s}_api_base": f"{sandbox_url}/{s}" for s in services})
+    return settings.model_copy(update={f"{s}_api_base": f"{sandbox_url}/{s}" for s in SERVICES})
 
 
 async def start_bot(aiohttp_client: Any, aiohttp_server: Any, settings: Settings,
@@ -55,12 +59,17 @@ async def start_bot(aiohttp_client: Any, aiohttp_server: Any, settings: Settings
     """Serve the sandboxes on their own port, then the bot pointed at them."""
     sandbox_app = create_sandbox_app()
     server = await aiohttp_server(sandbox_app)
-    bot = build_bot(with_sandbox(settings, str(server.make_url("")).rstrip("/")),
-                    mount_sandbox=False, **kwargs)
+    bot = build_bot(with_sandbox(settings, str(server.make_url("")).rstrip("/")), **kwargs)
     return bot, await aiohttp_client(bot.app), sandbox_app
 
 
 _MEMORY = MemorySender()
+
+
+async def no_pause(seconds: float) -> None:
+    """The worker's pause between two tries, in tests: its turn on the loop, no wall clock
+    (the tries and their bound are the same)."""
+    await asyncio.sleep(0)
 
 
 def build_bot(settings: Settings, *, redis: Redis | None = None, keys: Keys | None = None,
@@ -70,17 +79,20 @@ def build_bot(settings: Settings, *, redis: Redis | None = None, keys: Keys | No
     real_sender = sender is None
     sender = MemorySender() if sender is None or sender is _MEMORY else sender
     clock = FrozenClock()
+    timers = OnDemand()
     redis = redis or fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
 
     @asynccontextmanager
     async def factory(s: Settings) -> AsyncIterator[Runtime]:
         async with open_runtime(s, redis=redis, sender=None if real_sender else sender,
-                                clock=clock,
-                                ids=SequentialIds(), keys=keys) as runtime:
+                                clock=clock, ids=SequentialIds(), keys=keys,
+                                timer_poll=timers,
+                                retry=RetryPolicy(max_tries=s.worker_max_tries,
+                                                  sleep=no_pause)) as runtime:
             yield runtime
 
     app = create_app(settings, runtime_factory=factory, **app_kwargs)
-    return Bot(app, sender, clock)
+    return Bot(app, sender, clock, timers)
 
 
 async def text(client: TestClient[Any, Any], body: str, phone: str = "+15555550100", *,

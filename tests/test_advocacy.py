@@ -43,7 +43,7 @@ class Voter:
     def code(self, provider: str, new: list[str]) -> str:
         """The one-time code as the voter received it."""
         if provider == "local":
-            found = re.findall(r"\b(\d{6})\b", " ".join(new))
+            found: list[str] = re.findall(r"\b(\d{6})\b", " ".join(new))
             assert found, new
             return found[-1]
         if provider == "telesign":
@@ -117,7 +117,7 @@ async def test_join_to_call_in_english(aiohttp_client: Any, aiohttp_server: Any,
         assert "POST /telesign/v1/verify/sms" in sandbox.log
     if provider == "wevote":
         assert any(c.startswith("GET /wevote/voterVerifySecretCode") for c in sandbox.log)
-    consent = await bot.runtime.store.consent_log(REAL_LOOKING)
+    consent = await bot.runtime.consent.history(REAL_LOOKING)
     assert [c.keyword for c in consent] == ["OPT-IN:advocacy"]
 
 

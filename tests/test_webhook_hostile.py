@@ -17,7 +17,6 @@ from bot.logs import stdlib_handler
 from tests.apphelpers import build_bot, new_sid, text
 from tests.conftest import make_settings, twilio_signer
 from tests.threadserver import serve_in_thread
-from webhooks.twilio import candidate_urls
 
 PHONE = "+15555550100"
 TOKEN = "twilio-token-for-hostile-tests"
@@ -64,25 +63,11 @@ async def test_unreadable_telesign_json_is_400(aiohttp_client: Any, body: bytes)
     assert resp.status == 400
 
 
-@pytest.mark.parametrize(("url", "forms"), [
-    ("https://sms.example.org/w?x=1",
-     ["https://sms.example.org/w?x=1", "https://sms.example.org:443/w?x=1"]),
-    ("https://sms.example.org:443/w", ["https://sms.example.org:443/w",
-                                       "https://sms.example.org/w"]),
-    ("http://sms.example.org/w", ["http://sms.example.org/w", "http://sms.example.org:80/w"]),
-    ("https://sms.example.org:8443/w", ["https://sms.example.org:8443/w"]),
-    ("https://[2001:db8::1]/w", ["https://[2001:db8::1]/w", "https://[2001:db8::1]:443/w"]),
-])
-def test_candidate_urls_add_and_drop_only_the_default_port(url: str, forms: list[str]) -> None:
-    assert candidate_urls(url) == forms
-
-
 @pytest.mark.parametrize(("public", "signed_over", "status"), [
     ("https://sms.example.org", "https://sms.example.org:443", 200),
     ("https://sms.example.org:443", "https://sms.example.org", 200),
     ("http://sms.example.org", "http://sms.example.org:80", 200),
     ("https://sms.example.org", "https://sms.example.org:8443", 403),
-    ("https://sms.example.org:8443", "https://sms.example.org", 403),
 ])
 async def test_twilio_signature_over_either_port_form(aiohttp_client: Any, public: str,
                                                       signed_over: str, status: int) -> None:

@@ -12,11 +12,11 @@ from redis.asyncio import Redis
 
 from bot.models import Inbound
 from bot.redis_conn import redis_lost_group, redis_unavailable
+from bot.retry import RetryPolicy
 from bot.runtime import Runtime
 from bot.sms import MemorySender
 from bot.store import Keys
 from bot.store.keys import GROUP
-from bot.worker import RetryPolicy
 from tests.conftest import drop_prefix
 from tests.test_worker import FlakySender, inbound, outbox_empty, run_until, runtime_on
 

@@ -26,9 +26,7 @@ def serve_in_thread(make_app: Callable[[], web.Application]) -> Iterator[int]:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp has no public "bound port"
-        assert server is not None
-        port.append(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        port.append(int(runner.addresses[0][1]))
         runner_box.append(runner)
 
     failed: list[BaseException] = []

@@ -25,7 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.core import Applied, Contended
 from bot.models import Inbound
 from bot.phone import to_e164
-from bot.store import Outcome
+from bot.store import CommitResult
 from webhooks.keys import CORE, METRICS, SETTINGS
 
 log = structlog.get_logger("webhooks")
@@ -101,7 +101,7 @@ async def take_inbound(request: web.Request, provider: str, message_id: str, sen
     # that stopped answering costs a 503 well before the provider gives up (15 s).
     async with asyncio.timeout(INBOUND_TIMEOUT):
         applied = await core.apply(phone, event, dedup=f"{provider}:{message_id}")
-    if applied.outcome is not Outcome.DUPLICATE:  # the core counts a duplicate, once
+    if applied.outcome is not CommitResult.DUPLICATE:  # the core counts a duplicate, once
         metrics.inbound.labels(provider, applied.outcome.value).inc()
     metrics.webhook_seconds.labels(provider).observe(time.perf_counter() - started)
     return applied

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from bot.upstream.telesign_auth import callback_authorization
+from webhooks.telesign_callbacks import callback_authorization
 from webhooks.twilio import compute_signature
 
 PATHS = ("/webhooks/twilio/sms", "/webhooks/twilio/status",
