@@ -68,6 +68,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.embedded import create_embedded_app
     from bot.runtime import load_flows
+    from webhooks.signing import startup_problems
 
     updates: dict[str, object] = {}
     if args.no_worker:
@@ -76,6 +77,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         updates["port"] = args.port
     settings = settings.model_copy(update=updates)
     flows = load_flows(settings)  # refuse to start on a broken flow, before binding
+    problems = startup_problems(settings)  # or on webhooks nobody can verify
+    if problems:
+        print("refusing to start: " + "\n".join(problems), file=sys.stderr)
+        return 2
     _use_uvloop()
     print(f"civictext on http://127.0.0.1:{settings.port} | flows: "
           f"{', '.join(flows.flows)} | redis: {'server' if settings.redis_url else 'in-process'}"

@@ -42,6 +42,12 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "en": "Sorry, I did not understand.",
         "es": "Perdon, no entendi.",
     },
+    "not_served": {
+        "en": "{program}: Sorry, this service is only for phones in {countries}. "
+              "We will not text you again.",
+        "es": "{program}: Perdon, este servicio es solo para telefonos de {countries}. "
+              "No le enviaremos mas mensajes.",
+    },
     "goodbye": {
         "en": "{program}: Let's stop here for now. Text JOIN any time to start again.",
         "es": "{program}: Lo dejamos aqui por ahora. Envie UNETE para empezar de nuevo.",

@@ -42,6 +42,7 @@ from bot.redis_conn import REDIS_UNAVAILABLE, redis_lost_group, redis_unavailabl
 from bot.retry import GiveUp, RetryPolicy
 from bot.sms import GuardedSender, Refused, SendError
 from bot.store import Entry, Outbox
+from bot.store.codes import CodeBudget, CodeVerdict
 from bot.timer_poll import TimerPoll, every
 from bot.upstream import Upstreams
 from bot.upstream.errors import RecipientOptedOut, UpstreamUnavailable
@@ -56,6 +57,8 @@ READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empt
 STOP_TIMEOUT = 5.0
 LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worker loop
 ERROR_PAUSE = 0.5  # after a failed loop call or entry, before going on
+CODE_ACTIONS = frozenset({"verify_send"})  # actions that text a verification code
+CODE_LIMITED = "code_limit"  # the reason a flow sees when the code budget says no
 ACK_BATCH_SECONDS = 0.003  # finished entries wait this long to share one acknowledgement
 
 
@@ -64,7 +67,8 @@ class Worker:
 
     def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
                  settings: Settings, upstreams: Upstreams, *, retry: RetryPolicy | None = None,
-                 consumer: str | None = None, timer_poll: TimerPoll | None = None) -> None:
+                 consumer: str | None = None, timer_poll: TimerPoll | None = None,
+                 codes: CodeBudget | None = None) -> None:
         self.core = core
         self.outbox = outbox
         self.sender = sender
@@ -72,6 +76,7 @@ class Worker:
         self.settings = settings
         self.upstreams = upstreams
         self.retry = retry or RetryPolicy(max_tries=settings.worker_max_tries)
+        self.codes = codes
         self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._phone_locks: dict[str, asyncio.Lock] = {}
@@ -326,6 +331,12 @@ class Worker:
         if action is None:
             await self._dead(entry, effect, f"unknown action {effect.action!r}")
             return "dead"
+        refused = await self._code_refused(effect)
+        if refused is not None:
+            event = self._result(effect, ok=False, reason=CODE_LIMITED)
+            if action.replies:
+                await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
+            return refused
         try:
             call = action.bind(effect.params)
         except ValidationError as exc:  # the params did not fit after filling placeholders
@@ -344,6 +355,22 @@ class Worker:
         if action.replies:
             await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
         return "ok" if event.ok else (event.reason or "failed")
+
+    async def _code_refused(self, effect: RunAction) -> str | None:
+        """Why a verification code may not go out now (per-phone limits, breaker), or
+        None. Only actions that send a code are counted."""
+        if self.codes is None or effect.action not in CODE_ACTIONS:
+            return None
+        verdict, tripped = await self.codes.take(effect.phone, self.core.clock.now())
+        if tripped:
+            self.core.metrics.code_breaker_trips.inc()
+            log.error("code breaker open: verification codes paused",
+                      per_minute=self.codes.per_minute, seconds=self.codes.pause_seconds)
+        if verdict is CodeVerdict.OK:
+            return None
+        self.core.metrics.codes_refused.labels(verdict.value).inc()
+        log.warning("verification code refused", phone=effect.phone, why=verdict.value)
+        return f"code_{verdict.value}"
 
     def _context(self, effect: RunAction) -> ActionContext:
         """What the action may use; its texts go through the guard like any other."""
