@@ -45,7 +45,7 @@ from bot.store import Entry, Outbox
 from bot.store.codes import CodeBudget, CodeVerdict
 from bot.timer_poll import TimerPoll, every
 from bot.upstream import Upstreams
-from bot.upstream.errors import RecipientOptedOut, UpstreamUnavailable
+from bot.upstream.errors import OutcomeUnknown, RecipientOptedOut, UpstreamUnavailable
 
 log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
@@ -322,7 +322,7 @@ class Worker:
             await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
             return "carrier_opted_out"
         except GiveUp as exc:
-            await self._dead(entry, effect, str(exc))
+            await self._dead(entry, effect, str(exc), unknown=_outcome_unknown(exc))
             return "dead"
         return result if result in ("opted_out", "loop") else "sent"
 
@@ -350,7 +350,7 @@ class Worker:
                 event = self._result(effect, ok=outcome.ok, data=dict(outcome.data),
                                      reason=outcome.reason)
             except GiveUp as exc:
-                await self._dead(entry, effect, str(exc))
+                await self._dead(entry, effect, str(exc), unknown=_outcome_unknown(exc))
                 event = self._result(effect, ok=False, reason="unavailable")
         if action.replies:
             await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
@@ -389,11 +389,22 @@ class Worker:
         return ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
                             ok=ok, data=data or {}, reason=reason)
 
-    async def _dead(self, entry: Entry, effect: Effect, reason: str) -> None:
+    async def _dead(self, entry: Entry, effect: Effect, reason: str, *,
+                    unknown: bool = False) -> None:
         self.core.metrics.dead_letters.inc()
         log.error("dead letter", type=effect.type, id=effect.id, phone=effect.phone,
-                  reason=reason[:200])
-        await self.outbox.dead_letter(entry, effect, reason)
+                  reason=reason[:200], outcome_unknown=unknown)
+        await self.outbox.dead_letter(entry, effect, reason, unknown=unknown)
+
+
+def _outcome_unknown(exc: BaseException) -> bool:
+    """Somewhere in the chain an upstream call ended unclearly (it may have happened)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OutcomeUnknown):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def retryable(exc: BaseException) -> bool:

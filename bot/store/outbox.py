@@ -100,10 +100,15 @@ class Outbox:
         # One script call: atomic like MULTI/XACK/XDEL/EXEC, at a quarter of the client's cost.
         await self._ack(keys=[self.keys.outbox(entry.shard)], args=[GROUP, entry.entry_id])
 
-    async def dead_letter(self, entry: Entry, effect: Effect, reason: str) -> None:
-        """Keep an effect that kept failing, for staff to look at and replay."""
-        await self.redis.xadd(self.keys.dead(entry.shard),
-                              {"e": effect.model_dump_json(), "reason": reason[:500]},
+    async def dead_letter(self, entry: Entry, effect: Effect, reason: str, *,
+                          unknown: bool = False) -> None:
+        """Keep an effect that kept failing, for staff to look at and replay (`python -m bot
+        dead`). `unknown`: it may have happened upstream (an unclear end), so a replay must
+        look it up first."""
+        fields = {"e": effect.model_dump_json(), "reason": reason[:500]}
+        if unknown:
+            fields["u"] = "1"
+        await self.redis.xadd(self.keys.dead(entry.shard), fields,  # type: ignore[arg-type]
                               maxlen=100_000, approximate=True)
 
     async def move_due_timers(self, shard: int, now: float, limit: int = 500) -> int:
