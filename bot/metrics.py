@@ -37,6 +37,9 @@ class Metrics:
         self.code_breaker_trips = Counter("civictext_code_breaker_trips_total",
                                           "Times the total code rate paused code sends",
                                           registry=r)
+        self.halted = Counter("civictext_conversations_halted_total",
+                              "Conversations ended by a run-time bound (a flow looping or "
+                              "calling actions too often)", ["bound"], registry=r)
         self.worker_busy = Gauge("civictext_worker_inflight", "Effects running now", registry=r)
 
     def render(self) -> bytes:

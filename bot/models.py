@@ -144,6 +144,9 @@ class Conversation(BaseModel):
     rate_in: int = 0
     rate_out: int = 0
     flooding: bool = False
+    auto: int = 0  # states entered since the voter's last text (bot/safety.py)
+    acts: int = 0  # actions called since `acts_at`, in a window of an hour
+    acts_at: float = 0.0
 
 
 class ConsentChange(Frozen):
@@ -167,3 +170,5 @@ class Step(BaseModel):
     effects: list[SendSms | RunAction | SetTimer | FireTimer] = Field(default_factory=list)
     consent: list[ConsentChange] = Field(default_factory=list)
     note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...
+    flow: str | None = None  # the flow the step ran in
+    entered: list[str] = Field(default_factory=list)  # its states entered, in order

@@ -78,11 +78,11 @@ class Runtime:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            busy = any(w.busy for w in self.workers)
-            if not busy and await self.outbox.pending_count() == 0:
-                return
-            for worker in self.workers:
-                worker.wake()  # no need to wait out the reader's idle pause
+            if not any(w.busy for w in self.workers):
+                if await self.outbox.pending_count() == 0:
+                    return
+                for worker in self.workers:
+                    worker.wake()  # entries wait: read them now, not after the idle pause
             await asyncio.sleep(SETTLE_POLL)
         raise TimeoutError("the outbox did not settle")
 
@@ -140,7 +140,9 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
         rules = Rules(program=settings.program_name, help_contact=settings.help_contact,
                       provider_handles_keywords=settings.provider_handles_keywords,
                       quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end,
-                      countries=settings.countries)
+                      countries=settings.countries,
+                      max_auto_steps=settings.flow_max_auto_steps,
+                      max_actions_per_hour=settings.flow_max_actions_per_hour)
         core = Core(flows=flows, rules=rules, store=RecentConversations(store),
                     clock=clock or SystemClock(),
                     ids=ids or RandomIds(), metrics=metrics)

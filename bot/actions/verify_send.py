@@ -35,7 +35,9 @@ Reasons (ok=False): `cooldown` (a RESEND within VERIFY_RESEND_COOLDOWN seconds o
 send; data `verify_wait`), `locked` (WeVote locked the device after too many failures),
 `not_sent` (local: the guard held the text back, the phone is opted out or looping, or the
 sender refused it for good), `unsupported_phone` (a number the provider cannot text, e.g.
-one WeVote's phone validation refuses), `rejected`. Upstream down (or the sender says "try
+one WeVote's phone validation refuses), `rejected`, `code_limit` (said by the worker,
+before the action runs: the phone had its codes for the hour or day, or the code breaker
+paused all code sends; see VERIFY_CODES_PER_*). Upstream down (or the sender says "try
 later"): retried by the worker.
 """
 

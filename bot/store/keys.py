@@ -71,6 +71,10 @@ class Keys:
         """Set while the code breaker pauses every code send."""
         return f"{self.prefix}:codes:paused"
 
+    def flows_reload(self) -> str:
+        """The reload counter every process polls (`python -m bot flows reload`)."""
+        return f"{self.prefix}:flows:reload"
+
     def all_shards(self) -> range:
         return range(self.shards)
 
