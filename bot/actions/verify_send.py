@@ -154,6 +154,10 @@ class VerifySend(Action[VerifySendParams]):
                 device, ctx.phone, sms_we_vote_id=sms_id or None,
                 idempotency_key=ctx.idempotency_key)
             sms_id = saved.sms_we_vote_id or sms_id
+            if saved.secret_code_system_locked_for_this_voter_device_id:
+                # The save path says so only with this flag (REFERENCE, "WeVote locked
+                # device"): no status text, and no code was sent.
+                return ActionOutcome(ok=False, reason="locked")
         except OutcomeUnknown:
             log.warning("verify send unclear, treated as sent", provider="wevote",
                         phone=mask(ctx.phone))
