@@ -12,13 +12,13 @@ import json
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, TextIO
 
 from redis.asyncio import Redis
 
 from bot.config import Settings
+from bot.lookup import sent_upstream
 from bot.models import EFFECTS, Effect, SendSms
 from bot.phone import mask
 from bot.runtime import Runtime, open_runtime
@@ -116,22 +116,12 @@ class DeadLetters:
         return Replay.QUEUED
 
     async def sent_upstream(self, letter: DeadLetter) -> bool | None:
-        """Did this send reach the provider? True, False (confirmed absent), None (cannot
-        tell: the provider has no lookup, or the lookup does not cover the window)."""
+        """Did this send reach the provider? (`bot.lookup`; None for anything else.)"""
         effect = letter.effect
         if not isinstance(effect, SendSms) or self.upstreams is None:
             return None
-        if self.sender != "twilio":
-            return None  # TeleSign has no lookup without its reference id; Quorum by hand
-        messages = await self.upstreams.twilio.list_messages(to=effect.phone, page_size=50)
-        since = letter.at - LOOKUP_WINDOW
-        oldest = min((_when(m.date_created) for m in messages), default=None)
-        for message in messages:
-            if message.body == effect.body and _when(message.date_created) >= since:
-                return True
-        if len(messages) >= 50 and (oldest is None or oldest > since):
-            return None  # the page ends inside the window: absence is not proven
-        return False
+        return await sent_upstream(self.upstreams, self.sender, effect.phone, effect.body,
+                                   letter.at - LOOKUP_WINDOW)
 
 
 def _letter(shard: int, stream_id: bytes | str, fields: dict[bytes, bytes]) -> DeadLetter:
@@ -146,15 +136,6 @@ def _parse_id(letter_id: str) -> tuple[int, str] | None:
     if not sep or not shard.isdigit() or "-" not in stream_id:
         return None
     return int(shard), stream_id
-
-
-def _when(date: str | None) -> float:
-    if not date:
-        return 0.0
-    try:
-        return parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def as_json(letter: DeadLetter) -> str:

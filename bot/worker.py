@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from bot.actions.base import ActionContext, ActionRetry, Registry
 from bot.config import Settings
 from bot.core import Core
+from bot.lookup import sent_upstream
 from bot.models import (
     ActionResult,
     CarrierOptOut,
@@ -59,6 +60,9 @@ LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worke
 ERROR_PAUSE = 0.5  # after a failed loop call or entry, before going on
 CODE_ACTIONS = frozenset({"verify_send"})  # actions that text a verification code
 CODE_LIMITED = "code_limit"  # the reason a flow sees when the code budget says no
+MAX_RESOLVES = 3  # sends of one effect whose outcome a lookup had to settle
+LOOKUP_TIMEOUT = 15.0
+CLOCK_SKEW = 5.0  # seconds our clock may run ahead of the provider's
 ACK_BATCH_SECONDS = 0.003  # finished entries wait this long to share one acknowledgement
 
 
@@ -314,16 +318,45 @@ class Worker:
                      outcome=outcome, ms=round(elapsed * 1000, 1))
 
     async def _send(self, entry: Entry, effect: SendSms) -> str:
+        since = time.time() - CLOCK_SKEW
+        for _ in range(MAX_RESOLVES):
+            try:
+                return await self._send_once(effect)
+            except GiveUp as exc:
+                if not _outcome_unknown(exc):
+                    await self._dead(entry, effect, str(exc))
+                    return "dead"
+                found = await self._look_up(effect, since)
+                if found is None:  # cannot tell: a person decides (`python -m bot dead`)
+                    await self._dead(entry, effect, str(exc), unknown=True)
+                    return "dead"
+                if found:
+                    log.info("unclear send found upstream", id=effect.id, phone=effect.phone)
+                    return "sent"
+                log.info("unclear send confirmed absent: sending again", id=effect.id,
+                         phone=effect.phone)
+            except RecipientOptedOut:
+                event = CarrierOptOut(phone=effect.phone, message_id=effect.id,
+                                      provider="carrier")
+                await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
+                return "carrier_opted_out"
+        await self._dead(entry, effect, "outcome unknown after every lookup", unknown=True)
+        return "dead"
+
+    async def _look_up(self, effect: SendSms, since: float) -> bool | None:
+        """Resolve an unclear send at the provider (`bot.lookup`); None when it cannot."""
         try:
-            result = await self.retry.run(lambda: self.sender.send(effect), retryable,
-                                          passthrough=(RecipientOptedOut, *REDIS_UNAVAILABLE))
-        except RecipientOptedOut:
-            event = CarrierOptOut(phone=effect.phone, message_id=effect.id, provider="carrier")
-            await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
-            return "carrier_opted_out"
-        except GiveUp as exc:
-            await self._dead(entry, effect, str(exc), unknown=_outcome_unknown(exc))
-            return "dead"
+            async with asyncio.timeout(LOOKUP_TIMEOUT):
+                return await sent_upstream(self.upstreams, self.settings.sms_sender,
+                                           effect.phone, effect.body, since)
+        except Exception as exc:  # noqa: BLE001 - a failed lookup proves nothing
+            log.warning("lookup failed", id=effect.id, error=repr(exc)[:200])
+            return None
+
+    async def _send_once(self, effect: SendSms) -> str:
+        """One send with its retries; `GiveUp` when it failed or ended unclearly."""
+        result = await self.retry.run(lambda: self.sender.send(effect), retryable,
+                                      passthrough=(RecipientOptedOut, *REDIS_UNAVAILABLE))
         return result if result in ("opted_out", "loop") else "sent"
 
     async def _action(self, entry: Entry, effect: RunAction) -> str:

@@ -9,14 +9,15 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.dead import DeadLetters, Replay, run_dead_command
+from bot.models import SendSms
 from bot.sandbox import SANDBOX
 from bot.sms import SendError
-from tests.apphelpers import start_bot, text
+from bot.store import Entry
+from tests.apphelpers import start_bot
 from tests.conftest import make_settings
 from tests.test_worker import FlakySender, inbound, outbox_empty, run_until, runtime_on
 
 PHONE = "+15555550100"
-TWILIO_SEND = "POST /2010-04-01/Accounts/{account_sid}/Messages.json"
 
 
 async def test_list_show_drop_and_replay(fake_redis: Redis) -> None:
@@ -38,37 +39,52 @@ async def test_list_show_drop_and_replay(fake_redis: Redis) -> None:
         assert await letters.drop("not-an-id") is False
 
 
-async def _dead_twilio_send(aiohttp_client: Any, aiohttp_server: Any, failure: str
-                            ) -> tuple[DeadLetters, Any, Any]:
+async def _twilio_bot(aiohttp_client: Any, aiohttp_server: Any, sender: str = "twilio"
+                      ) -> tuple[Any, Any, Any]:
     bot, client, sandbox_app = await start_bot(
-        aiohttp_client, aiohttp_server, make_settings(sms_sender="twilio"), sender=None)
-    sandbox = sandbox_app[SANDBOX]
-    sandbox.twilio.fail_next[TWILIO_SEND] = [failure]
-    assert (await text(client, "JOIN")).status == 200
-    await bot.runtime.settle(timeout=10)
+        aiohttp_client, aiohttp_server, make_settings(sms_sender=sender), sender=None)
+    return bot, client, sandbox_app[SANDBOX]
+
+
+async def _unknown_letter(bot: Any, body: str) -> DeadLetters:
+    """A send the worker gave up on with its outcome unknown, as it records one."""
     rt = bot.runtime
-    return DeadLetters(rt.redis, rt.keys, rt.upstreams, sender="twilio"), bot, sandbox
+    effect = SendSms(id="fx-unclear-1", phone=PHONE, body=body)
+    entry = Entry(shard=rt.keys.shard(PHONE), entry_id="0-1", effects=[effect])
+    await rt.outbox.dead_letter(entry, effect, "outcome unknown", unknown=True)
+    return DeadLetters(rt.redis, rt.keys, rt.upstreams, sender=rt.settings.sms_sender)
 
 
 async def test_replaying_a_send_that_did_go_out_drops_it_unsent(
         aiohttp_client: Any, aiohttp_server: Any) -> None:
-    letters, _, sandbox = await _dead_twilio_send(aiohttp_client, aiohttp_server, "lost")
+    bot, _, sandbox = await _twilio_bot(aiohttp_client, aiohttp_server)
+    await bot.runtime.upstreams.twilio.send_sms(PHONE, "went out", idempotency_key="k")
+    letters = await _unknown_letter(bot, "went out")
     [letter] = await letters.list()
-    assert letter.unknown  # the answer was lost: it may have been sent
-    assert len(sandbox.twilio.messages) == 1  # and it was
+    assert letter.unknown
     assert await letters.replay(letter.id) is Replay.ALREADY_SENT
     assert await letters.list() == [] and len(sandbox.twilio.messages) == 1
 
 
 async def test_replaying_a_send_confirmed_absent_sends_it_once(
         aiohttp_client: Any, aiohttp_server: Any) -> None:
-    letters, bot, sandbox = await _dead_twilio_send(aiohttp_client, aiohttp_server, "500")
+    bot, _, sandbox = await _twilio_bot(aiohttp_client, aiohttp_server)
+    letters = await _unknown_letter(bot, "never went out")
     [letter] = await letters.list()
-    assert letter.unknown and sandbox.twilio.messages == []
     out = io.StringIO()
     status = await run_dead_command(bot.runtime.settings, "list", "", out=out,
                                     runtime=bot.runtime)
     assert status == 0 and letter.id in out.getvalue() and "UNKNOWN" in out.getvalue()
     assert await letters.replay(letter.id) is Replay.QUEUED
     await bot.runtime.settle(timeout=10)
-    assert len(sandbox.twilio.messages) == 1
+    assert [m["body"] for m in sandbox.twilio.messages] == ["never went out"]
+
+
+async def test_a_send_nobody_can_look_up_stays_until_forced(
+        aiohttp_client: Any, aiohttp_server: Any) -> None:
+    bot, _, sandbox = await _twilio_bot(aiohttp_client, aiohttp_server, sender="telesign")
+    letters = await _unknown_letter(bot, "unclear")
+    [letter] = await letters.list()
+    assert await letters.replay(letter.id) is Replay.STILL_UNKNOWN
+    assert [x.id for x in await letters.list()] == [letter.id]
+    assert await letters.replay(letter.id, force=True) is Replay.QUEUED
