@@ -142,8 +142,17 @@ def test_a_plain_text_in_a_flow_of_two_languages_is_refused(tmp_path: Path) -> N
          "a line is missing the colon after its key"),
         (BASE.replace('say: "Thanks {name}."', 'say: "Thanks {name}.'), 13,
          "a quote is opened and never closed"),
+        # YAML reads `- when text` and the next line as one text and trips on the next
+        # line's colon: the colon is missing on the line above.
+        (BASE.replace("- when: text", "- when text"), 8,
+         "a line is missing the colon after its key"),
+        (BASE.replace('    say: "Your name?"', "    say\n      Your name?"), 6,
+         "a line is missing the colon after its key"),
+        (BASE.replace('    say: "Thanks {name}."', "    say: Thanks\n      {name}: hi"), 14,
+         "a colon in an unexpected place"),
     ],
-    ids=["tab", "missing-colon", "open-quote"],
+    ids=["tab", "missing-colon", "open-quote", "missing-colon-in-list",
+         "missing-colon-before-text", "colon-in-wrapped-text"],
 )
 def test_yaml_mistakes_are_said_in_plain_words(tmp_path: Path, text: str, line: int,
                                                words: str) -> None:
