@@ -8,9 +8,6 @@ import time
 from typing import Any
 
 from bot.admin.auth import SESSION_COOKIE, Auth
-from bot.models import SendSms
-from bot.store import Entry
-from bot.store.deadletters import DeadLetters, parse_ref
 from tests.apphelpers import build_bot
 from tests.conftest import make_settings
 
@@ -79,35 +76,6 @@ def test_sessions_expire_and_tampering_is_refused() -> None:
     sid = auth.session_id(auth.new_session(), now=time.time())
     assert sid and auth.csrf_ok(sid, auth.csrf_token(sid))
     assert not auth.csrf_ok(sid, auth.csrf_token(sid + "0"))
-
-
-async def test_dead_letters_list_replay_and_drop(aiohttp_client: Any) -> None:
-    bot, _ = await signed_in(aiohttp_client)
-    rt = bot.runtime
-    dead = DeadLetters(rt.redis, rt.keys)
-    for n in (1, 2):
-        effect = SendSms(id=f"x{n}", phone="+15555550100", body=f"text {n}")
-        await rt.outbox.dead_letter(Entry(rt.keys.shard(effect.phone), "0-1", [effect]),
-                                    effect, "permanent: test")
-    letters = await dead.list()
-    assert [d.effect.id for d in letters] == ["x2", "x1"] and letters[0].reason
-    assert await dead.replay(letters[0].ref)
-    assert not await dead.replay(letters[0].ref)  # once, however often it is clicked
-    assert await dead.drop(letters[1].ref)
-    assert await dead.count() == 0
-    await rt.settle()
-    assert ("+15555550100", "text 2") in bot.sender.sent
-    assert ("+15555550100", "text 1") not in bot.sender.sent
-
-
-def test_dead_letter_refs_are_checked() -> None:
-    assert parse_ref("3-1764000000000-0") == (3, "1764000000000-0")
-    for bad in ("", "x-1-0", "3-abc", "3-1-0-extra"):
-        try:
-            parse_ref(bad)
-        except ValueError:
-            continue
-        raise AssertionError(bad)
 
 
 async def test_reload_from_the_console_tells_every_process(aiohttp_client: Any) -> None:

@@ -157,7 +157,7 @@ async def replay_the_dead_letter(page: Any, base: str, bot: Bot, sender: FailsOn
     assert "+1******0109" in await rows.first.inner_text()
     await page.screenshot(path=str(shots / "dead-letters.png"), full_page=True)
     await rows.first.locator("text=Replay").click()
-    assert "Replayed" in await page.inner_text("main")
+    assert "queued again" in await page.inner_text("main")
     assert await page.locator("#dead tbody tr[data-ref]").count() == 0
     await bot.runtime.settle()
     assert any(p == BROKEN and "Reply YES" in body for p, body in sender.sent)

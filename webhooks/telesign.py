@@ -15,6 +15,7 @@ from aiohttp import web
 
 from webhooks.common import INBOUND_TIMEOUT, BadRequest, SignatureError, take_inbound
 from webhooks.keys import CORE, METRICS, RUNTIME, SETTINGS
+from webhooks.signing import route_closed
 from webhooks.telesign_callbacks import (
     DeliveryReport,
     InboundSms,
@@ -36,6 +37,8 @@ async def _verified_callback(request: web.Request) -> DeliveryReport | InboundSm
     if not raw or len(raw) > MAX_BODY_BYTES:
         raise BadRequest("expected a JSON body")
     settings = request.app[SETTINGS]
+    if route_closed(settings, "telesign"):
+        raise SignatureError("TELESIGN_API_KEY unset on a live server: cannot check")
     if settings.telesign_api_key is not None:
         header = request.headers.get("Authorization") or request.headers.get("X-TS-Authorization")
         if not verify_callback_signature(settings.telesign_api_key.get_secret_value(), header,

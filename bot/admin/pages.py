@@ -21,7 +21,6 @@ from bot.funnel import ORDER
 from bot.phone import to_e164
 from bot.runtime import Runtime, flow_path
 from bot.stats import StatsReader
-from bot.store.deadletters import DeadLetters
 from bot.store.ledger import ConsentLedger, change_name, iso
 from bot.store.subscribers import SubscriberIndex
 
@@ -55,7 +54,11 @@ async def overview(request: web.Request) -> web.Response:
 
 
 async def _dead_count(rt: Runtime) -> int:
-    return await DeadLetters(rt.redis, rt.keys).count()
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        for shard in rt.keys.all_shards():
+            pipe.xlen(rt.keys.dead(shard))
+        lengths: list[int] = await pipe.execute()
+    return sum(int(n) for n in lengths)
 
 
 async def flows_page(request: web.Request, message: str = "") -> web.Response:
