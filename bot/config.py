@@ -85,10 +85,24 @@ class Settings(BaseSettings):
         ),
     )
     program_name: str = Field("civictext", description="Program name used in HELP/STOP texts.")
-    help_contact: str = Field(
-        "ask the organizer who shared this number",
-        description="How a voter gets help (a URL, email or phone).",
+    help_contact: str | None = Field(
+        None,
+        description=(
+            "How a voter gets help: a phone, e-mail or URL named in HELP answers. Unset: HELP "
+            "names none, and the server and `flows check` warn."
+        ),
     )
+    sms_countries: str = Field(
+        "US",
+        description=(
+            "Countries (ISO codes, comma-separated) the flow's services serve; a number from "
+            "elsewhere is told so in its first answer (Phone2Action is US-only)."
+        ),
+    )
+
+    def countries(self) -> frozenset[str]:
+        """`SMS_COUNTRIES` as a set of upper-case region codes."""
+        return frozenset(c.strip().upper() for c in self.sms_countries.split(",") if c.strip())
 
     # --- worker -------------------------------------------------------------------------
     run_worker: bool = Field(True, description="Run the outbox worker inside the web process.")

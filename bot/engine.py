@@ -10,7 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.clock import IdFactory
-from bot.compliance import Keyword, classify, normalise
+from bot.compliance import Keyword, classify, language_hint, normalise
+from bot.compliance_steps import (
+    CONSENT_SYNC,
+    consent,
+    join_words,
+    opt_in,
+    opt_out,
+    reply,
+    sync_opt_in,
+)
 from bot.flow import CompiledFlow, FlowSet
 from bot.flow.compiler import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED
 from bot.flow.schema import StateSpec, Transition
@@ -28,23 +37,13 @@ from bot.models import (
     TimerFired,
 )
 from bot.quiet import outside_quiet_hours
+from bot.rules import Rules
 from bot.texts import default_text, pick, render
+
+__all__ = ["CONSENT_SYNC", "STEP_BUDGET", "Rules", "Turn", "step"]
 
 #: Most state changes one event may cause (mailroom caps a sprint at 250 steps).
 STEP_BUDGET = 50
-CONSENT_SYNC = "consent_sync"
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Deployment-wide facts the engine needs: names for texts, who answers keywords."""
-
-    program: str = "civictext"
-    help_contact: str = "ask the organizer who shared this number"
-    provider_handles_keywords: bool = False
-    consent_sync: bool = True  # push opt-outs/opt-ins upstream with the `consent_sync` action
-    quiet_start: int = 21  # local hour quiet hours begin (timers marked quiet_hours wait)
-    quiet_end: int = 8
 
 
 @dataclass
@@ -67,7 +66,8 @@ class Turn:
     def say(self, text: str | None) -> None:
         if text:
             values = {**self.conv.vars, "program": self.rules.program,
-                      "help_contact": self.rules.help_contact}
+                      "help_contact": self.rules.help_contact or "",
+                      **join_words(self.flow.spec)}
             body = render(text, values)
             self.effects.append(SendSms(id=self.ids.new_id(), phone=self.conv.phone, body=body))
 
@@ -107,8 +107,8 @@ class Turn:
             self.conv.vars[transition.save] = self.matched
         self.conv.vars.update(transition.set)
         if transition.opt_in and isinstance(self.event, Inbound):
-            self.consent.append(_consent(self.event, self.now, f"OPT-IN:{self.flow.name}",
-                                         opted_out=False))
+            self.consent.append(consent(self.event, self.now, f"OPT-IN:{self.flow.name}",
+                                        opted_out=False))
 
     def _fill(self, params: dict[str, object]) -> dict[str, object]:
         values = self.conv.vars
@@ -123,7 +123,7 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
         work.texts_in += 1
         return _on_text(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):
-        return _opt_out(flows, work, event, now, ids, rules, confirm=False)
+        return opt_out(flows, work, event, now, ids, rules)
     if work.flow is None or work.state is None or work.flow not in flows.flows:
         return Step(conversation=work, note="stale")
     turn = Turn(work, flows.flows[work.flow], now, ids, rules, event=event)
@@ -142,24 +142,87 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
 
 def _on_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
              rules: Rules) -> Step:
-    keyword = classify(event.body, flows.lists)
+    if event.phone in rules.own_numbers or event.phone == event.to:
+        return Step(conversation=conv, note="own_number")  # never text ourselves: a loop
+    if conv.flow is None:
+        conv.lang = language_hint(event.body) or conv.lang
+    keyword = classify(event.body, flows.lists, answering=_waiting(flows, conv))
     if keyword is Keyword.STOP:
         if conv.opted_out:
+            conv.flow = conv.state = None  # a pending re-join question is void
             return Step(conversation=conv, note="ignored")
-        return _opt_out(flows, conv, event, now, ids, rules, confirm=True)
+        return opt_out(flows, conv, event, now, ids, rules)
     if conv.opted_out:
+        return _while_opted_out(flows, conv, event, keyword, now, ids, rules)
+    if keyword is Keyword.HELP:
+        return reply(flows, conv, "help", ids, rules, note="help")
+    if keyword is Keyword.START:
+        return reply(flows, conv, "welcome", ids, rules, note="start")
+    return _flow_text(flows, conv, event, now, ids, rules)
+
+
+def _waiting(flows: FlowSet, conv: Conversation) -> bool:
+    """Whether the conversation waits for a reply (so a sentence is read as that reply)."""
+    if conv.flow not in flows.flows or conv.state is None:
+        return False
+    return bool(flows.flows[conv.flow].state(conv.state).on)
+
+
+def _while_opted_out(flows: FlowSet, conv: Conversation, event: Inbound,
+                     keyword: Keyword | None, now: float, ids: IdFactory,
+                     rules: Rules) -> Step:
+    """After STOP only what the voter asks for: HELP is answered, a flow keyword gets its
+    opt-in question (YES then re-subscribes), START opts back in. A phone the carrier or
+    provider opted out gets nothing until the provider's own START or YES."""
+    if conv.optout_by is not None:
         if keyword in (Keyword.START, Keyword.YES):
-            return _opt_in(flows, conv, event, now, ids, rules)
+            return opt_in(flows, conv, event, now, ids, rules)
         return Step(conversation=conv, note="ignored")
     if keyword is Keyword.HELP:
-        return _compliance_reply(flows, conv, "help", ids, rules, note="help")
-    if keyword is Keyword.START:
-        return _compliance_reply(flows, conv, "start", ids, rules, note="start")
-    return _flow_text(flows, conv, event, now, ids, rules)
+        return reply(flows, conv, "help", ids, rules, note="help", asked_while_out=True)
+    if keyword is Keyword.YES and _optin_pending(flows, conv):
+        conv.opted_out = False
+        result = _flow_text(flows, conv, event, now, ids, rules)
+        result.effects.extend(sync_opt_in(conv, ids, rules))
+        return result
+    if keyword in (Keyword.START, Keyword.YES):
+        return opt_in(flows, conv, event, now, ids, rules)
+    started = flows.keywords.get(normalise(event.body))
+    if started is not None and rules.serves(conv.phone):
+        return _ask_to_rejoin(flows, conv, event, started, now, ids, rules)
+    return Step(conversation=conv, note="ignored")
+
+
+def _optin_pending(flows: FlowSet, conv: Conversation) -> bool:
+    """The conversation waits in a state whose replies include the opt-in (YES)."""
+    if conv.flow not in flows.flows or conv.state is None:
+        return False
+    return any(t.opt_in for t in flows.flows[conv.flow].state(conv.state).on)
+
+
+def _ask_to_rejoin(flows: FlowSet, conv: Conversation, event: Inbound,
+                   started: tuple[str, str], now: float, ids: IdFactory,
+                   rules: Rules) -> Step:
+    """A flow keyword from a phone that opted out with us: exactly one text, the flow's
+    opt-in question (only a flow that opens with one may ask)."""
+    name, lang = started
+    flow = flows.flows[name]
+    first = flow.state(flow.spec.start)
+    if not any(t.opt_in for t in first.on):
+        return Step(conversation=conv, note="ignored")
+    conv.flow, conv.lang, conv.vars = name, lang, {}
+    turn = Turn(conv, flow, now, ids, rules, text_in=event.body, event=event)
+    turn.enter(flow.spec.start, first)
+    effects = [e.model_copy(update={"asked_while_out": True}) if isinstance(e, SendSms) else e
+               for e in turn.effects]
+    return Step(conversation=conv, effects=effects, note="rejoin",
+                consent=[consent(event, now, f"REJOIN-ASKED:{name}", opted_out=True)])
 
 
 def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
                rules: Rules) -> Step:
+    if conv.flow is None and not rules.serves(conv.phone):
+        return reply(flows, conv, "unsupported", ids, rules, note="unsupported")
     started = flows.keywords.get(normalise(event.body))
     if conv.flow in flows.flows and conv.state is not None:
         flow = flows.flows[conv.flow]
@@ -176,7 +239,7 @@ def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, i
             turn.say(default_text("busy", conv.lang))
             return Step(conversation=conv, effects=list(turn.effects), note="busy")
     if started is None:
-        return _compliance_reply(flows, conv, "idle", ids, rules, note="idle")
+        return reply(flows, conv, "idle", ids, rules, note="idle")
     name, lang = started
     conv.flow, conv.lang, conv.vars = name, lang, {}
     turn = Turn(conv, flows.flows[name], now, ids, rules, text_in=event.body, event=event)
@@ -226,57 +289,3 @@ def _save_result(turn: Turn, event: ActionResult) -> None:
             turn.conv.vars.pop(prefix + key, None)  # unset: nothing stored for nothing
         elif isinstance(value, str | int | float | bool):
             turn.conv.vars[prefix + key] = value
-
-
-def _compliance_text(flows: FlowSet, conv: Conversation, kind: str) -> str:
-    flow = flows.flows.get(conv.flow or flows.default) or flows.flows[flows.default]
-    custom = pick(getattr(flow.spec.compliance, kind, None), conv.lang, flow.spec.languages[0])
-    return custom or default_text(kind, conv.lang)
-
-
-def _compliance_reply(flows: FlowSet, conv: Conversation, kind: str, ids: IdFactory,
-                      rules: Rules, note: str) -> Step:
-    effects: list[SendSms | RunAction | SetTimer] = []
-    if not rules.provider_handles_keywords or kind == "idle":
-        body = render(_compliance_text(flows, conv, kind),
-                      {"program": rules.program, "help_contact": rules.help_contact})
-        effects.append(SendSms(id=ids.new_id(), phone=conv.phone, body=body))
-    return Step(conversation=conv, effects=effects, note=note)
-
-
-def _opt_out(flows: FlowSet, conv: Conversation, event: Inbound | CarrierOptOut, now: float,
-             ids: IdFactory, rules: Rules, *, confirm: bool) -> Step:
-    conv.opted_out, conv.flow, conv.state, conv.pending = True, None, None, None
-    conv.token += 1
-    conv.attempts = 0
-    effects: list[SendSms | RunAction | SetTimer] = []
-    if confirm and not rules.provider_handles_keywords:
-        body = render(_compliance_text(flows, conv, "stop"),
-                      {"program": rules.program, "help_contact": rules.help_contact})
-        effects.append(SendSms(id=ids.new_id(), phone=conv.phone, body=body,
-                               stop_confirmation=True))
-    if rules.consent_sync:
-        effects.append(RunAction(id=ids.new_id(), phone=conv.phone, action=CONSENT_SYNC,
-                                 params={"opted_in": False}))
-    keyword = "STOP" if isinstance(event, Inbound) else "CARRIER-OPTOUT"
-    return Step(conversation=conv, effects=effects, note="stop",
-                consent=[_consent(event, now, keyword, opted_out=True)])
-
-
-def _opt_in(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
-            rules: Rules) -> Step:
-    conv.opted_out = False
-    step_ = _compliance_reply(flows, conv, "start", ids, rules, note="start")
-    if rules.consent_sync:
-        step_.effects.append(RunAction(id=ids.new_id(), phone=conv.phone, action=CONSENT_SYNC,
-                                       params={"opted_in": True}))
-    step_.consent.append(_consent(event, now, normalise(event.body)[:20], opted_out=False))
-    return step_
-
-
-def _consent(event: Inbound | CarrierOptOut, now: float, keyword: str, *,
-             opted_out: bool) -> ConsentChange:
-    text = event.body if isinstance(event, Inbound) else ""
-    return ConsentChange(at=now, phone=event.phone, keyword=keyword, text=text[:320],
-                         message_id=event.message_id, provider=event.provider,
-                         opted_out=opted_out)

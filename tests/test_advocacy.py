@@ -181,7 +181,7 @@ async def test_stop_midway_pushes_optout_upstream_and_silences(aiohttp_client: A
     assert len(optouts) == 1 and optouts[0].body["phone"] == "5555550100"
     assert any(c.startswith("POST /whatcounts/rest/sms/stopSubscriberSend/") for c in
                sandbox.log)
-    for body in ("1 Main St 64108", "JOIN", "HELP", "2", "CALL"):
+    for body in ("1 Main St 64108", "2", "CALL"):
         assert await voter.says(body) == []
     assert not any(c == "POST /p2a/connections" for c in sandbox.log)
 

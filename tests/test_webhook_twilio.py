@@ -98,12 +98,17 @@ async def test_stop_from_every_state_stops_every_later_send(
     await bot.runtime.settle()
     assert len(bot.sender.sent) == sent_before + 1
     assert "unsubscribed" in bot.sender.sent[-1][1]
-    for body in ("JOIN", "HELP", "hello", "STOP", "UNETE", "no"):  # not START/YES: they opt in
+    # Issue 9: only what the voter asks for: JOIN/UNETE get the opt-in question (once each),
+    # HELP its answer; nothing else, no timer, no flow text (not START/YES: they opt in).
+    for body in ("JOIN", "HELP", "hello", "STOP", "UNETE", "no"):
         assert (await text(client, body)).status == 200
     bot.clock.advance(2 * 86400)  # any timer the flow had set is long due
     await asyncio.sleep(1.2)
     await bot.runtime.settle()
-    assert len(bot.sender.sent) == sent_before + 1
+    after = [body for _, body in bot.sender.sent[sent_before + 1:]]
+    assert [b.split(":")[1].split(".")[0].strip() for b in after] == [
+        "Reply YES to get advocacy alerts", "advocacy alerts",
+        "Responda SI para recibir alertas de accion"]
     assert await bot.runtime.store.is_opted_out(PHONE)
 
 
