@@ -11,7 +11,6 @@ that address on the voter's advocate.
         params:
           campaign_id: "{campaign_id}"
           address: "{address}"
-          zip_ok: "{campaign_zip_ok}"
           zip5: "{zip5}"               # optional: a ZIP given before (street-only replies)
       on_success: pick_target          # say "{targets_menu}"
       on_failure:
@@ -26,14 +25,15 @@ Parsing the free text: the ZIP is the last 5-digit group (a ZIP+4 `20001-1234` c
 Washington DC"). When the text has no ZIP, the optional `zip5` param (a ZIP the voter gave
 earlier) is used, so after `need_street` the voter may answer with the street alone.
 
-Order: no ZIP -> `no_zip`; no street and `zip_ok` false -> `need_street`; then
-`GET /legislators` (address1 only when there is a street). A refusal of a bare ZIP (P2A
-answers 422 when the ZIP spans districts, like the sandbox's 20001) -> `need_street`; a
-refusal of a street address -> `bad_address`; an empty list -> `none_found`. Then the
-advocate is upserted with `address1` and `zip5` (P2A calls the targets of the advocate's
+Order: no ZIP -> `no_zip` (a street without a ZIP keeps asking for the ZIP); no street ->
+`need_street` (a ZIP alone asks for the street: P2A's documented lookup requires
+`address1`, REFERENCE 8); then `GET /legislators` with `address1` and `zip5`. A refusal ->
+`bad_address`; an empty list -> `none_found`. (`zip_ok` is still accepted and ignored.)
+Then the advocate is upserted with `address1` and `zip5` (P2A calls the targets of the advocate's
 address, so it must be saved before `p2a_call`). At most 9 targets are offered.
 
-Data on success: `targets_menu` ("1) Sen. Jordan Avery (R)\\n2) ..."), `targets_ids`
+Data on success: `targets_menu` ("1) Sen. Jordan Avery (R)\\n2) ..."), `targets_list`
+("Sen. Jordan Avery (R), Rep. Riley Chen (D)": whom a call connects), `targets_ids`
 ("3001,3002"), `targets_count`, `targets_names` ("Sen. Jordan Avery|Rep. Riley Chen"),
 `advocate_id`, `zip5`, `address1`. `need_street` carries `zip5` too.
 Reasons (ok=False): `no_zip`, `need_street`, `bad_address`, `none_found`,
@@ -49,7 +49,7 @@ import structlog
 from pydantic import BaseModel
 
 from bot.actions.base import ActionContext, ActionRetry, Outcome
-from bot.actions.lenient import LenientParams, to_bool, to_int, zip5_or_empty
+from bot.actions.lenient import LenientParams, to_int, zip5_or_empty
 from bot.actions.p2a_common import (
     ADDRESS_MAX,
     MENU_MAX,
@@ -107,14 +107,14 @@ class P2ALegislators:
         zip5 = zip5 or zip5_or_empty(params.zip5)
         if not zip5:
             return Outcome(ok=False, reason="no_zip")
-        if not street and not to_bool(params.zip_ok, default=True):
+        if not street:  # P2A requires address1 (REFERENCE 8): never look up a bare ZIP
             return Outcome(ok=False, data={"zip5": zip5}, reason="need_street")
         campaign_id = to_int(params.campaign_id)
         if campaign_id is None or campaign_id <= 0:
             return Outcome(ok=False, reason="invalid")
         try:
             legislators = await ctx.upstreams.p2a.list_legislators(
-                campaign_id, zip5=zip5, address1=street or None)
+                campaign_id, zip5=zip5, address1=street)
         except UpstreamUnavailable as exc:
             raise ActionRetry(str(exc)) from exc
         except (UpstreamAuthFailed, UnexpectedAnswer) as exc:
@@ -123,8 +123,7 @@ class P2ALegislators:
         except UpstreamRejected as exc:
             log.info("p2a address refused", phone=mask(ctx.phone), street=bool(street),
                      status=exc.status)
-            return Outcome(ok=False, data={"zip5": zip5},
-                           reason="bad_address" if street else "need_street")
+            return Outcome(ok=False, data={"zip5": zip5}, reason="bad_address")
         targets = list({leg.id: leg for leg in legislators}.values())[:MENU_MAX]
         if not targets:
             return Outcome(ok=False, data={"zip5": zip5}, reason="none_found")
@@ -133,6 +132,7 @@ class P2ALegislators:
             return advocate_id
         return Outcome(ok=True, data={
             "targets_menu": menu([legislator_label(leg) for leg in targets]),
+            "targets_list": ", ".join(legislator_label(leg) for leg in targets),
             "targets_ids": ",".join(str(leg.id) for leg in targets),
             "targets_count": len(targets),
             "targets_names": "|".join(legislator_name(leg) for leg in targets),

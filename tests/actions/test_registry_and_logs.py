@@ -54,7 +54,7 @@ async def test_logs_never_carry_a_whole_phone_or_a_code(env: Env,
         await env.run(VerifyCheck(), code=code, **check)
         env.configure(verify_provider="telesign")
         await env.run(VerifySend())
-        found = await env.run(P2ALegislators(), campaign_id="1001", address="64108")
+        found = await env.run(P2ALegislators(), campaign_id="1001", address="1 Main St 64108")
 
         async def lost(*args: object, **kwargs: object) -> None:
             raise OutcomeUnknown("p2a", "timed out after sending")
