@@ -21,8 +21,8 @@ from bot.compliance_steps import (
     sync_opt_in,
 )
 from bot.flow import CompiledFlow, FlowSet
-from bot.flow.compiler import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED
 from bot.flow.schema import StateSpec, Transition
+from bot.flow.turn import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED
 from bot.models import (
     ActionResult,
     CarrierOptOut,
@@ -48,7 +48,8 @@ STEP_BUDGET = 50
 
 @dataclass
 class Turn:
-    """The model the flow machine drives for one step; callbacks only record onto it."""
+    """One step's work: the flow machine's callbacks record onto it (it is the machine's
+    `bot.flow.turn.TurnHooks`)."""
 
     conv: Conversation
     flow: CompiledFlow

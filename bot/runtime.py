@@ -30,7 +30,7 @@ from bot.phone import to_e164
 from bot.redis_conn import make_redis
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
-from bot.store import ConversationStore, Keys, Outbox
+from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
 from bot.upstream import Upstreams, build_upstreams
 from bot.worker import Worker
 
@@ -45,6 +45,7 @@ class Runtime:
     redis: Redis
     keys: Keys
     store: ConversationStore
+    consent: ConsentStore
     outbox: Outbox
     core: Core
     metrics: Metrics
@@ -129,14 +130,17 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
                                     connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
     try:
         upstreams = build_upstreams(settings, session, sandbox_root(settings))
-        store = ConversationStore(redis, keys, settings.conversation_ttl)
+        consent = ConsentStore(redis, keys)
+        store = ConversationStore(redis, keys, settings.conversation_ttl, consent=consent)
         outbox = Outbox(redis, keys)
         rules = build_rules(settings)
-        core = Core(flows=flows, rules=rules, store=store, clock=clock or SystemClock(),
+        core = Core(flows=flows, rules=rules, store=RecentConversations(store),
+                    clock=clock or SystemClock(),
                     ids=ids or RandomIds(), metrics=metrics)
         real_sender = sender or build_sender(settings, upstreams)
-        guarded = GuardedSender(real_sender, store, outbox, metrics)
-        yield Runtime(settings=settings, redis=redis, keys=keys, store=store, outbox=outbox,
+        guarded = GuardedSender(real_sender, consent, metrics)
+        yield Runtime(settings=settings, redis=redis, keys=keys, store=store, consent=consent,
+                      outbox=outbox,
                       core=core, metrics=metrics, registry=registry, sender=guarded,
                       upstreams=upstreams, session=session)
     finally:

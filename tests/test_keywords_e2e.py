@@ -59,7 +59,7 @@ async def test_opt_out_by_the_whole_text(aiohttp_client: Any, aiohttp_server: An
     voter = await voter_at(aiohttp_client, aiohttp_server, where)
     answer = await voter.says(body)
     assert (await state_of(voter))[1] is opted_out
-    assert await voter.bot.runtime.store.is_opted_out(PHONE) is opted_out
+    assert await voter.bot.runtime.consent.is_opted_out(PHONE) is opted_out
     if opted_out:
         assert answer == ["civictext: You are unsubscribed and will get no more messages. "
                           "Reply START to resubscribe."]
@@ -76,11 +76,11 @@ async def test_join_after_stop_gets_only_the_optin_question_and_yes_resubscribes
     assert await voter.says("JOIN") == [OPTIN_EN]          # exactly one text
     for body in ("maybe", "sure", "1 Main St 64108"):        # anything else: unanswered
         assert await voter.says(body) == [], body
-    assert await voter.bot.runtime.store.is_opted_out(PHONE)
+    assert await voter.bot.runtime.consent.is_opted_out(PHONE)
     resumed = await voter.says("YES")
     assert resumed[-1].startswith("We sent you a code")     # the flow continues
-    assert not await voter.bot.runtime.store.is_opted_out(PHONE)
-    consent = await voter.bot.runtime.store.consent_log(PHONE)
+    assert not await voter.bot.runtime.consent.is_opted_out(PHONE)
+    consent = await voter.bot.runtime.consent.history(PHONE)
     assert [(c.keyword, c.opted_out) for c in consent] == [
         ("OPT-IN:advocacy", False), ("STOP", True), ("REJOIN-ASKED:advocacy", True),
         ("OPT-IN:advocacy", False)]
@@ -93,7 +93,7 @@ async def test_help_after_stop_is_answered_once(aiohttp_client: Any, aiohttp_ser
     await voter.says("stop")
     assert await voter.says("HELP") == [HELP_EN]
     assert await voter.says("help") == [HELP_EN]  # each HELP: one answer
-    assert await voter.bot.runtime.store.is_opted_out(PHONE)
+    assert await voter.bot.runtime.consent.is_opted_out(PHONE)
 
 
 async def test_carrier_opt_out_is_silent_until_the_providers_start(
@@ -105,7 +105,7 @@ async def test_carrier_opt_out_is_silent_until_the_providers_start(
     for body in ("JOIN", "HELP", "UNETE", "hello"):
         assert await voter.says(body) == [], body
     assert await voter.says("START") == []  # Twilio's own START answers the voter
-    assert not await voter.bot.runtime.store.is_opted_out(PHONE)
+    assert not await voter.bot.runtime.consent.is_opted_out(PHONE)
     assert await voter.says("JOIN") == [OPTIN_EN]
 
 
@@ -117,7 +117,7 @@ async def test_provider_keyword_handling_is_silent_until_its_yes(aiohttp_client:
     for body in ("JOIN", "HELP", "2"):
         assert await voter.says(body) == [], body
     assert await voter.says("yes") == []
-    assert not await voter.bot.runtime.store.is_opted_out(PHONE)
+    assert not await voter.bot.runtime.consent.is_opted_out(PHONE)
 
 
 async def test_start_from_a_new_phone_gets_a_welcome(aiohttp_client: Any, aiohttp_server: Any
