@@ -124,7 +124,7 @@ def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.flowcheck import report
     from bot.runtime import flow_path
 
-    print(report(args.path or flow_path(settings)))
+    print(report(args.path or flow_path(settings), settings))
     return 0
 
 

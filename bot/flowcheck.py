@@ -1,7 +1,9 @@
 """`python -m bot flows check | graph | schema`: what staff run on their flow files.
 
 `check` loads every flow (any error stops it with file, line and reason), then lists each
-message with its SMS segment count and warns about characters that force UCS-2. `graph`
+message with its SMS segment count, every placeholder at its longest known value
+(`bot.placeholders`), warns about characters that force UCS-2 and about an unset
+HELP_CONTACT. `graph`
 writes a flow as a Mermaid diagram; `schema` writes the JSON Schema editors validate with.
 """
 
@@ -12,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bot.actions import build_registry
+from bot.config import Settings
 from bot.flow import FlowSet, load_flow_set
 from bot.flow.schema import FlowSpec, StateSpec, Text
+from bot.placeholders import at_longest, longest_lengths
 from bot.segments import count_segments
 
 SCHEMA_ID = "https://civictext.org/schema/flow.schema.json"
@@ -30,8 +34,10 @@ def _texts(state: StateSpec) -> Iterator[tuple[str, Text]]:
             yield key, value
 
 
-def report(path: Path) -> str:
-    """One line per flow, then one per message: segments, encoding, warnings."""
+def report(path: Path, settings: Settings | None = None) -> str:
+    """One line per flow, then one per message: segments with every placeholder at its
+    longest known value, encoding, warnings; then what the deployment lacks."""
+    settings = settings or Settings(_env_file=None)
     flows = _load(path)
     lines: list[str] = []
     warnings = 0
@@ -41,21 +47,36 @@ def report(path: Path) -> str:
                           for w in ws)
         lines.append(f"ok  {name}: {len(spec.states)} states, languages "
                      f"{'/'.join(spec.languages)}, keywords {words}")
+        lengths = longest_lengths(settings, spec)
         for state_name, state in spec.states.items():
             for key, text in _texts(state):
                 variants = text.items() if isinstance(text, dict) else [("*", text)]
                 for lang, body in variants:
-                    seg = count_segments(body)
-                    note = ""
-                    if seg.encoding == "UCS-2":
-                        warnings += 1
-                        note = f"  WARNING: {seg.ucs2_chars!r} forces UCS-2 (70 chars/segment)"
-                    lines.append(f"    {state_name}.{key}[{lang}]: {seg.count} segment"
-                                 f"{'s' if seg.count != 1 else ''} ({seg.encoding}, "
-                                 f"{seg.units} chars before placeholders){note}")
-    lines.append(f"{len(flows.flows)} flow(s) ok, {warnings} warning(s). Segment counts are "
-                 "for the text as written; {placeholders} add their length when sent.")
+                    line, warned = _message_line(f"{state_name}.{key}[{lang}]", body, lengths)
+                    lines.append(line)
+                    warnings += warned
+    if not settings.help_contact:
+        warnings += 1
+        lines.append("WARNING: HELP_CONTACT is not set: HELP answers name no contact (set a "
+                     "phone, e-mail or URL; carriers expect one).")
+    lines.append(f"{len(flows.flows)} flow(s) ok, {warnings} warning(s). Segments are counted "
+                 "with every known {placeholder} at its longest value.")
     return "\n".join(lines)
+
+
+def _message_line(label: str, body: str, lengths: dict[str, int]) -> tuple[str, int]:
+    """The report line of one message, and how many warnings it carries."""
+    longest, unknown = at_longest(body, lengths)
+    seg = count_segments(longest)
+    note, warned = "", 0
+    if seg.encoding == "UCS-2":
+        warned = 1
+        note = f"  WARNING: {seg.ucs2_chars!r} forces UCS-2 (70 chars/segment)"
+    if unknown:
+        note += f"  (as written: {', '.join('{' + u + '}' for u in sorted(unknown))})"
+    plural = "s" if seg.count != 1 else ""
+    return (f"    {label}: {seg.count} segment{plural} at most ({seg.encoding}, "
+            f"{seg.units} chars){note}", warned)
 
 
 def mermaid(path: Path, name: str | None = None) -> str:
