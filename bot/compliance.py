@@ -9,18 +9,20 @@ Pure and table-driven (the vocabulary is in `bot.compliance_words`). The rules, 
 3. A text built around a per-se word (47 CFR 64.1200(a)(10): stop, quit, end, revoke, opt
    out, cancel, unsubscribe; and the Spanish ones) that is not negated: when every other
    word is filler ("stop please", "I'd like to opt out", "por favor paren") it opts out.
-   When other words come after a leading per-se word ("Stop the Cuts", "end this now
-   guys!") the whole text decides: it is the answer when the flow waits for one, and an
-   opt-out otherwise (ambiguous texts lean to opt-out: a lost subscriber costs less than
-   an unwanted text). A per-se word in the middle of a sentence ("123 End St", "when does
-   it end") is not an opt-out, nor one after a negation ("don't stop, I love these").
+   When other words come after a leading per-se word ("Stop the Cuts", "Stop this
+   nonsense") the whole text decides: it is the answer when the flow waits for a reply and
+   the text is one (a menu item it quotes, a street for an address, a reply the state
+   accepts), and an opt-out otherwise (ambiguous texts lean to opt-out: a lost subscriber
+   costs less than an unwanted text). A per-se word in the middle of a sentence ("123 End
+   St", "when does it end") is not an opt-out, nor one after a negation ("don't stop, I
+   love these").
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -35,11 +37,12 @@ from bot.compliance_words import (
     SPANISH_HINTS,
     START_WORDS,
     STOP_WORDS,
+    STREET_WORDS,
     YES_WORDS,
 )
 
-__all__ = ["DEFAULT_LISTS", "STOP_WORDS", "Keyword", "KeywordLists", "classify",
-           "language_hint", "normalise"]
+__all__ = ["DEFAULT_LISTS", "STOP_WORDS", "AnswerCheck", "Keyword", "KeywordLists",
+           "classify", "language_hint", "looks_like_street", "normalise", "quotes"]
 
 NEGATION_REACH = 3  # a negation this many words before a per-se word turns it around
 
@@ -56,6 +59,7 @@ class Keyword(StrEnum):
 _PUNCT = re.compile(r"[^\w\s-]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 _CLAUSE = re.compile(r"[,.;:!?\n()]+")
+_ITEM_NUMBER = re.compile(r"^\d+ ")
 _JOINED = re.compile(r"\b(" + "|".join(JOINED) + r")\b")
 
 
@@ -97,12 +101,17 @@ class KeywordLists:
 DEFAULT_LISTS = KeywordLists()
 
 
+AnswerCheck = Callable[[str], bool]
+"""Whether a text is the reply the conversation waits for (asked only when it matters)."""
+
+
 def classify(body: str, lists: KeywordLists = DEFAULT_LISTS, *,
-             answering: bool = False) -> Keyword | None:
+             answering: bool | AnswerCheck = False) -> Keyword | None:
     """Which compliance keyword a text is, or None for an ordinary reply.
 
-    `answering`: the conversation waits for a reply, so a sentence that merely starts with
-    a per-se word ("Stop the Cuts", "End St") is read as that reply.
+    `answering`: whether (or a check of whether) the text is the reply the conversation
+    waits for; a sentence that merely opens with a per-se word ("Stop the Cuts" quoted from
+    a menu, "End St" for an address) is then read as that reply.
     """
     text = normalise(body)
     if not text:
@@ -118,8 +127,11 @@ def classify(body: str, lists: KeywordLists = DEFAULT_LISTS, *,
     if any(p.search(text) for p in lists.revocations):
         return Keyword.STOP
     built_around = _built_around_per_se(body, lists.per_se)
-    if built_around == "only" or (built_around == "leading" and not answering):
+    if built_around == "only":
         return Keyword.STOP
+    if built_around == "leading":
+        is_answer = answering(body) if callable(answering) else answering
+        return None if is_answer else Keyword.STOP
     return None
 
 
@@ -145,6 +157,26 @@ def _tokens(clause: str) -> list[str]:
 
 def _negated(words: list[str], index: int) -> bool:
     return any(w in NEGATIONS for w in words[max(0, index - NEGATION_REACH):index])
+
+
+def looks_like_street(body: str) -> bool:
+    """A free-text reply that reads as an address: a number, or a street word ("End St")."""
+    text = normalise(body)
+    return any(c.isdigit() for c in text) or any(w in STREET_WORDS for w in text.split())
+
+
+def quotes(body: str, offered: Iterable[object]) -> bool:
+    """Whether the text repeats an item the bot offered: a line of a menu ("2) Stop the
+    Cuts") or a stored name, compared without case, punctuation or the item's number."""
+    text = normalise(body)
+    if not text:
+        return False
+    for value in offered:
+        if isinstance(value, str):
+            for line in value.splitlines():
+                if _ITEM_NUMBER.sub("", normalise(line)) == text:
+                    return True
+    return False
 
 
 def language_hint(body: str) -> str | None:

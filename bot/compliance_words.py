@@ -90,3 +90,12 @@ SPANISH_HINTS = frozenset(
     {"AYUDA", "HOLA", "BUENAS", "BUENOS DIAS", "BUENAS TARDES", "BUENAS NOCHES", "INFORMACION",
      "QUE ES ESTO", "QUIEN ES", "GRACIAS", "SI", "PARAR", "NO MAS", "EMPEZAR", "REANUDAR"}
 )
+
+#: Words that make a free-text reply read as a street address ("End St", "Calle Alto").
+STREET_WORDS = frozenset(
+    """
+    ST STREET AVE AV AVENUE RD ROAD BLVD BOULEVARD LN LANE DR DRIVE WAY CT COURT PL PLACE
+    PKWY PARKWAY HWY HIGHWAY TER TERRACE CIR CIRCLE SQ SQUARE APT UNIT NW NE SW SE
+    CALLE AVENIDA CAMINO CARRETERA
+    """.split()  # noqa: SIM905 - a word list reads best as words
+)

@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.clock import IdFactory
-from bot.compliance import Keyword, classify, language_hint, normalise
+from bot.compliance import (
+    AnswerCheck,
+    Keyword,
+    classify,
+    language_hint,
+    looks_like_street,
+    normalise,
+    quotes,
+)
 from bot.compliance_steps import (
     CONSENT_SYNC,
     consent,
@@ -21,6 +29,7 @@ from bot.compliance_steps import (
     sync_opt_in,
 )
 from bot.flow import CompiledFlow, FlowSet
+from bot.flow.predicates import compile_match
 from bot.flow.schema import StateSpec, Transition
 from bot.flow.turn import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED
 from bot.models import (
@@ -147,7 +156,7 @@ def _on_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids
         return Step(conversation=conv, note="own_number")  # never text ourselves: a loop
     if conv.flow is None:
         conv.lang = language_hint(event.body) or conv.lang
-    keyword = classify(event.body, flows.lists, answering=_waiting(flows, conv))
+    keyword = classify(event.body, flows.lists, answering=_answer_check(flows, conv))
     if keyword is Keyword.STOP:
         if conv.opted_out:
             conv.flow = conv.state = None  # a pending re-join question is void
@@ -162,11 +171,28 @@ def _on_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids
     return _flow_text(flows, conv, event, now, ids, rules)
 
 
-def _waiting(flows: FlowSet, conv: Conversation) -> bool:
-    """Whether the conversation waits for a reply (so a sentence is read as that reply)."""
+def _answer_check(flows: FlowSet, conv: Conversation) -> AnswerCheck | bool:
+    """Whether a text is the reply the conversation waits for: one the state accepts (for
+    free text, one that reads as a street), or one quoting what the bot offered (a campaign
+    name from a menu). Only asked for a sentence opening with a per-se word."""
     if conv.flow not in flows.flows or conv.state is None:
         return False
-    return bool(flows.flows[conv.flow].state(conv.state).on)
+    replies = flows.flows[conv.flow].state(conv.state).on
+    if not replies:
+        return False
+
+    def is_answer(body: str) -> bool:
+        if quotes(body, conv.vars.values()):
+            return True
+        for reply_ in replies:
+            if reply_.when in ("text", "any"):
+                if looks_like_street(body):
+                    return True
+            elif compile_match(reply_.when)(body) is not None:
+                return True
+        return False
+
+    return is_answer
 
 
 def _while_opted_out(flows: FlowSet, conv: Conversation, event: Inbound,

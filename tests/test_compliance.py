@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from bot.compliance import DEFAULT_LISTS, Keyword, classify, language_hint
+from bot.compliance import (
+    DEFAULT_LISTS,
+    Keyword,
+    classify,
+    language_hint,
+    looks_like_street,
+    quotes,
+)
 
 STOP, HELP, START, YES = Keyword.STOP, Keyword.HELP, Keyword.START, Keyword.YES
 IDLE, ANSWER = False, True
@@ -101,6 +108,35 @@ def test_every_opt_out_in_the_table_is_an_opt_out_while_answering_too() -> None:
     flips = [t for t, answering, e in TABLE if e is STOP and not answering
              and classify(t, answering=True) is not STOP]
     assert flips == ["Stop the Cuts", "end the war on voters", "Stop bothering people"]
+
+
+@pytest.mark.parametrize(("text", "is_answer", "expected"), [
+    ("Stop the Cuts", True, None), ("Stop the Cuts", False, STOP),
+    ("Stop this nonsense", False, STOP), ("stop please", True, STOP),
+])
+def test_the_answer_check_is_asked_only_for_ambiguous_sentences(
+        text: str, is_answer: bool, expected: Keyword | None) -> None:
+    asked: list[str] = []
+
+    def check(body: str) -> bool:
+        asked.append(body)
+        return is_answer
+
+    assert classify(text, answering=check) is expected
+    assert asked == ([] if text == "stop please" else [text])
+
+
+@pytest.mark.parametrize(("text", "street"), [
+    ("End St", True), ("12 Stop Rd", True), ("Calle Alto", True), ("Stop this nonsense", False),
+    ("end it", False)])
+def test_looks_like_street(text: str, street: bool) -> None:
+    assert looks_like_street(text) is street
+
+
+def test_quotes_what_the_bot_offered() -> None:
+    menu = "1) Clean Water Now\n2) Stop the Cuts"
+    assert quotes("stop the cuts!", [menu, 3]) and quotes("Stop the Cuts", ["Stop the Cuts"])
+    assert not quotes("Stop the", [menu]) and not quotes("Stop this nonsense", [menu])
 
 
 def test_flow_can_extend_the_lists() -> None:

@@ -117,7 +117,7 @@ def test_flows_check_command_reports_line(tmp_path: Path, capsys: pytest.Capture
     assert main(["flows", "check", str(ROOT / "tests" / "flows" / "join.yaml")]) == 0
     out = capsys.readouterr().out
     assert "ok  join" in out
-    assert "optin.say[en]: 1 segment (GSM-7" in out
+    assert "optin.say[en]: 1 segment at most (GSM-7" in out
 
 
 def test_flows_check_warns_about_ucs2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -127,7 +127,7 @@ def test_flows_check_warns_about_ucs2(tmp_path: Path, capsys: pytest.CaptureFixt
     path = write(tmp_path, GOOD.replace('"Bye"', '"Bye \u2019 \U0001F44B"'))
     assert main(["flows", "check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "done.say[*]: 1 segment (UCS-2" in out and "forces UCS-2" in out
+    assert "done.say[*]: 1 segment at most (UCS-2" in out and "forces UCS-2" in out
 
 
 def test_shipped_json_schema_is_up_to_date() -> None:

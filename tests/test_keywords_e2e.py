@@ -10,6 +10,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from bot.compliance import normalise
+from bot.sandbox import data
+from bot.sandbox.data import SandboxCampaign
 from tests.apphelpers import new_sid, text
 from tests.test_advocacy import PHONE, Voter, start, walk_to_code
 
@@ -46,7 +48,10 @@ async def state_of(voter: Voter) -> tuple[str | None, bool]:
 # --- opt-outs decided by the whole text ------------------------------------------------------
 @pytest.mark.parametrize(("where", "body", "opted_out"), [
     ("address", "12 End St 64108", False),            # a street called End
-    ("campaigns", "Stop the Cuts", False),            # a campaign's name: reprompted
+    ("address", "End St", False),                     # reads as a street: asked for the ZIP
+    ("address", "Stop this nonsense", True),
+    ("campaigns", "Stop the Cuts", False),            # a campaign's name, quoted from the menu
+    ("campaigns", "Stop this nonsense", True),        # no campaign's name: leans to opt-out
     ("address", "stop please", True),
     ("campaigns", "I'd like to opt out", True),
     ("code", "por favor paren", True),
@@ -54,7 +59,11 @@ async def state_of(voter: Voter) -> tuple[str | None, bool]:
     ("address", "x" * 150 + " anyway, please stop texting me", True),  # over 160 characters
 ])
 async def test_opt_out_by_the_whole_text(aiohttp_client: Any, aiohttp_server: Any, where: str,
-                                         body: str, opted_out: bool) -> None:
+                                         body: str, opted_out: bool,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    cuts = SandboxCampaign(1006, "Stop the Cuts", "Call your senators: stop the cuts.",
+                           ("FEDERAL",))
+    monkeypatch.setattr(data, "CAMPAIGNS", (*data.CAMPAIGNS, cuts))
     voter = await voter_at(aiohttp_client, aiohttp_server, where)
     answer = await voter.says(body)
     assert (await state_of(voter))[1] is opted_out
