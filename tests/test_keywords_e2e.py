@@ -112,6 +112,10 @@ async def test_carrier_opt_out_is_silent_until_the_providers_start(
     assert resp.status == 200
     for body in ("JOIN", "HELP", "UNETE", "hello"):
         assert await voter.says(body) == [], body
+    # The conversation expires (30 days); the opt-out, and who made it, does not.
+    runtime = voter.bot.runtime
+    await runtime.redis.delete(runtime.keys.conversation(PHONE))
+    assert await voter.says("JOIN") == []
     assert await voter.says("START") == []  # Twilio's own START answers the voter
     assert not await voter.bot.runtime.consent.is_opted_out(PHONE)
     assert await voter.says("JOIN") == [OPTIN_EN]

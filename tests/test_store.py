@@ -100,6 +100,28 @@ class TestStoreContract:
         assert (await store.load(PHONE)).conversation.opted_out
         assert [c.keyword for c in await store.consent.history(PHONE)] == ["STOP"]
 
+    async def test_who_opted_out_outlives_the_conversation_and_answers_a_clash(
+        self, stores: tuple[ConversationStore, Outbox]
+    ) -> None:
+        """A carrier's opt-out stays silent until its own START, even after the TTL."""
+        store, _ = stores
+        before = (await store.load(PHONE)).conversation
+        await store.commit(before, moved(before, opted_out=True, optout_by="carrier"))
+        await store.redis.delete(store.keys.conversation(PHONE))  # the TTL ran out
+        loaded = (await store.load(PHONE)).conversation
+        assert (loaded.opted_out, loaded.optout_by) == (True, "carrier")
+        with pytest.raises(VersionConflict) as clash:  # stepped on a view without the flag
+            await store.commit(before, moved(before, texts_in=1))
+        assert clash.value.current is not None
+        assert clash.value.current.conversation.optout_by == "carrier"
+        back_in = (await store.load(PHONE)).conversation
+        await store.commit(back_in, moved(back_in, opted_out=False, optout_by=None))
+        assert not await store.consent.is_opted_out(PHONE)
+        stopped = (await store.load(PHONE)).conversation
+        await store.commit(stopped, moved(stopped, opted_out=True))  # our own STOP now
+        await store.redis.delete(store.keys.conversation(PHONE))
+        assert (await store.load(PHONE)).conversation.optout_by is None
+
     async def test_timers_move_to_the_outbox_when_due(
         self, stores: tuple[ConversationStore, Outbox]
     ) -> None:
