@@ -162,6 +162,19 @@ async def test_a_code_typed_with_a_space_or_dash_is_the_code(aiohttp_client: Any
     assert (await voter.says(typed))[0] == "Thanks, your number is confirmed."
 
 
+async def test_a_lost_send_answer_never_claims_a_code_was_sent(aiohttp_client: Any,
+                                                                aiohttp_server: Any) -> None:
+    bot, client, sandbox = await start(aiohttp_client, aiohttp_server, verify_provider="telesign")
+    voter = Voter(bot, client, sandbox)
+    await voter.says("JOIN")
+    sandbox.telesign.fail_next["POST /v1/verify/sms"] = ["timeout"]
+    answer = await voter.says("yes")
+    assert answer == ["We asked for a code to be texted to you, but could not confirm it was "
+                      "sent. Reply with the code if it arrives, or RESEND for a new one."]
+    code = str(sandbox.log.last("telesign").body["verify_code"])  # it did arrive after all
+    assert (await voter.says(code))[0] == "Thanks, your number is confirmed."
+
+
 # --- calls ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("body", ["?", "help me", "what now"])
 async def test_calling_state_reminds_of_the_menu_and_never_claims_a_ring(
