@@ -24,7 +24,7 @@ SCHEMA_ID = "https://civictext.org/schema/flow.schema.json"
 
 
 def _load(path: Path) -> FlowSet:
-    return load_flow_set(path, build_registry().params_models())
+    return load_flow_set(path, build_registry(Settings()).params_models())
 
 
 def _texts(state: StateSpec) -> Iterator[tuple[str, Text]]:

@@ -31,6 +31,7 @@ from bot.redis_conn import make_redis
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
 from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
+from bot.timer_poll import TimerPoll
 from bot.upstream import Upstreams, build_upstreams
 from bot.worker import Worker
 
@@ -53,10 +54,12 @@ class Runtime:
     sender: GuardedSender
     upstreams: Upstreams
     session: aiohttp.ClientSession
+    timer_poll: TimerPoll | None = None  # None: the worker's own (every second)
     workers: list[Worker] = field(default_factory=list)
 
     def new_worker(self, **kwargs: Any) -> Worker:
         """A worker over this runtime (several may run, e.g. in tests)."""
+        kwargs.setdefault("timer_poll", self.timer_poll)
         worker = Worker(self.core, self.outbox, self.sender, self.registry, self.settings,
                         self.upstreams, **kwargs)
         self.workers.append(worker)
@@ -70,7 +73,9 @@ class Runtime:
             busy = any(w.busy for w in self.workers)
             if not busy and await self.outbox.pending_count() == 0:
                 return
-            await asyncio.sleep(0.01)
+            for worker in self.workers:
+                worker.wake()  # no need to wait out the reader's idle pause
+            await asyncio.sleep(SETTLE_POLL)
         raise TimeoutError("the outbox did not settle")
 
 
@@ -90,6 +95,8 @@ def warn_about_settings(settings: Settings) -> None:
                     "a phone, e-mail or URL")
 
 
+SETTLE_POLL = 0.005
+
 PROJECT_FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
 
@@ -104,7 +111,8 @@ def flow_path(settings: Settings) -> Path:
 
 def load_flows(settings: Settings, registry: Registry | None = None) -> FlowSet:
     """Load and check the flows at `FLOW_PATH` against the action registry."""
-    return load_flow_set(flow_path(settings), (registry or build_registry()).params_models())
+    registry = registry or build_registry(settings)
+    return load_flow_set(flow_path(settings), registry.params_models())
 
 
 def sandbox_root(settings: Settings) -> str:
@@ -116,10 +124,12 @@ def sandbox_root(settings: Settings) -> str:
 async def open_runtime(settings: Settings, *, redis: Redis | None = None,
                        sender: Sender | None = None, clock: Clock | None = None,
                        ids: IdFactory | None = None, keys: Keys | None = None,
-                       metrics: Metrics | None = None, registry: Registry | None = None
-                       ) -> AsyncIterator[Runtime]:
-    """Open Redis and the HTTP session, build the core, and close both at the end."""
-    registry = registry or build_registry()
+                       metrics: Metrics | None = None, registry: Registry | None = None,
+                       timer_poll: TimerPoll | None = None) -> AsyncIterator[Runtime]:
+    """Open Redis and the HTTP session, build the core, and close both at the end.
+
+    `timer_poll`: when the runtime's workers look for due timers (tests drive it)."""
+    registry = registry or build_registry(settings)
     flows = load_flows(settings, registry)
     keys = keys or Keys(shards=settings.redis_shards)
     own_redis = redis is None
@@ -142,7 +152,7 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
         yield Runtime(settings=settings, redis=redis, keys=keys, store=store, consent=consent,
                       outbox=outbox,
                       core=core, metrics=metrics, registry=registry, sender=guarded,
-                      upstreams=upstreams, session=session)
+                      upstreams=upstreams, session=session, timer_poll=timer_poll)
     finally:
         await session.close()
         if own_redis:

@@ -1,25 +1,24 @@
 """The outbox worker: run each committed effect at least once, then acknowledge it.
 
 Reads every shard's outbox stream through one consumer group, runs effects with bounded
-retries (exponential backoff with full jitter), feeds action results back into the engine
-as events, claims entries a dead worker left behind (XAUTOCLAIM) and dead-letters effects
-that keep failing. Effects of one phone run in order; different phones run concurrently,
-up to a bound.
+retries (`bot.retry`: backoff with full jitter, or the upstream's Retry-After), feeds action
+results back into the engine as events, claims entries a dead worker left behind
+(XAUTOCLAIM) and dead-letters effects that keep failing. Effects of one phone run in order;
+different phones run concurrently, up to a bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import structlog
+from pydantic import ValidationError
 
 from bot.actions.base import ActionContext, ActionRetry, Registry
 from bot.config import Settings
@@ -33,9 +32,12 @@ from bot.models import (
     SendSms,
     TimerFired,
 )
-from bot.sms import GuardedSender, RecipientOptedOut, SendError
+from bot.retry import GiveUp, RetryPolicy
+from bot.sms import GuardedSender, Refused, SendError
 from bot.store import Entry, Outbox
-from bot.upstream.errors import UpstreamUnavailable
+from bot.timer_poll import TimerPoll, every
+from bot.upstream import Upstreams
+from bot.upstream.errors import RecipientOptedOut, UpstreamUnavailable
 
 log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
@@ -46,30 +48,15 @@ READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch u
 READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empty
 STOP_TIMEOUT = 5.0
 LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worker loop
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded tries with exponential backoff and full jitter."""
-
-    max_tries: int = 6
-    base: float = 0.25
-    cap: float = 20.0
-
-    def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap, self.base * 2 ** attempt))  # noqa: S311
-
-
-class GiveUp(Exception):
-    """An effect failed for good (permanent error, or out of tries)."""
+ERROR_PAUSE = 0.5  # after a failed loop call or entry, before going on
 
 
 class Worker:
     """One consumer of the outbox; run several (processes or tasks) to scale out."""
 
     def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
-                 settings: Settings, upstreams: object, *, retry: RetryPolicy | None = None,
-                 consumer: str | None = None) -> None:
+                 settings: Settings, upstreams: Upstreams, *, retry: RetryPolicy | None = None,
+                 consumer: str | None = None, timer_poll: TimerPoll | None = None) -> None:
         self.core = core
         self.outbox = outbox
         self.sender = sender
@@ -83,8 +70,10 @@ class Worker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._settled: list[Entry] = []  # done, acknowledged by the reader's next trip
         self._reading = False
+        self.timer_poll = timer_poll or every(TIMER_POLL_SECONDS)
         self.processed = 0
-        self._stopping = False
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # ends the reader's pause early (set by `stop` too)
 
     @property
     def busy(self) -> bool:
@@ -92,8 +81,26 @@ class Worker:
         return bool(self._inflight)
 
     # --- loops -------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask `run` to return: each loop ends at its next pause, running effects finish.
+
+        Preferred over cancelling the task: a cancellation that lands inside a Redis call
+        can be lost in the client, and the loops then run on until the caller gives up."""
+        self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Read the outbox now instead of at the end of the reader's pause (which is at
+        most `READ_PAUSE_IDLE`): for callers that wait on the outbox, like `Runtime.settle`."""
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     async def run(self) -> None:
-        """Run until cancelled: the reader (every shard), the timer mover and the claimer."""
+        """Run until `stop()` (or cancelled): the reader (every shard), the timer mover and
+        the claimer."""
         await self.outbox.ensure_groups()
         log.info("worker started", consumer=self.consumer, shards=self.outbox.keys.shards)
         loops = [self._read_loop(), self._timer_loop(), self._claim_loop()]
@@ -101,13 +108,29 @@ class Worker:
         try:
             await asyncio.gather(*tasks)
         finally:
-            self._stopping = True
+            self._stop.set()
             for task in tasks:
                 task.cancel()
-            # Bounded: a loop that swallowed its cancellation still sees `_stopping`.
+            # Bounded: a loop that swallowed its cancellation still sees `stopping`.
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
             await self.drain(timeout=STOP_TIMEOUT)
             await self._ack_settled()
+
+    async def _pause(self, seconds: float, until: asyncio.Event | None = None) -> None:
+        """Wait `seconds`, or less when `until` (default: the stop event) is set."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await (until or self._stop).wait()
+
+    async def _until_stopped(self, wait: Awaitable[None]) -> None:
+        """Await `wait`, or less when the worker is asked to stop."""
+        waiting = asyncio.ensure_future(wait)
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((waiting, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            stopped.cancel()
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for effects already running to finish."""
@@ -125,7 +148,7 @@ class Worker:
         pause = READ_PAUSE_BUSY
         self._reading = True
         try:
-            while not self._stopping:
+            while not self.stopping:
                 settled, self._settled = self._settled, []
                 entries = await self._guarded("read", self.outbox.read_shards(
                     shards, self.consumer, count, settled))
@@ -134,7 +157,8 @@ class Worker:
                 for entry in entries or []:
                     await self._dispatch(entry)
                 pause = READ_PAUSE_BUSY if entries else min(READ_PAUSE_IDLE, pause * 2)
-                await asyncio.sleep(pause)
+                await self._pause(pause, self._wake)
+                self._wake.clear()
         finally:
             self._reading = False
 
@@ -148,9 +172,9 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         idle = self.settings.worker_claim_idle_ms
-        every = max(0.2, min(5.0, idle / 2000))
-        while not self._stopping:
-            await asyncio.sleep(every)
+        pause = max(0.2, min(5.0, idle / 2000))
+        while not self.stopping:
+            await self._pause(pause)
             for shard in self.outbox.keys.all_shards():
                 claimed = await self._guarded("claim", self.outbox.claim(
                     shard, self.consumer, idle, 50))
@@ -158,14 +182,14 @@ class Worker:
                     await self._dispatch(entry)
 
     async def _timer_loop(self) -> None:
-        while not self._stopping:
+        """A pass over every shard, then `timer_poll` says when the next one is due."""
+        while not self.stopping:
             for shard in self.outbox.keys.all_shards():
                 await self._guarded("timers", self.outbox.move_due_timers(
                     shard, self.core.clock.now()))
-            await asyncio.sleep(TIMER_POLL_SECONDS)
+            await self._until_stopped(self.timer_poll())
 
-    @staticmethod
-    async def _guarded(where: str, call: Awaitable[T]) -> T | None:
+    async def _guarded(self, where: str, call: Awaitable[T]) -> T | None:
         """A Redis blip must not kill a loop: log it, pause briefly, and go on. Every call is
         bounded in time (a silent Redis peer is otherwise only found by TCP keepalive)."""
         try:
@@ -175,7 +199,7 @@ class Worker:
             raise
         except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
             log.warning("worker loop error", where=where, error=repr(exc)[:200])
-            await asyncio.sleep(0.5)
+            await self._pause(ERROR_PAUSE, self._wake)  # `wake()`: someone waits, try now
             return None
 
     async def _dispatch(self, entry: Entry) -> None:
@@ -191,7 +215,7 @@ class Worker:
             raise
         except Exception as exc:  # noqa: BLE001 - left unacked: claimed and retried later
             log.warning("entry left for retry", entry=entry.entry_id, error=repr(exc)[:200])
-            await asyncio.sleep(0.5)
+            await self._pause(ERROR_PAUSE)
         finally:
             self._slots.release()
 
@@ -249,8 +273,8 @@ class Worker:
 
     async def _send(self, entry: Entry, effect: SendSms) -> str:
         try:
-            result = await self._with_retries(lambda: self.sender.send(effect),
-                                              retryable=_send_retryable)
+            result = await self.retry.run(lambda: self.sender.send(effect), retryable,
+                                          passthrough=(RecipientOptedOut,))
         except RecipientOptedOut:
             event = CarrierOptOut(phone=effect.phone, message_id=effect.id, provider="carrier")
             await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
@@ -265,48 +289,40 @@ class Worker:
         if action is None:
             await self._dead(entry, effect, f"unknown action {effect.action!r}")
             return "dead"
-        async def send_sms(body: str) -> object:
-            return await self.sender.send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
-                                                  body=body))
-
-        ctx = ActionContext(phone=effect.phone, idempotency_key=effect.id,
-                            settings=self.settings, upstreams=self.upstreams,
-                            now=self.core.clock.now(), lang=effect.lang,
-                            send_sms=send_sms)
         try:
-            params = action.Params.model_validate(effect.params)
-            result = await self._with_retries(lambda: action.run(params, ctx),
-                                              retryable=_action_retryable)
-            event = ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
-                                 ok=result.ok, data=dict(result.data), reason=result.reason)
-        except GiveUp as exc:
-            await self._dead(entry, effect, str(exc))
-            event = ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
-                                 ok=False, reason="unavailable")
-        except ValueError as exc:  # params did not validate after filling placeholders
-            event = ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
-                                 ok=False, reason="invalid")
+            call = action.bind(effect.params)
+        except ValidationError as exc:  # the params did not fit after filling placeholders
+            event = self._result(effect, ok=False, reason="invalid")
             log.warning("action params invalid", action=effect.action, error=str(exc)[:200])
+        else:
+            ctx = self._context(effect)
+            try:
+                outcome = await self.retry.run(lambda: call(ctx), retryable)
+                event = self._result(effect, ok=outcome.ok, data=dict(outcome.data),
+                                     reason=outcome.reason)
+            except GiveUp as exc:
+                await self._dead(entry, effect, str(exc))
+                event = self._result(effect, ok=False, reason="unavailable")
         if action.replies:
             await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
         return "ok" if event.ok else (event.reason or "failed")
 
-    async def _with_retries(self, call: Callable[[], Awaitable[T]],
-                               retryable: Callable[[Exception], bool]) -> T:
-        for attempt in range(self.retry.max_tries):
-            try:
-                return await call()
-            except Exception as exc:
-                if not retryable(exc):
-                    if isinstance(exc, RecipientOptedOut | ValueError):
-                        raise
-                    raise GiveUp(f"permanent: {exc!r}"[:300]) from exc
-                if attempt + 1 >= self.retry.max_tries:
-                    raise GiveUp(f"out of tries: {exc!r}"[:300]) from exc
-                delay = self.retry.delay(attempt)
-                log.info("retry", attempt=attempt + 1, delay=round(delay, 2), error=repr(exc)[:120])
-                await asyncio.sleep(delay)
-        raise GiveUp("no tries allowed")
+    def _context(self, effect: RunAction) -> ActionContext:
+        """What the action may use; its texts go through the guard like any other."""
+
+        async def send_sms(body: str) -> Refused | str:
+            return await self.sender.send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
+                                                  body=body))
+
+        return ActionContext(phone=effect.phone, idempotency_key=effect.id,
+                             upstreams=self.upstreams, now=self.core.clock.now(),
+                             lang=effect.lang, send_sms=send_sms)
+
+    @staticmethod
+    def _result(effect: RunAction, *, ok: bool, data: dict[str, Any] | None = None,
+                reason: str | None = None) -> ActionResult:
+        return ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
+                            ok=ok, data=data or {}, reason=reason)
 
     async def _dead(self, entry: Entry, effect: Effect, reason: str) -> None:
         self.core.metrics.dead_letters.inc()
@@ -315,17 +331,11 @@ class Worker:
         await self.outbox.dead_letter(entry, effect, reason)
 
 
-def _send_retryable(exc: Exception) -> bool:
-    return isinstance(exc, SendError) and exc.retryable or _transient(exc)
-
-
-def _action_retryable(exc: Exception) -> bool:
-    return isinstance(exc, ActionRetry) or _transient(exc)
-
-
-def _transient(exc: Exception) -> bool:
-    """Network trouble and the upstream clients' own "try again" errors."""
-    return isinstance(exc, TimeoutError | ConnectionError | OSError | UpstreamUnavailable)
-
-
-ActionContextFactory = Callable[[RunAction], ActionContext]
+def retryable(exc: BaseException) -> bool:
+    """The one place a failure becomes a retry: an upstream's "try later"
+    (`UpstreamUnavailable`, rate limits included), a sender's retryable `SendError`, an
+    action's own `ActionRetry`, and network trouble."""
+    if isinstance(exc, SendError):
+        return exc.retryable
+    return isinstance(exc, ActionRetry | UpstreamUnavailable | TimeoutError | ConnectionError
+                      | OSError)

@@ -18,6 +18,7 @@ from bot.runtime import Runtime, open_runtime
 from bot.sandbox import create_sandbox_app
 from bot.sms import MemorySender
 from bot.store import Keys
+from bot.timer_poll import OnDemand
 from webhooks.app import create_app
 from webhooks.keys import RUNTIME
 
@@ -31,10 +32,12 @@ def new_sid() -> str:
 class Bot:
     """The app under test, plus handles on what it did."""
 
-    def __init__(self, app: web.Application, sender: MemorySender, clock: FrozenClock) -> None:
+    def __init__(self, app: web.Application, sender: MemorySender, clock: FrozenClock,
+                 timers: OnDemand) -> None:
         self.app = app
         self.sender = sender
         self.clock = clock
+        self.timers = timers  # `await bot.timers.tick()`: the worker moves due timers once
 
     @property
     def runtime(self) -> Runtime:
@@ -68,17 +71,18 @@ def build_bot(settings: Settings, *, redis: Redis | None = None, keys: Keys | No
     real_sender = sender is None
     sender = MemorySender() if sender is None or sender is _MEMORY else sender
     clock = FrozenClock()
+    timers = OnDemand()
     redis = redis or fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
 
     @asynccontextmanager
     async def factory(s: Settings) -> AsyncIterator[Runtime]:
         async with open_runtime(s, redis=redis, sender=None if real_sender else sender,
-                                clock=clock,
-                                ids=SequentialIds(), keys=keys) as runtime:
+                                clock=clock, ids=SequentialIds(), keys=keys,
+                                timer_poll=timers) as runtime:
             yield runtime
 
     app = create_app(settings, runtime_factory=factory, **app_kwargs)
-    return Bot(app, sender, clock)
+    return Bot(app, sender, clock, timers)
 
 
 async def text(client: TestClient[Any, Any], body: str, phone: str = "+15555550100", *,

@@ -46,7 +46,8 @@ def test_longest_values_follow_the_settings() -> None:
     from bot.actions import build_registry
     from bot.flow.loader import load_flows
 
-    [spec] = load_flows(ROOT / "flows" / "advocacy.yaml", build_registry().params_models())
+    [spec] = load_flows(ROOT / "flows" / "advocacy.yaml",
+                        build_registry(make_settings()).params_models())
     lengths = longest_lengths(make_settings(program_name="Acme Action Fund",
                                             campaigns_per_page=3), spec)
     text, unknown = at_longest("{program}: {campaigns_menu}", lengths)

@@ -10,7 +10,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from bot.compliance import normalise
-from bot.sandbox import data
 from bot.sandbox.data import SandboxCampaign
 from tests.apphelpers import new_sid, text
 from tests.test_advocacy import PHONE, Voter, start, walk_to_code
@@ -24,10 +23,12 @@ HELP_EN = (f"civictext: advocacy alerts. Help: {CONTACT}. Msg frequency varies. 
 
 
 async def voter_at(aiohttp_client: Any, aiohttp_server: Any, where: str, phone: str = PHONE,
-                   **settings: Any) -> Voter:
-    """A voter walked to `where`: "code", "campaigns", "address", "confirm_call", "calling"."""
+                   campaigns: tuple[SandboxCampaign, ...] = (), **settings: Any) -> Voter:
+    """A voter walked to `where`: "code", "campaigns", "address", "confirm_call", "calling"
+    (with `campaigns` listed by Phone2Action besides the sandbox's own)."""
     bot, client, sandbox = await start(aiohttp_client, aiohttp_server,
                                        help_contact=CONTACT, **settings)
+    sandbox.p2a.campaigns = (*sandbox.p2a.campaigns, *campaigns)
     voter = Voter(bot, client, sandbox, phone)
     if where == "new":
         return voter
@@ -59,12 +60,10 @@ async def state_of(voter: Voter) -> tuple[str | None, bool]:
     ("address", "x" * 150 + " anyway, please stop texting me", True),  # over 160 characters
 ])
 async def test_opt_out_by_the_whole_text(aiohttp_client: Any, aiohttp_server: Any, where: str,
-                                         body: str, opted_out: bool,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                         body: str, opted_out: bool) -> None:
     cuts = SandboxCampaign(1006, "Stop the Cuts", "Call your senators: stop the cuts.",
                            ("FEDERAL",))
-    monkeypatch.setattr(data, "CAMPAIGNS", (*data.CAMPAIGNS, cuts))
-    voter = await voter_at(aiohttp_client, aiohttp_server, where)
+    voter = await voter_at(aiohttp_client, aiohttp_server, where, campaigns=(cuts,))
     answer = await voter.says(body)
     assert (await state_of(voter))[1] is opted_out
     assert await voter.bot.runtime.consent.is_opted_out(PHONE) is opted_out

@@ -15,13 +15,15 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from bot.actions import build_registry
-from bot.actions.base import ActionContext, ActionRetry, Outcome, Registry
+from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry, Registry
 from bot.clock import FrozenClock, SequentialIds
 from bot.models import Inbound
+from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.sms import MemorySender, SendError
 from bot.store import Keys
-from bot.worker import RetryPolicy, Worker
+from bot.timer_poll import OnDemand, every
+from bot.worker import Worker
 from tests.conftest import ROOT, drop_prefix, make_settings
 
 PHONE = "+15555550100"
@@ -31,22 +33,21 @@ class LookupParams(BaseModel):
     zip: str
 
 
-@dataclass
-class Lookup:
+class Lookup(Action[LookupParams]):
     """A test action: fails `fail_first` times with ActionRetry, then finds `count`."""
 
     name: ClassVar[str] = "lookup"
-    Params: ClassVar[type[BaseModel]] = LookupParams
-    replies: ClassVar[bool] = True
-    fail_first: int = 0
-    calls: list[str] = field(default_factory=list)
+    Params = LookupParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, LookupParams)
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+        self.calls: list[str] = []
+
+    async def run(self, params: LookupParams, ctx: ActionContext) -> ActionOutcome:
         self.calls.append(ctx.idempotency_key)
         if len(self.calls) <= self.fail_first:
             raise ActionRetry("upstream busy")
-        return Outcome(ok=True, data={"count": 2})
+        return ActionOutcome(ok=True, data={"count": 2})
 
 
 @dataclass
@@ -92,8 +93,8 @@ async def run_until(worker: Worker, done: Callable[[], Awaitable[bool]],
             while not await done():
                 await asyncio.sleep(0.02)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        worker.stop()
+        await task
 
 
 def outbox_empty(rt: Runtime) -> Callable[[], Awaitable[bool]]:
@@ -170,7 +171,7 @@ async def test_action_result_is_fed_back_and_idempotency_key_is_stable(fake_redi
                                                                        ) -> None:
     sender = MemorySender()
     lookup = Lookup(fail_first=2)
-    registry = build_registry()
+    registry = build_registry(make_settings())
     registry.register(lookup)
     async with runtime_on(fake_redis, sender=sender, registry=registry) as rt:
         await inbound(rt, "DEMO", "SM1")
@@ -190,7 +191,7 @@ async def test_action_result_is_fed_back_and_idempotency_key_is_stable(fake_redi
 
 async def test_action_that_stays_down_fails_into_the_flow(fake_redis: Redis) -> None:
     sender = MemorySender()
-    registry = build_registry()
+    registry = build_registry(make_settings())
     registry.register(Lookup(fail_first=99))
     async with runtime_on(fake_redis, sender=sender, registry=registry) as rt:
         await inbound(rt, "DEMO", "SM1")
@@ -207,7 +208,7 @@ async def test_action_that_stays_down_fails_into_the_flow(fake_redis: Redis) -> 
 async def test_timer_fires_through_the_worker(fake_redis: Redis) -> None:
     sender = MemorySender()
     clock = FrozenClock()
-    registry = build_registry()
+    registry = build_registry(make_settings())
     registry.register(Lookup())
     async with runtime_on(fake_redis, sender=sender, registry=registry, clock=clock) as rt:
         await inbound(rt, "DEMO", "SM1")
@@ -220,3 +221,38 @@ async def test_timer_fires_through_the_worker(fake_redis: Redis) -> None:
         await run_until(worker, done)
         assert [b for _, b in sender.sent] == ["Your ZIP?", "Timed out."]
         assert (await rt.store.load(PHONE)).conversation.flow is None
+
+
+async def test_due_timers_move_when_the_poll_says_not_before(fake_redis: Redis) -> None:
+    sender, clock, ticks = MemorySender(), FrozenClock(), OnDemand()
+    registry = build_registry(make_settings())
+    registry.register(Lookup())
+    async with runtime_on(fake_redis, sender=sender, registry=registry, clock=clock) as rt:
+        worker = rt.new_worker(timer_poll=ticks)
+        task = asyncio.create_task(worker.run())
+        try:
+            await inbound(rt, "DEMO", "SM1")
+            await rt.settle()
+            clock.advance(601)
+            await rt.settle()
+            assert [b for _, b in sender.sent] == ["Your ZIP?"]  # due, but not looked for
+            await ticks.tick()
+            await rt.settle()
+            assert [b for _, b in sender.sent] == ["Your ZIP?", "Timed out."]
+        finally:
+            worker.stop()
+            await task
+
+
+async def test_stop_ends_every_loop_without_cancelling(fake_redis: Redis) -> None:
+    async with runtime_on(fake_redis, sender=MemorySender(),
+                          worker_claim_idle_ms=3_600_000) as rt:
+        worker = rt.new_worker(timer_poll=every(3600))  # every loop is in a long pause
+        task = asyncio.create_task(worker.run())
+        await inbound(rt, "JOIN", "SM1")
+        await rt.settle()
+        worker.stop()
+        async with asyncio.timeout(2):  # a bound, not a wait: ends at once or fails
+            await task
+        assert not task.cancelled() and task.exception() is None
+        assert worker.processed == 1

@@ -7,7 +7,6 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -22,6 +21,7 @@ from webhooks.keys import CORE, METRICS, REDIS, RUNTIME, SETTINGS
 log = structlog.get_logger("webhooks.app")
 
 RuntimeFactory = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
+WORKER_STOP_SECONDS = 10.0
 
 
 def create_app(settings: Settings, *, runtime_factory: RuntimeFactory | None = None
@@ -57,15 +57,15 @@ def _resources(factory: RuntimeFactory, sandboxed: Sequence[str]
             # otherwise pause the loop for tens of milliseconds in the middle of a spike.
             gc.freeze()
             await warm_up(runtime.redis)
-            task: asyncio.Task[Any] | None = None
-            if settings.run_worker:
-                task = asyncio.create_task(runtime.new_worker().run(), name="outbox-worker")
+            worker = runtime.new_worker() if settings.run_worker else None
+            task = (asyncio.create_task(worker.run(), name="outbox-worker")
+                    if worker is not None else None)
             try:
                 yield
             finally:
-                if task is not None:
-                    task.cancel()
+                if worker is not None and task is not None:
+                    worker.stop()  # then cancelled only if it does not end in time
                     with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                        await asyncio.wait_for(task, timeout=10)
+                        await asyncio.wait_for(task, timeout=WORKER_STOP_SECONDS)
 
     return resources

@@ -113,7 +113,7 @@ class Sandbox:
 
 
 def start_sandbox(procs: Procs, delay: float, core: int | None) -> Sandbox:
-    ports = {service: free_port() for service in SERVICES}
+    ports: dict[str, int] = {service: free_port() for service in SERVICES}
     proc = procs.start(f"sandbox-{int(delay * 1000)}ms",
                        [PYTHON, "-m", "bot.bench.sandbox", "--delay", str(delay),
                         "--ports", ",".join(str(p) for p in ports.values())],

@@ -44,7 +44,7 @@ def upstream_settings(**overrides: Any) -> Settings:
     """Settings with no credentials at all (this machine's environment ignored)."""
     values: dict[str, Any] = dict.fromkeys(CREDENTIAL_FIELDS)
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

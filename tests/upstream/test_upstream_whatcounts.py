@@ -15,12 +15,12 @@ ROUTE = "POST /rest/sms/addPhoneToSenderCode/{phone}/{sender_code}"
 
 
 def client(http: aiohttp.ClientSession, root: str, **kw: str) -> WhatCountsClient:
-    values = {
-        "realm": cred.WHATCOUNTS_REALM,
-        "password": cred.WHATCOUNTS_PASSWORD,
-        "sender_code": cred.WHATCOUNTS_SENDER_CODE,
-    } | kw
-    return WhatCountsClient(http, root + "/whatcounts", **values)
+    return WhatCountsClient(
+        http, root + "/whatcounts",
+        realm=kw.get("realm", cred.WHATCOUNTS_REALM),
+        password=kw.get("password", cred.WHATCOUNTS_PASSWORD),
+        sender_code=kw.get("sender_code", cred.WHATCOUNTS_SENDER_CODE),
+    )
 
 
 async def test_subscribe_then_already_exists(upstreams: Upstreams, sandbox: Sandbox) -> None:
