@@ -28,6 +28,7 @@ from bot.flow import FlowSet, load_flow_set
 from bot.metrics import Metrics
 from bot.phone import to_e164
 from bot.redis_conn import make_redis
+from bot.retry import RetryPolicy
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
 from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
@@ -55,11 +56,13 @@ class Runtime:
     upstreams: Upstreams
     session: aiohttp.ClientSession
     timer_poll: TimerPoll | None = None  # None: the worker's own (every second)
+    retry: RetryPolicy | None = None  # None: the worker's own (WORKER_MAX_TRIES, real pauses)
     workers: list[Worker] = field(default_factory=list)
 
     def new_worker(self, **kwargs: Any) -> Worker:
         """A worker over this runtime (several may run, e.g. in tests)."""
         kwargs.setdefault("timer_poll", self.timer_poll)
+        kwargs.setdefault("retry", self.retry)
         worker = Worker(self.core, self.outbox, self.sender, self.registry, self.settings,
                         self.upstreams, **kwargs)
         self.workers.append(worker)
@@ -125,10 +128,12 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
                        sender: Sender | None = None, clock: Clock | None = None,
                        ids: IdFactory | None = None, keys: Keys | None = None,
                        metrics: Metrics | None = None, registry: Registry | None = None,
-                       timer_poll: TimerPoll | None = None) -> AsyncIterator[Runtime]:
+                       timer_poll: TimerPoll | None = None, retry: RetryPolicy | None = None
+                       ) -> AsyncIterator[Runtime]:
     """Open Redis and the HTTP session, build the core, and close both at the end.
 
-    `timer_poll`: when the runtime's workers look for due timers (tests drive it)."""
+    `timer_poll`: when the runtime's workers look for due timers; `retry`: how they retry
+    (tests drive both, so no test waits on the wall clock)."""
     registry = registry or build_registry(settings)
     flows = load_flows(settings, registry)
     keys = keys or Keys(shards=settings.redis_shards)
@@ -152,7 +157,8 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
         yield Runtime(settings=settings, redis=redis, keys=keys, store=store, consent=consent,
                       outbox=outbox,
                       core=core, metrics=metrics, registry=registry, sender=guarded,
-                      upstreams=upstreams, session=session, timer_poll=timer_poll)
+                      upstreams=upstreams, session=session, timer_poll=timer_poll,
+                      retry=retry)
     finally:
         await session.close()
         if own_redis:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from redis.asyncio import Redis
 
 from bot.clock import FrozenClock, SequentialIds
 from bot.config import SERVICES, Settings
+from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.sandbox import create_sandbox_app
 from bot.sms import MemorySender
@@ -64,6 +66,12 @@ async def start_bot(aiohttp_client: Any, aiohttp_server: Any, settings: Settings
 _MEMORY = MemorySender()
 
 
+async def no_pause(seconds: float) -> None:
+    """The worker's pause between two tries, in tests: its turn on the loop, no wall clock
+    (the tries and their bound are the same)."""
+    await asyncio.sleep(0)
+
+
 def build_bot(settings: Settings, *, redis: Redis | None = None, keys: Keys | None = None,
               sender: MemorySender | None = _MEMORY, **app_kwargs: Any) -> Bot:
     """The real app; `redis` defaults to a fresh fakeredis server. `sender=None` keeps the
@@ -78,7 +86,9 @@ def build_bot(settings: Settings, *, redis: Redis | None = None, keys: Keys | No
     async def factory(s: Settings) -> AsyncIterator[Runtime]:
         async with open_runtime(s, redis=redis, sender=None if real_sender else sender,
                                 clock=clock, ids=SequentialIds(), keys=keys,
-                                timer_poll=timers) as runtime:
+                                timer_poll=timers,
+                                retry=RetryPolicy(max_tries=s.worker_max_tries,
+                                                  sleep=no_pause)) as runtime:
             yield runtime
 
     app = create_app(settings, runtime_factory=factory, **app_kwargs)

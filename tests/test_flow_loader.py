@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.actions import build_registry
 from bot.flow import FlowError, load_flow_set
 from bot.flow.loader import load_flow
+from bot.flow.yamlmarks import FlowLoader, line_of, read_flow_yaml
 from tests.conftest import ROOT, make_settings
 
 ACTIONS = build_registry(make_settings()).params_models()
@@ -152,3 +154,28 @@ def test_graph_names_every_state(capsys: pytest.CaptureFixture[str]) -> None:
     assert "[*] --> optin: JOIN / UNETE" in out
     assert "optin --> confirmed: reply yes" in out
     assert "optin --> expired: after 86400s" in out
+
+
+FLOW_FILES = sorted([*(ROOT / "flows").glob("*.yaml"), *(ROOT / "tests" / "flows").glob("*.yaml")])
+
+
+@pytest.mark.parametrize("path", FLOW_FILES, ids=[p.name for p in FLOW_FILES])
+def test_the_fast_reader_reads_every_flow_as_the_reference_loader(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    root, data = read_flow_yaml(text)
+    assert data == yaml.load(text, Loader=FlowLoader)  # noqa: S506 - a SafeLoader
+    reference = yaml.compose(text, Loader=FlowLoader)
+    assert root is not None and reference is not None
+    lines = [line_of(n, ["states"]) for n in (root, reference)]
+    assert lines[0] == lines[1] is not None
+
+
+def test_the_fast_reader_keeps_yaml12_booleans_and_refuses_like_the_reference() -> None:
+    assert read_flow_yaml("on: yes\nwhen: no\nend: true\n")[1] == {
+        "on": "yes", "when": "no", "end": True}
+    broken = "keywords: [DEMO\nstates: {}\n"
+    with pytest.raises(yaml.MarkedYAMLError) as fast:
+        read_flow_yaml(broken)
+    with pytest.raises(yaml.MarkedYAMLError) as reference:
+        yaml.compose(broken, Loader=FlowLoader)
+    assert str(fast.value) == str(reference.value)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.flow.errors import FlowError
 from bot.flow.schema import FlowSpec, StateSpec, Text
-from bot.flow.yamlmarks import FlowLoader, line_of
+from bot.flow.yamlmarks import line_of, read_flow_yaml
 
 MAX_FILE_BYTES = 512 * 1024
 _CONFLICT_MARKERS = ("<<<<<<< ", "=======\n", ">>>>>>> ")
@@ -71,8 +71,7 @@ def load_flow(file: Path, actions: ActionParams) -> FlowSpec:
         if line.startswith(_CONFLICT_MARKERS):
             raise FlowError(file, number, "merge conflict marker left in the file")
     try:
-        root = yaml.compose(text, Loader=FlowLoader)
-        data = yaml.load(text, Loader=FlowLoader)  # noqa: S506 - FlowLoader is a SafeLoader
+        root, data = read_flow_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         lineno = mark.line + 1 if mark else None

@@ -157,7 +157,7 @@ async def test_unclear_call_is_looked_up_not_retried(
 ) -> None:
     """The answer is lost (the sandbox answers after the client gave up): the call did
     happen, the client says OutcomeUnknown, and `find_calls` shows it."""
-    server: TestServer = await aiohttp_server(create_sandbox_app(delay=0.3))
+    server: TestServer = await aiohttp_server(create_sandbox_app(delay=0.2))
     base = str(server.make_url("/p2a"))
     patient = Phone2ActionClient(http, base, cred.P2A_APP_ID, cred.P2A_APP_KEY, timeout=5)
     hasty = Phone2ActionClient(http, base, cred.P2A_APP_ID, cred.P2A_APP_KEY, timeout=0.1)
