@@ -12,7 +12,7 @@ that address on the voter's advocate.
           campaign_id: "{campaign_id}"
           address: "{address}"
           zip5: "{zip5}"               # optional: a ZIP given before (street-only replies)
-      on_success: pick_target          # say "{targets_menu}"
+      on_success: confirm_call         # say "A call will connect you with {targets_list}"
       on_failure:
         - {when: no_zip, goto: ask_address}
         - {when: need_street, goto: ask_street}
@@ -29,8 +29,8 @@ Order: no ZIP -> `no_zip` (a street without a ZIP keeps asking for the ZIP); no 
 `need_street` (a ZIP alone asks for the street: P2A's documented lookup requires
 `address1`, REFERENCE 8); then `GET /legislators` with `address1` and `zip5`. A refusal ->
 `bad_address`; an empty list -> `none_found`. (`zip_ok` is still accepted and ignored.)
-Then the advocate is upserted with `address1` and `zip5` (P2A calls the targets of the advocate's
-address, so it must be saved before `p2a_call`). At most 9 targets are offered.
+Then the advocate is upserted with `address1` and `zip5` (P2A calls the targets of the
+advocate's address, so it must be saved before `p2a_call`). At most 9 targets are offered.
 
 Data on success: `targets_menu` ("1) Sen. Jordan Avery (R)\\n2) ..."), `targets_list`
 ("Sen. Jordan Avery (R), Rep. Riley Chen (D)": whom a call connects), `targets_ids`
