@@ -2,7 +2,7 @@
 that address on the voter's advocate.
 
     ask_address:
-      say: "Reply with your street address and ZIP (or just your ZIP)."
+      say: "Reply with your street address and ZIP."
       on:
         - {when: text, save: address, goto: find_targets}
     find_targets:
