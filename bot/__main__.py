@@ -17,8 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; returns the exit status."""
     args = _parser().parse_args(argv)
     settings = Settings()
-    setup_logging(settings.log_level if args.command != "chat" else "ERROR",
-                  settings.log_json)
+    quiet = args.command == "chat" or getattr(args, "flows_command", "") == "test"
+    setup_logging("CRITICAL" if quiet else settings.log_level, settings.log_json)
     try:
         return int(args.run(args, settings))
     except FlowError as exc:
@@ -58,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("name", nargs="?", help="the flow's name (default: the first)")
     graph.add_argument("--path", type=Path, help="a flow file or folder (FLOW_PATH)")
     graph.set_defaults(run=_flows_graph)
+    test = flows_sub.add_parser("test", help="run the conversation scripts in flows/tests/")
+    test.add_argument("path", nargs="?", type=Path,
+                      help="a flow folder, a flow file or a script file (FLOW_PATH)")
+    test.set_defaults(run=_flows_test)
+    reload = flows_sub.add_parser("reload", help="check the flows, then have every server "
+                                  "and worker load them (through Redis)")
+    reload.set_defaults(run=_flows_reload)
+    actions = flows_sub.add_parser("actions", help="list the actions a flow can call "
+                                   "(docs/actions.md)")
+    actions.set_defaults(run=_flows_actions)
     schema = flows_sub.add_parser("schema", help="write the JSON Schema of the flow format")
     schema.set_defaults(run=_flows_schema)
     return parser
@@ -92,10 +102,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         print("the worker alone needs REDIS_URL: with the in-process Redis, `serve` runs it",
               file=sys.stderr)
         return 2
+    from bot.flowreload import flow_reloads
     from bot.runtime import open_runtime
 
     async def run() -> None:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings) as runtime, flow_reloads(runtime, watch=True):
             await runtime.new_worker().run()
 
     _use_uvloop()
@@ -124,15 +135,67 @@ def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.flowcheck import report
     from bot.runtime import flow_path
 
-    print(report(args.path or flow_path(settings), settings))
-    return 0
+    deployed = flow_path(settings)
+    text, usable = report(args.path or deployed, neighbours=deployed, settings=settings)
+    print(text, file=sys.stdout if usable else sys.stderr)
+    return 0 if usable else 2
 
 
 def _flows_graph(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.flowcheck import mermaid
+    from bot.flowcheck import UnknownFlow, mermaid
     from bot.runtime import flow_path
 
-    print(mermaid(args.path or flow_path(settings), args.name))
+    try:
+        print(mermaid(args.path or flow_path(settings), args.name))
+    except UnknownFlow as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+def _flows_test(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowtest import run_flow_tests
+    from bot.runtime import flow_path
+
+    report = run_flow_tests(args.path or flow_path(settings))
+    print(report.render(), file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _flows_reload(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowcheck import report
+    from bot.flowreload import announce
+    from bot.redis_conn import make_redis
+    from bot.runtime import flow_path
+    from bot.store import Keys
+
+    text, usable = report(flow_path(settings))
+    if not usable:
+        print(f"{text}\nNothing reloaded: the running flows stay.", file=sys.stderr)
+        return 2
+    if settings.redis_url is None:
+        print("No REDIS_URL: the bot runs as one process with its Redis inside; send it "
+              "SIGHUP to reload (kill -HUP <pid of python -m bot serve>).", file=sys.stderr)
+        return 2
+
+    async def bump() -> int:
+        redis = make_redis(settings)
+        try:
+            return await announce(redis, Keys(shards=settings.redis_shards))
+        finally:
+            await redis.aclose()
+
+    number = asyncio.run(bump())
+    print(f"The flows pass the check. Reload #{number} announced: every server and worker "
+          "checks and loads them within a few seconds (a process whose files differ keeps "
+          "its flows and logs why).")
+    return 0
+
+
+def _flows_actions(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowcheck import actions_doc
+
+    sys.stdout.write(actions_doc())
     return 0
 
 

@@ -116,6 +116,12 @@ class Settings(BaseSettings):
             "handling): we record and act, but send no confirmation of our own."
         ),
     )
+    flow_max_auto_steps: int = Field(
+        25, ge=1, description="States a conversation may enter between two texts of the voter "
+        "before it is ended with an apology (a flow looping on its own).")
+    flow_max_actions_per_hour: int = Field(
+        30, ge=1, description="Actions one conversation may call in an hour before it is "
+        "ended with an apology (no conversation can hammer an upstream).")
     program_name: str = Field("civictext", description="Program name used in HELP/STOP texts.")
     help_contact: str | None = Field(
         None,
@@ -165,6 +171,13 @@ class Settings(BaseSettings):
     quorum_api_key: SecretStr | None = None
     quorum_api_base: str | None = None
     upstream_timeout: float = Field(10.0, description="Seconds for one upstream HTTP call.")
+    webhook_targets: dict[str, str] = Field(
+        default_factory=dict, description="Where a flow's `webhook` action may post, by name: "
+        'JSON like {"petition_sheet": "https://crm.example.org/hooks/sign"}.')
+    webhook_secret: SecretStr | None = Field(
+        None, description="Key of the HMAC-SHA256 signature on every webhook body (set it; "
+        "unset, a fixed development key is used and a warning logged).")
+    webhook_timeout: float = Field(10.0, description="Seconds for one webhook call.")
 
     def has_credentials(self, service: Service) -> bool:
         """True when the service's credentials are all set (so it may go to the real API)."""

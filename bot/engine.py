@@ -30,7 +30,7 @@ from bot.compliance_steps import (
 )
 from bot.flow import CompiledFlow, FlowSet
 from bot.flow.predicates import compile_match
-from bot.flow.schema import StateSpec, Transition
+from bot.flow.schema import StateSpec, Transition, VarMatch
 from bot.flow.turn import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED
 from bot.models import (
     ActionResult,
@@ -47,11 +47,13 @@ from bot.models import (
 )
 from bot.quiet import outside_quiet_hours
 from bot.rules import Rules
+from bot.safety import calling_action, entering_state, voter_texted
 from bot.texts import default_text, pick, render
 
 __all__ = ["CONSENT_SYNC", "STEP_BUDGET", "Rules", "Turn", "step"]
 
-#: Most state changes one event may cause (mailroom caps a sprint at 250 steps).
+#: Most `goto`s one event may follow (mailroom caps a sprint at 250 steps); the tighter
+#: bound across events is `Rules.max_auto_steps`.
 STEP_BUDGET = 50
 
 
@@ -71,6 +73,13 @@ class Turn:
     effects: list[SendSms | RunAction | SetTimer] = field(default_factory=list)
     consent: list[ConsentChange] = field(default_factory=list)
     event: Event | None = None
+    halted: str | None = None  # the run-time bound this step broke (bot/safety.py)
+    entered: list[str] = field(default_factory=list)
+
+    def finish(self, note: str) -> Step:
+        """The step this turn recorded."""
+        return Step(conversation=self.conv, effects=list(self.effects), consent=self.consent,
+                    flow=self.flow.name, entered=self.entered, note=note)
 
     # --- recording helpers -----------------------------------------------------------
     def say(self, text: str | None) -> None:
@@ -81,6 +90,10 @@ class Turn:
             body = render(text, values)
             self.effects.append(SendSms(id=self.ids.new_id(), phone=self.conv.phone, body=body))
 
+    def stored(self) -> dict[str, object]:
+        """What `when: {var: ...}` reads: the stored values, and `lang`."""
+        return {**self.conv.vars, "lang": self.conv.lang}
+
     def text(self, value: object) -> str | None:
         return pick(value, self.conv.lang, self.flow.spec.languages[0])  # type: ignore[arg-type]
 
@@ -88,6 +101,13 @@ class Turn:
     def enter(self, name: str, state: StateSpec) -> None:
         """Entering a state: say its message, call its action, set its timer, or end."""
         conv = self.conv
+        if self.halted is None:
+            self.halted = entering_state(conv, self.rules.max_auto_steps)
+        if self.halted is None and state.action is not None:
+            self.halted = calling_action(conv, self.now, self.rules.max_actions_per_hour)
+        if self.halted is not None:
+            return  # `_settle` ends the conversation with an apology
+        self.entered.append(name)
         conv.state = name
         conv.token += 1
         conv.attempts = 0
@@ -131,11 +151,18 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
     work = conv.model_copy(update={"vars": dict(conv.vars), "updated_at": now})
     if isinstance(event, Inbound):
         work.texts_in += 1
+        voter_texted(work)
         return _on_text(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):
         return opt_out(flows, work, event, now, ids, rules)
-    if work.flow is None or work.state is None or work.flow not in flows.flows:
+    if work.flow is None or work.state is None:
         return Step(conversation=work, note="stale")
+    if _vanished(flows, work):
+        if isinstance(event, TimerFired):  # the voter is not waiting: never text at random
+            work.flow = work.state = work.pending = None
+            work.token += 1
+            return Step(conversation=work, note="flow_gone_quiet")
+        return _after_reload(flows, work, now, ids, rules)
     turn = Turn(work, flows.flows[work.flow], now, ids, rules, event=event)
     if isinstance(event, ActionResult):
         if event.effect_id != work.pending:
@@ -175,7 +202,7 @@ def _answer_check(flows: FlowSet, conv: Conversation) -> AnswerCheck | bool:
     """Whether a text is the reply the conversation waits for: one the state accepts (for
     free text, one that reads as a street), or one quoting what the bot offered (a campaign
     name from a menu). Only asked for a sentence opening with a per-se word."""
-    if conv.flow not in flows.flows or conv.state is None:
+    if conv.flow not in flows.flows or conv.state is None or _vanished(flows, conv):
         return False
     replies = flows.flows[conv.flow].state(conv.state).on
     if not replies:
@@ -185,10 +212,13 @@ def _answer_check(flows: FlowSet, conv: Conversation) -> AnswerCheck | bool:
         if quotes(body, conv.vars.values()):
             return True
         for reply_ in replies:
-            if reply_.when in ("text", "any"):
+            when = reply_.when
+            if isinstance(when, VarMatch):
+                continue  # a test of stored values, not of the reply
+            if when in ("text", "any"):
                 if looks_like_street(body):
                     return True
-            elif compile_match(reply_.when)(body) is not None:
+            elif compile_match(when)(body) is not None:
                 return True
         return False
 
@@ -222,7 +252,7 @@ def _while_opted_out(flows: FlowSet, conv: Conversation, event: Inbound,
 
 def _optin_pending(flows: FlowSet, conv: Conversation) -> bool:
     """The conversation waits in a state whose replies include the opt-in (YES)."""
-    if conv.flow not in flows.flows or conv.state is None:
+    if conv.flow not in flows.flows or conv.state is None or _vanished(flows, conv):
         return False
     return any(t.opt_in for t in flows.flows[conv.flow].state(conv.state).on)
 
@@ -240,10 +270,11 @@ def _ask_to_rejoin(flows: FlowSet, conv: Conversation, event: Inbound,
     conv.flow, conv.lang, conv.vars = name, lang, {}
     turn = Turn(conv, flow, now, ids, rules, text_in=event.body, event=event)
     turn.enter(flow.spec.start, first)
-    effects = [e.model_copy(update={"asked_while_out": True}) if isinstance(e, SendSms) else e
-               for e in turn.effects]
-    return Step(conversation=conv, effects=effects, note="rejoin",
-                consent=[consent(event, now, f"REJOIN-ASKED:{name}", opted_out=True)])
+    result = turn.finish("rejoin")
+    result.effects = [e.model_copy(update={"asked_while_out": True})
+                      if isinstance(e, SendSms) else e for e in result.effects]
+    result.consent.append(consent(event, now, f"REJOIN-ASKED:{name}", opted_out=True))
+    return result
 
 
 def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
@@ -251,6 +282,10 @@ def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, i
     if conv.flow is None and not rules.serves(conv.phone):
         return reply(flows, conv, "unsupported", ids, rules, note="unsupported")
     started = flows.keywords.get(normalise(event.body))
+    if _vanished(flows, conv):
+        if started is None:
+            return _after_reload(flows, conv, now, ids, rules)
+        conv.flow = conv.state = conv.pending = None
     if conv.flow in flows.flows and conv.state is not None:
         flow = flows.flows[conv.flow]
         turn = Turn(conv, flow, now, ids, rules, text_in=event.body, event=event)
@@ -264,7 +299,7 @@ def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, i
                 return _reprompt(turn, state)
         elif started is None:
             turn.say(default_text("busy", conv.lang))
-            return Step(conversation=conv, effects=list(turn.effects), note="busy")
+            return turn.finish("busy")
     if started is None:
         return reply(flows, conv, "idle", ids, rules, note="idle")
     name, lang = started
@@ -272,6 +307,33 @@ def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, i
     turn = Turn(conv, flows.flows[name], now, ids, rules, text_in=event.body, event=event)
     turn.enter(turn.flow.spec.start, turn.flow.state(turn.flow.spec.start))
     return _settle(turn, note="start")
+
+
+def _vanished(flows: FlowSet, conv: Conversation) -> bool:
+    """The conversation is in a flow or state that a reload removed."""
+    if conv.flow is None or conv.state is None:
+        return False
+    flow = flows.flows.get(conv.flow)
+    return flow is None or conv.state not in flow.spec.states
+
+
+def _after_reload(flows: FlowSet, conv: Conversation, now: float, ids: IdFactory,
+                  rules: Rules) -> Step:
+    """Never stuck after a reload: back to the flow's start if the flow is still there
+    (what was saved is dropped: it may not fit the new flow), else ended, with a short text."""
+    flow = flows.flows.get(conv.flow or "")
+    conv.pending, conv.attempts = None, 0
+    conv.token += 1
+    if flow is None:
+        conv.flow = conv.state = None
+        body = render(default_text("flow_gone", conv.lang), {"program": rules.program})
+        return Step(conversation=conv, effects=[SendSms(id=ids.new_id(), phone=conv.phone,
+                                                        body=body)], note="flow_gone")
+    conv.vars = {}
+    turn = Turn(conv, flow, now, ids, rules)
+    turn.say(default_text("flow_restarted", conv.lang))
+    turn.enter(flow.spec.start, flow.state(flow.spec.start))
+    return _settle(turn, note="flow_restarted")
 
 
 def _run(turn: Turn, trigger: str, note: str) -> Step:
@@ -283,10 +345,22 @@ def _run(turn: Turn, trigger: str, note: str) -> Step:
 def _settle(turn: Turn, note: str) -> Step:
     conv = turn.conv
     for _ in range(STEP_BUDGET):
-        if conv.state is None or not turn.flow.state(conv.state).goto:
+        if turn.halted or conv.state is None or not turn.flow.state(conv.state).goto:
             break
         turn.flow.fire(turn, ADVANCE)
-    return Step(conversation=conv, effects=list(turn.effects), consent=turn.consent, note=note)
+    if turn.halted:
+        return _halt(turn)
+    return turn.finish(note)
+
+
+def _halt(turn: Turn) -> Step:
+    """A run-time bound broke: end the conversation, say sorry (the flow cannot go on)."""
+    conv = turn.conv
+    conv.flow = conv.state = conv.pending = None
+    conv.token += 1
+    conv.attempts = 0
+    turn.say(default_text("halted", conv.lang))
+    return turn.finish(f"halted:{turn.halted}")
 
 
 def _reprompt(turn: Turn, state: StateSpec) -> Step:
@@ -297,7 +371,7 @@ def _reprompt(turn: Turn, state: StateSpec) -> Step:
             return _run(turn, GIVE_UP, note="give_up")
         turn.say(default_text("goodbye", conv.lang))
         conv.flow = conv.state = None
-        return Step(conversation=conv, effects=list(turn.effects), note="give_up")
+        return turn.finish("give_up")
     custom = turn.text(state.reprompt)
     if custom:
         turn.say(custom)
@@ -305,7 +379,7 @@ def _reprompt(turn: Turn, state: StateSpec) -> Step:
         hint = turn.flow.hints.get((conv.state or "", conv.lang), "")
         turn.say(" ".join(p for p in (default_text("sorry", conv.lang), hint) if p))
         turn.say(turn.text(state.say))
-    return Step(conversation=conv, effects=list(turn.effects), note="reprompt")
+    return turn.finish("reprompt")
 
 
 def _save_result(turn: Turn, event: ActionResult) -> None:

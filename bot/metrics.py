@@ -31,6 +31,9 @@ class Metrics:
                                 "Delivery status callbacks", ["provider", "status"], registry=r)
         self.dead_letters = Counter("civictext_dead_letters_total",
                                     "Effects given up on after their last try", registry=r)
+        self.halted = Counter("civictext_conversations_halted_total",
+                              "Conversations ended by a run-time bound (a flow looping or "
+                              "calling actions too often)", ["bound"], registry=r)
         self.worker_busy = Gauge("civictext_worker_inflight", "Effects running now", registry=r)
 
     def render(self) -> bytes:

@@ -142,6 +142,9 @@ class Conversation(BaseModel):
     optout_by: str | None = None  # "provider" or "carrier": silent until their START/YES
     texts_in: int = 0
     updated_at: float = 0.0
+    auto: int = 0  # states entered since the voter's last text (bot/safety.py)
+    acts: int = 0  # actions called since `acts_at`, in a window of an hour
+    acts_at: float = 0.0
 
 
 class ConsentChange(Frozen):
@@ -165,3 +168,5 @@ class Step(BaseModel):
     effects: list[SendSms | RunAction | SetTimer | FireTimer] = Field(default_factory=list)
     consent: list[ConsentChange] = Field(default_factory=list)
     note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...
+    flow: str | None = None  # the flow the step ran in
+    entered: list[str] = Field(default_factory=list)  # its states entered, in order

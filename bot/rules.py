@@ -22,6 +22,8 @@ class Rules:
     consent_sync: bool = True  # push opt-outs/opt-ins upstream with the `consent_sync` action
     quiet_start: int = 21  # local hour quiet hours begin (timers marked quiet_hours wait)
     quiet_end: int = 8
+    max_auto_steps: int = 25  # states entered between two voter texts (bot/safety.py)
+    max_actions_per_hour: int = 30  # actions one conversation may call in an hour
     own_numbers: frozenset[str] = field(default_factory=frozenset)  # SMS_FROM, E.164
     countries: frozenset[str] = frozenset({"US"})  # SMS_COUNTRIES: regions the flow serves
 

@@ -73,11 +73,11 @@ class Runtime:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            busy = any(w.busy for w in self.workers)
-            if not busy and await self.outbox.pending_count() == 0:
-                return
-            for worker in self.workers:
-                worker.wake()  # no need to wait out the reader's idle pause
+            if not any(w.busy for w in self.workers):
+                if await self.outbox.pending_count() == 0:
+                    return
+                for worker in self.workers:
+                    worker.wake()  # entries wait: read them now, not after the idle pause
             await asyncio.sleep(SETTLE_POLL)
         raise TimeoutError("the outbox did not settle")
 
@@ -88,6 +88,8 @@ def build_rules(settings: Settings) -> Rules:
     return Rules(program=settings.program_name, help_contact=settings.help_contact,
                  provider_handles_keywords=settings.provider_handles_keywords,
                  quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end,
+                 max_auto_steps=settings.flow_max_auto_steps,
+                 max_actions_per_hour=settings.flow_max_actions_per_hour,
                  own_numbers=frozenset({own} if own else ()), countries=settings.countries())
 
 

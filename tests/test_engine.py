@@ -222,7 +222,7 @@ def test_carrier_optout_opts_out_without_confirmation(flows: FlowSet) -> None:
 def test_join_optin_records_consent(flows: FlowSet) -> None:
     phone = Phone(flows)
     first = phone.texts(phone.text("JOIN"))[0]
-    for needed in ("Acme", "msgs/month", "Msg & data rates may apply", "HELP", "STOP"):
+    for needed in ("Acme", "Msg frequency varies", "Msg & data rates may apply", "HELP", "STOP"):
         assert needed in first
     result = phone.text("Yes")
     assert [c.keyword for c in result.consent] == ["OPT-IN:join"]

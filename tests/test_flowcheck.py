@@ -14,9 +14,17 @@ keywords: [TINY]
 start: ask
 states:
   ask:
+    say: "Who?"
+    on:
+      - {when: text, save: targets_list, goto: name}
+  name:
+    say: "Your name?"
+    on:
+      - {when: text, save: mystery, goto: confirm}
+  confirm:
     say: "Call {targets_list}? {mystery}"
     on:
-      - {when: yes, goto: done}
+      - {when: "yes", goto: done}
   done:
     say: "Thanks from {program}."
     end: true
@@ -26,19 +34,20 @@ states:
 def test_a_legislator_list_counts_at_its_longest(tmp_path: Path) -> None:
     flow = tmp_path / "tiny.yaml"
     flow.write_text(FLOW)
-    out = report(flow, make_settings(help_contact="help@example.org"))
+    out, usable = report(flow, settings=make_settings(help_contact="help@example.org"))
+    assert usable
     # 9 legislators of 40 characters with a party: 430 characters, 3 segments at least;
     # as written ("Call {targets_list}? {mystery}") it would be one.
-    [ask] = [line for line in out.splitlines() if "ask.say" in line]
-    assert "3 segments at most" in ask and "as written: {mystery}" in ask
+    [confirm] = [line for line in out.splitlines() if "confirm.say" in line]
+    assert "3 segments at most" in confirm and "as written: {mystery}" in confirm
     assert "HELP_CONTACT" not in out
 
 
 def test_an_unset_help_contact_is_a_warning(tmp_path: Path) -> None:
     flow = tmp_path / "tiny.yaml"
     flow.write_text(FLOW)
-    out = report(flow, make_settings(help_contact=None))
-    assert "WARNING: HELP_CONTACT is not set" in out
+    out, _ = report(flow, settings=make_settings(help_contact=None))
+    assert "warning: HELP_CONTACT is not set" in out
     assert out.splitlines()[-1].startswith("1 flow(s) ok, 1 warning(s)")
 
 

@@ -32,7 +32,8 @@ async def test_keyword_flow_end_to_end(bot_client: tuple[Bot, AnyClient]) -> Non
     assert (await resp.text()).endswith("<Response/>")
     await bot.runtime.settle()
     [optin] = bot.texts_to(PHONE)
-    for needed in ("civictext", "msgs/month", "Msg & data rates may apply", "HELP", "STOP"):
+    for needed in ("civictext", "Msg frequency varies", "Msg & data rates may apply", "HELP",
+                   "STOP"):
         assert needed in optin
     await text(client, "Yes!")
     await bot.runtime.settle()

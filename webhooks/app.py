@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from bot.config import SERVICES, Settings
+from bot.flowreload import flow_reloads
 from bot.redis_conn import warm_up
 from bot.runtime import Runtime, open_runtime, warn_about_settings
 from webhooks import health, telesign, twilio
@@ -61,7 +62,8 @@ def _resources(factory: RuntimeFactory, sandboxed: Sequence[str]
             task = (asyncio.create_task(worker.run(), name="outbox-worker")
                     if worker is not None else None)
             try:
-                yield
+                async with flow_reloads(runtime, watch=settings.redis_url is not None):
+                    yield
             finally:
                 if worker is not None and task is not None:
                     worker.stop()  # then cancelled only if it does not end in time

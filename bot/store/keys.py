@@ -59,6 +59,10 @@ class Keys:
     def ignored(self, shard: int) -> str:
         return f"{self.prefix}:ignored:{self.tag(shard)}"
 
+    def flows_reload(self) -> str:
+        """The reload counter every process polls (`python -m bot flows reload`)."""
+        return f"{self.prefix}:flows:reload"
+
     def all_shards(self) -> range:
         return range(self.shards)
 

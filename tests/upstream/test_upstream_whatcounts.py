@@ -73,11 +73,13 @@ async def test_wrong_password(http: aiohttp.ClientSession, sandbox_root: str) ->
     ],
 )
 async def test_errors(
-    upstreams: Upstreams, sandbox: Sandbox, kind: int | str, error: type[Exception]
+    upstreams: Upstreams, hasty: Upstreams, sandbox: Sandbox, kind: int | str,
+    error: type[Exception]
 ) -> None:
-    assert upstreams.whatcounts is not None
+    failing = (hasty if kind == "timeout" else upstreams).whatcounts
+    assert failing is not None
     sandbox.whatcounts.fail_next[ROUTE] = [kind]
     with pytest.raises(error) as info:
-        await upstreams.whatcounts.subscribe(PHONE)
+        await failing.subscribe(PHONE)
     if error is UpstreamUnavailable:
         assert not isinstance(info.value, UpstreamRejected)
