@@ -6,9 +6,10 @@ effects, the consent-log lines) and the caller commits it.
 from __future__ import annotations
 
 from bot.clock import IdFactory
-from bot.compliance import normalise
+from bot.compliance import AnswerCheck, looks_like_street, normalise, quotes
 from bot.flow import FlowSet
-from bot.flow.schema import FlowSpec
+from bot.flow.predicates import compile_match
+from bot.flow.schema import FlowSpec, StateSpec, VarMatch
 from bot.models import (
     CarrierOptOut,
     ConsentChange,
@@ -38,7 +39,6 @@ def join_words(spec: FlowSpec) -> dict[str, str]:
 def values(flows: FlowSet, rules: Rules) -> dict[str, object]:
     """What every compliance text may name."""
     return {"program": rules.program, "help_contact": rules.help_contact or "",
-            "countries": ", ".join(sorted(rules.countries)),
             **join_words(flows.flows[flows.default].spec)}
 
 
@@ -51,6 +51,46 @@ def compliance_text(flows: FlowSet, conv: Conversation, kind: str, rules: Rules)
     if kind == "help" and not rules.help_contact:
         kind = "help_no_contact"
     return default_text(kind, conv.lang)
+
+
+def answer_check(flows: FlowSet, conv: Conversation) -> AnswerCheck | bool:
+    """Whether a text is the reply the conversation waits for: one the state accepts (for
+    free text, one that reads as a street), or one quoting what the bot offered (a campaign
+    name from a menu). Only asked for a sentence opening with a per-se word."""
+    state = _current_state(flows, conv)
+    replies = state.on if state else []
+    if not replies:
+        return False
+
+    def is_answer(body: str) -> bool:
+        if quotes(body, conv.vars.values()):
+            return True
+        for reply_ in replies:
+            when = reply_.when
+            if isinstance(when, VarMatch):
+                continue  # a test of stored values, not of the reply
+            if when in ("text", "any"):
+                if looks_like_street(body):
+                    return True
+            elif compile_match(when)(body) is not None:
+                return True
+        return False
+
+    return is_answer
+
+
+def optin_pending(flows: FlowSet, conv: Conversation) -> bool:
+    """The conversation waits in a state whose replies include the opt-in (YES)."""
+    state = _current_state(flows, conv)
+    return state is not None and any(t.opt_in for t in state.on)
+
+
+def _current_state(flows: FlowSet, conv: Conversation) -> StateSpec | None:
+    """The state the conversation is in; None when none (or a reload removed it)."""
+    flow = flows.flows.get(conv.flow or "")
+    if flow is None or conv.state is None or conv.state not in flow.spec.states:
+        return None
+    return flow.state(conv.state)
 
 
 def reply(flows: FlowSet, conv: Conversation, kind: str, ids: IdFactory, rules: Rules,
@@ -66,8 +106,9 @@ def reply(flows: FlowSet, conv: Conversation, kind: str, ids: IdFactory, rules: 
 
 
 def opt_out(flows: FlowSet, conv: Conversation, event: Inbound | CarrierOptOut, now: float,
-            ids: IdFactory, rules: Rules) -> Step:
-    """Opt the phone out at once; confirm once unless the provider or carrier did it."""
+            ids: IdFactory, rules: Rules, *, confirm: bool = True) -> Step:
+    """Opt the phone out at once; confirm once unless the provider or carrier did it (or
+    `confirm` is false: a number outside SMS_COUNTRIES already had its one answer)."""
     by_carrier = isinstance(event, CarrierOptOut)
     conv.opted_out, conv.flow, conv.state, conv.pending = True, None, None, None
     conv.optout_by = "carrier" if by_carrier else (
@@ -75,7 +116,7 @@ def opt_out(flows: FlowSet, conv: Conversation, event: Inbound | CarrierOptOut, 
     conv.token += 1
     conv.attempts = 0
     effects: Effects = []
-    if conv.optout_by is None:
+    if conv.optout_by is None and confirm:
         body = render(compliance_text(flows, conv, "stop", rules), values(flows, rules))
         effects.append(SendSms(id=ids.new_id(), phone=conv.phone, body=body,
                                stop_confirmation=True))

@@ -10,27 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.clock import IdFactory
-from bot.compliance import (
-    AnswerCheck,
-    Keyword,
-    classify,
-    language_hint,
-    looks_like_street,
-    normalise,
-    quotes,
-)
+from bot.compliance import Keyword, classify, language_hint, normalise
 from bot.compliance_steps import (
     CONSENT_SYNC,
+    answer_check,
     consent,
     join_words,
     opt_in,
     opt_out,
+    optin_pending,
     reply,
     sync_opt_in,
 )
 from bot.flow import CompiledFlow, FlowSet
-from bot.flow.predicates import compile_match
-from bot.flow.schema import StateSpec, Transition, VarMatch
+from bot.flow.schema import StateSpec, Transition
 from bot.flow.turn import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED
 from bot.models import (
     ActionResult,
@@ -45,16 +38,18 @@ from bot.models import (
     Step,
     TimerFired,
 )
+from bot.phone import region_of
 from bot.quiet import outside_quiet_hours
 from bot.rules import Rules
 from bot.safety import calling_action, entering_state, voter_texted
 from bot.texts import default_text, pick, render
 
-__all__ = ["CONSENT_SYNC", "STEP_BUDGET", "Rules", "Turn", "step"]
-
 #: Most `goto`s one event may follow (mailroom caps a sprint at 250 steps); the tighter
 #: bound across events is `Rules.max_auto_steps`.
 STEP_BUDGET = 50
+__all__ = ["CONSENT_SYNC", "STEP_BUDGET", "Rules", "Turn", "step"]
+
+FLOOD_WINDOW = 60.0
 
 
 @dataclass
@@ -150,9 +145,7 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
     """Apply one event to one conversation. Pure: the caller commits, then acts."""
     work = conv.model_copy(update={"vars": dict(conv.vars), "updated_at": now})
     if isinstance(event, Inbound):
-        work.texts_in += 1
-        voter_texted(work)
-        return _on_text(flows, work, event, now, ids, rules)
+        return _inbound(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):
         return opt_out(flows, work, event, now, ids, rules)
     if work.flow is None or work.state is None:
@@ -177,13 +170,65 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
     return Step(conversation=work, note="unknown")
 
 
-def _on_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
+def _inbound(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
              rules: Rules) -> Step:
+    """A text: never answered when it comes from one of our own numbers (a loop); answered
+    in the writer's language (AYUDA, HOLA: Spanish); once only from outside SMS_COUNTRIES."""
     if event.phone in rules.own_numbers or event.phone == event.to:
-        return Step(conversation=conv, note="own_number")  # never text ourselves: a loop
+        return Step(conversation=conv, note="own_number")
+    conv.texts_in += 1
     if conv.flow is None:
         conv.lang = language_hint(event.body) or conv.lang
-    keyword = classify(event.body, flows.lists, answering=_answer_check(flows, conv))
+    if region_of(conv.phone) not in rules.countries:
+        return _not_served(flows, conv, event, now, ids, rules)
+    return _paced_text(flows, conv, event, now, ids, rules)
+
+
+def _paced_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float,
+                ids: IdFactory, rules: Rules) -> Step:
+    """A text from a served country: answered, unless the phone floods and already had its
+    few answers this minute (then only recorded, as an ignored text)."""
+    voter_texted(conv)
+    flooding = _count_text(conv, now, rules)
+    if flooding and conv.rate_out >= rules.flood_answers:
+        return Step(conversation=conv, note="ignored")
+    result = _on_text(flows, conv, event, now, ids, rules)
+    if flooding and any(isinstance(e, SendSms) for e in result.effects):
+        result.conversation.rate_out += 1
+    return result
+
+
+def _count_text(conv: Conversation, now: float, rules: Rules) -> bool:
+    """Count a text in the phone's current minute; True while the phone floods (over
+    `flood_texts` a minute, until a minute passes at a person's pace)."""
+    if now - conv.rate_t0 >= FLOOD_WINDOW:
+        conv.flooding = conv.flooding and conv.rate_in > rules.flood_texts
+        conv.rate_t0, conv.rate_in, conv.rate_out = now, 0, 0
+    conv.rate_in += 1
+    if conv.rate_in > rules.flood_texts:
+        conv.flooding = True
+    return conv.flooding
+
+
+def _not_served(flows: FlowSet, conv: Conversation, event: Inbound, now: float,
+                ids: IdFactory, rules: Rules) -> Step:
+    """A phone outside SMS_COUNTRIES: one short answer, the first time, and nothing else
+    ever (no flow, so no code). A STOP is still recorded, answered only if it came first."""
+    first = conv.texts_in == 1
+    if classify(event.body, flows.lists) is Keyword.STOP and not conv.opted_out:
+        return opt_out(flows, conv, event, now, ids, rules, confirm=first)
+    if not first:
+        return Step(conversation=conv, note="ignored")
+    countries = ", ".join(sorted(rules.countries))
+    body = render(default_text("not_served", conv.lang),
+                  {"program": rules.program, "countries": countries})
+    return Step(conversation=conv, effects=[SendSms(id=ids.new_id(), phone=conv.phone,
+                                                    body=body)], note="not_served")
+
+
+def _on_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
+             rules: Rules) -> Step:
+    keyword = classify(event.body, flows.lists, answering=answer_check(flows, conv))
     if keyword is Keyword.STOP:
         if conv.opted_out:
             conv.flow = conv.state = None  # a pending re-join question is void
@@ -198,46 +243,19 @@ def _on_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids
     return _flow_text(flows, conv, event, now, ids, rules)
 
 
-def _answer_check(flows: FlowSet, conv: Conversation) -> AnswerCheck | bool:
-    """Whether a text is the reply the conversation waits for: one the state accepts (for
-    free text, one that reads as a street), or one quoting what the bot offered (a campaign
-    name from a menu). Only asked for a sentence opening with a per-se word."""
-    if conv.flow not in flows.flows or conv.state is None or _vanished(flows, conv):
-        return False
-    replies = flows.flows[conv.flow].state(conv.state).on
-    if not replies:
-        return False
-
-    def is_answer(body: str) -> bool:
-        if quotes(body, conv.vars.values()):
-            return True
-        for reply_ in replies:
-            when = reply_.when
-            if isinstance(when, VarMatch):
-                continue  # a test of stored values, not of the reply
-            if when in ("text", "any"):
-                if looks_like_street(body):
-                    return True
-            elif compile_match(when)(body) is not None:
-                return True
-        return False
-
-    return is_answer
-
-
 def _while_opted_out(flows: FlowSet, conv: Conversation, event: Inbound,
                      keyword: Keyword | None, now: float, ids: IdFactory,
                      rules: Rules) -> Step:
-    """After STOP only what the voter asks for: HELP is answered, a flow keyword gets its
-    opt-in question (YES then re-subscribes), START opts back in. A phone the carrier or
-    provider opted out gets nothing until the provider's own START or YES."""
+    """After STOP only what the voter asks: HELP answered, a flow keyword gets its opt-in
+    question (YES re-subscribes), START opts in; a carrier's or provider's opt-out: nothing
+    until the provider's own START or YES."""
     if conv.optout_by is not None:
         if keyword in (Keyword.START, Keyword.YES):
             return opt_in(flows, conv, event, now, ids, rules)
         return Step(conversation=conv, note="ignored")
     if keyword is Keyword.HELP:
         return reply(flows, conv, "help", ids, rules, note="help", asked_while_out=True)
-    if keyword is Keyword.YES and _optin_pending(flows, conv):
+    if keyword is Keyword.YES and optin_pending(flows, conv):
         conv.opted_out = False
         result = _flow_text(flows, conv, event, now, ids, rules)
         result.effects.extend(sync_opt_in(conv, ids, rules))
@@ -245,16 +263,9 @@ def _while_opted_out(flows: FlowSet, conv: Conversation, event: Inbound,
     if keyword in (Keyword.START, Keyword.YES):
         return opt_in(flows, conv, event, now, ids, rules)
     started = flows.keywords.get(normalise(event.body))
-    if started is not None and rules.serves(conv.phone):
+    if started is not None:
         return _ask_to_rejoin(flows, conv, event, started, now, ids, rules)
     return Step(conversation=conv, note="ignored")
-
-
-def _optin_pending(flows: FlowSet, conv: Conversation) -> bool:
-    """The conversation waits in a state whose replies include the opt-in (YES)."""
-    if conv.flow not in flows.flows or conv.state is None or _vanished(flows, conv):
-        return False
-    return any(t.opt_in for t in flows.flows[conv.flow].state(conv.state).on)
 
 
 def _ask_to_rejoin(flows: FlowSet, conv: Conversation, event: Inbound,
@@ -279,8 +290,6 @@ def _ask_to_rejoin(flows: FlowSet, conv: Conversation, event: Inbound,
 
 def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
                rules: Rules) -> Step:
-    if conv.flow is None and not rules.serves(conv.phone):
-        return reply(flows, conv, "unsupported", ids, rules, note="unsupported")
     started = flows.keywords.get(normalise(event.body))
     if _vanished(flows, conv):
         if started is None:

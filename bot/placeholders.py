@@ -30,7 +30,6 @@ def longest_lengths(settings: Settings, spec: FlowSpec) -> dict[str, int]:
     return {
         "program": len(settings.program_name),
         "help_contact": len(settings.help_contact or ""),
-        "countries": len(settings.sms_countries),
         "join_en": max(map(len, keywords)),
         "join_es": max(map(len, keywords)),
         "campaign_name": NAME_MAX,

@@ -51,12 +51,6 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "es": "{program}: Envie {join_es} para empezar ({join_en} in English). Responda AYUDA "
               "para ayuda, PARAR para cancelar.",
     },
-    "unsupported": {
-        "en": "{program}: Sorry, this service works only with phone numbers from {countries}, "
-              "so we cannot sign up this number.",
-        "es": "{program}: Perdon, este servicio solo funciona con numeros de {countries}, asi "
-              "que no podemos inscribir este numero.",
-    },
     "busy": {
         "en": "One moment please, we are working on it.",
         "es": "Un momento por favor, estamos en ello.",
@@ -64,6 +58,12 @@ DEFAULTS: dict[str, dict[str, str]] = {
     "sorry": {
         "en": "Sorry, I did not understand.",
         "es": "Perdon, no entendi.",
+    },
+    "not_served": {
+        "en": "{program}: Sorry, this service is only for phones in {countries}. "
+              "We will not text you again.",
+        "es": "{program}: Perdon, este servicio es solo para telefonos de {countries}. "
+              "No le enviaremos mas mensajes.",
     },
     "halted": {
         "en": "{program}: Sorry, something went wrong on our side, so we stopped here. "

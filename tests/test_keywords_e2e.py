@@ -264,11 +264,11 @@ async def test_a_number_the_services_cannot_serve_is_told_so_first(
         aiohttp_client: Any, aiohttp_server: Any) -> None:
     voter = await voter_at(aiohttp_client, aiohttp_server, "new", phone=UK)
     assert await voter.says("JOIN") == [
-        "civictext: Sorry, this service works only with phone numbers from US, so we cannot "
-        "sign up this number."]
-    assert await voter.says("YES") == [voter.bot.texts_to(UK)[0]]
-    assert not voter.calls("telesign") and voter.bot.texts_to(UK)[0].count("code") == 0
-    assert await voter.says("STOP") != []
+        "civictext: Sorry, this service is only for phones in US. We will not text you again."]
+    assert await voter.says("YES") == []  # one short answer, never a code (SMS_COUNTRIES)
+    assert not voter.calls("telesign") and not voter.calls("wevote")
+    assert await voter.says("STOP") == []  # recorded, pushed upstream; the answer was given
+    assert await voter.bot.runtime.consent.is_opted_out(UK)
     assert any(c.startswith("POST /whatcounts/rest/sms/stopSubscriberSend/") for c in
                voter.sandbox.log)
     assert await voter.bot.runtime.outbox.dead_letters() == []
