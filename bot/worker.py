@@ -149,6 +149,8 @@ class Worker:
         finally:
             waiting.cancel()
             stopped.cancel()
+        if waiting.done() and not waiting.cancelled():
+            waiting.result()  # a failing poll is a bug: raise it, never drop it silently
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for effects already running to finish."""
