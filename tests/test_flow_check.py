@@ -65,7 +65,7 @@ def test_the_base_flow_is_fine(tmp_path: Path) -> None:
         (("Thanks {name}.", "Thanks {nmae}."), 13,
          "{nmae} is never saved before state 'thanks': the voter would read an empty gap. "
          "Did you mean 'name'?"),
-        (("on_failure: done", "on_failure: lookup"), 15,
+        (("on_failure: done", "on_failure: lookup"), 18,  # the link to change
          "can repeat forever without waiting for the voter: lookup (on_failure) -> lookup"),
         (("goto: lookup", "goto: lokup"), 14, "leads to 'lokup', which is not defined. "
          "Did you mean 'lookup'?"),
@@ -87,6 +87,22 @@ def test_each_mistake_is_named_at_its_line(tmp_path: Path, change: tuple[str, st
     assert found == [(line, found[0][1])], errors_of(path)
     with pytest.raises(FlowError):
         load_flow(path, ACTIONS)
+
+
+def test_a_loop_of_several_states_is_named_at_the_link_that_closes_it(tmp_path: Path
+                                                                     ) -> None:
+    path = write(tmp_path, BASE.replace("on_failure: done", "on_failure: thanks"))
+    [(line, message, _)] = [e for e in errors_of(path) if "repeat forever" in e[1]]
+    assert message.endswith("thanks (goto) -> lookup (on_failure) -> thanks")
+    assert line == 18
+
+
+def test_an_unreachable_state_is_one_error_not_one_per_placeholder(tmp_path: Path) -> None:
+    """Cut off by a wrong `goto`, `thanks` saves nothing before itself: only the cut-off
+    states are errors, not every `{name}` in them."""
+    path = write(tmp_path, BASE.replace("        goto: thanks\n", "        goto: done\n"))
+    assert [m for _, m, _ in errors_of(path)] == [
+        "state 'thanks' is unreachable from 'ask'", "state 'lookup' is unreachable from 'ask'"]
 
 
 def test_the_dead_end_needs_a_way_out_but_the_loop_is_its_own_error(tmp_path: Path) -> None:
@@ -142,8 +158,17 @@ def test_a_plain_text_in_a_flow_of_two_languages_is_refused(tmp_path: Path) -> N
          "a line is missing the colon after its key"),
         (BASE.replace('say: "Thanks {name}."', 'say: "Thanks {name}.'), 13,
          "a quote is opened and never closed"),
+        # YAML reads `- when text` and the next line as one text and trips on the next
+        # line's colon: the colon is missing on the line above.
+        (BASE.replace("- when: text", "- when text"), 8,
+         "a line is missing the colon after its key"),
+        (BASE.replace('    say: "Your name?"', "    say\n      Your name?"), 6,
+         "a line is missing the colon after its key"),
+        (BASE.replace('    say: "Thanks {name}."', "    say: Thanks\n      {name}: hi"), 14,
+         "a colon in an unexpected place"),
     ],
-    ids=["tab", "missing-colon", "open-quote"],
+    ids=["tab", "missing-colon", "open-quote", "missing-colon-in-list",
+         "missing-colon-before-text", "colon-in-wrapped-text"],
 )
 def test_yaml_mistakes_are_said_in_plain_words(tmp_path: Path, text: str, line: int,
                                                words: str) -> None:

@@ -23,22 +23,31 @@ def check_graph(spec: FlowSpec, actions: Collection[str]) -> Iterator[Problem]:
     of the registered actions (what an unknown one saves is unknown: nothing)."""
     if spec.start not in spec.states:
         return
-    yield from _unsaved_placeholders(spec, actions)
-    if any(t not in spec.states for s in spec.states.values() for _, t, _ in targets(s)):
+    whole = all(t in spec.states for s in spec.states.values() for _, t, _ in targets(s))
+    # With a link to an undefined state, what is unreachable is not known: check them all.
+    yield from _unsaved_placeholders(spec, actions, _reachable(spec) if whole else
+                                     set(spec.states))
+    if not whole:
         return  # a dangling reference is reported already; the graph is not whole
     yield from _unreachable(spec)
     yield from _automatic_loops(spec)
     yield from _dead_ends(spec)
 
 
-def _unreachable(spec: FlowSpec) -> Iterator[Problem]:
+def _reachable(spec: FlowSpec) -> set[str]:
+    """The states some way from the start leads to (links to undefined states ignored)."""
     seen = {spec.start}
     todo = [spec.start]
     while todo:
         for _, target, _ in targets(spec.states[todo.pop()]):
-            if target not in seen:
+            if target not in seen and target in spec.states:
                 seen.add(target)
                 todo.append(target)
+    return seen
+
+
+def _unreachable(spec: FlowSpec) -> Iterator[Problem]:
+    seen = _reachable(spec)
     for name in spec.states:
         if name not in seen:
             yield Problem(["states", name], f"state {name!r} is unreachable from "
@@ -47,35 +56,39 @@ def _unreachable(spec: FlowSpec) -> Iterator[Problem]:
 
 
 def _automatic_loops(spec: FlowSpec) -> Iterator[Problem]:
-    """Strongly connected groups over the edges that need no reply (Tarjan, iterative)."""
-    edges = {name: [(t, kind) for _, t, kind in targets(s) if kind not in WAITS_FOR_VOTER]
-             for name, s in spec.states.items()}
-    for group in _components(list(spec.states), {n: [t for t, _ in e] for n, e in
+    """Strongly connected groups over the edges that need no reply (Tarjan, iterative).
+    Each is reported at the line of the link that closes the circle: the one to change."""
+    edges = {name: [(t, kind, loc) for loc, t, kind in targets(s)
+                    if kind not in WAITS_FOR_VOTER] for name, s in spec.states.items()}
+    for group in _components(list(spec.states), {n: [t for t, _, _ in e] for n, e in
                                                  edges.items()}):
         members = set(group)
-        if len(group) == 1 and group[0] not in [t for t, _ in edges[group[0]]]:
+        if len(group) == 1 and group[0] not in [t for t, _, _ in edges[group[0]]]:
             continue
         ordered = [n for n in spec.states if n in members]
         first = ordered[0]
         cycle = _cycle_from(first, members, edges)
-        steps = " -> ".join(f"{a} ({kind})" for a, kind in cycle) + f" -> {first}"
-        yield Problem(["states", first], "these states can repeat forever without waiting "
-                      f"for the voter: {steps}", "send one of them to a state that waits for "
-                      "a reply (on:) or ends (end: true), e.g. on_failure: to a state that "
-                      "says sorry and offers RETRY", key=True)
+        steps = " -> ".join(f"{a} ({kind})" for a, kind, _ in cycle) + f" -> {first}"
+        last, _, closing = cycle[-1]
+        yield Problem(["states", last, *closing], "these states can repeat forever without "
+                      f"waiting for the voter: {steps}", "send one of them to a state that "
+                      "waits for a reply (on:) or ends (end: true), e.g. on_failure: to a "
+                      "state that says sorry and offers RETRY")
 
 
-def _cycle_from(first: str, members: set[str], edges: dict[str, list[tuple[str, str]]]
-                ) -> list[tuple[str, str]]:
-    """One way round the loop from `first`, with the key that moves each step."""
-    path: list[tuple[str, str]] = []
+def _cycle_from(first: str, members: set[str],
+                edges: dict[str, list[tuple[str, str, list[int | str]]]]
+                ) -> list[tuple[str, str, list[int | str]]]:
+    """One way round the loop from `first`: each state, the key that moves it on, and where
+    that key is in the state."""
+    path: list[tuple[str, str, list[int | str]]] = []
     seen: set[str] = set()
     current = first
     while current not in seen:
         seen.add(current)
-        options = [(t, k) for t, k in edges[current] if t in members]
-        target, kind = next(((t, k) for t, k in options if t == first), options[0])
-        path.append((current, kind))
+        options = [(t, k, loc) for t, k, loc in edges[current] if t in members]
+        target, kind, loc = next((o for o in options if o[0] == first), options[0])
+        path.append((current, kind, loc))
         if target == first:
             break
         current = target
@@ -212,10 +225,15 @@ def _unsaved_vars(name: str, state: StateSpec, known: set[str], everywhere: set[
                           f"test a saved name or `lang`: {listing(names | {'lang'})}")
 
 
-def _unsaved_placeholders(spec: FlowSpec, actions: Collection[str]) -> Iterator[Problem]:
+def _unsaved_placeholders(spec: FlowSpec, actions: Collection[str], reachable: set[str]
+                          ) -> Iterator[Problem]:
+    """Only `reachable` states: one no way reaches is reported as such, and nothing saves a
+    value before it, so blaming its placeholders too would bury the one real mistake."""
     saved = may_be_saved(spec, actions)
     everywhere = set(BUILT_IN).union(*saved.values())
     for name, state in spec.states.items():
+        if name not in reachable:
+            continue
         known = saved[name] | BUILT_IN
         if "*" in known:
             continue

@@ -46,9 +46,16 @@ _PLAIN: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def plain_yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int | None, str, str]:
+_MISSING_COLON = _PLAIN[2]
+
+
+def plain_yaml_error(exc: yaml.MarkedYAMLError, text: str = "") -> tuple[int | None, str, str]:
     """(line, what is wrong, how to fix it) for a YAML syntax error."""
     problem = str(exc.problem or exc)
+    if "mapping values are not allowed" in problem:
+        started = _key_without_colon(text, exc)
+        if started is not None:
+            return started, _MISSING_COLON[1], _MISSING_COLON[2]
     for needle, message, hint in _PLAIN:
         if needle in problem:
             mark = exc.problem_mark
@@ -61,12 +68,35 @@ def plain_yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int | None, str, str]:
         "compare this line with a working one in flows/README.md")
 
 
+def _key_without_colon(text: str, exc: yaml.MarkedYAMLError) -> int | None:
+    """The line of a key written without its colon, when YAML only noticed on a later line.
+
+    `- when zip` followed by `save: zip5` reads as one text "when zip save" that the colon of
+    the next line then breaks: PyYAML blames that next line, but the colon is missing above.
+    """
+    tokens: list[yaml.Token] = []
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            tokens.append(token)
+    except yaml.YAMLError:
+        pass
+    mark = exc.problem_mark
+    last = tokens[-1] if tokens else None
+    if (mark is None or not isinstance(last, yaml.ScalarToken) or not last.plain
+            or last.end_mark.line != mark.line or last.start_mark.line >= mark.line):
+        return None
+    line = text.splitlines()[last.start_mark.line]
+    if line[:last.start_mark.column].strip(" -"):
+        return None  # a text after `key: ` that wraps onto the next line: not a key
+    return int(last.start_mark.line) + 1
+
+
 def read_yaml(file: str, text: str) -> tuple[yaml.Node | None, Any, list[Issue]]:
     """The node tree (for lines), the data, and the problems; data is None on a syntax error."""
     try:
         root, data = read_flow_yaml(text)  # libyaml when there, the same errors when not
     except yaml.MarkedYAMLError as exc:
-        line, message, hint = plain_yaml_error(exc)
+        line, message, hint = plain_yaml_error(exc, text)
         return None, None, [Issue(file, line, f"bad YAML: {message}", hint)]
     return root, data, list(duplicate_keys(file, root))
 
