@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.broadcast import BroadcastRunner, BroadcastStore, Status
-from bot.broadcast.cap import caps_in, monthly_cap
+from bot.broadcast.cap import DEFAULT_MONTHLY_CAP, caps_in, monthly_cap, resolve_cap
 from bot.broadcast.segments import SegmentError, parse_segment
 from bot.clock import SequentialIds
 from bot.engine import Rules, step
@@ -176,7 +176,12 @@ def test_the_cap_is_what_the_opt_in_text_promises() -> None:
 
     assert caps_in("Up to 4 msgs/month. Msg & data rates may apply.") == [4]
     assert caps_in("Hasta 6 msjs/mes.") == [6]
-    assert monthly_cap(load_flows(make_settings())) == 4
+    assert caps_in("Msg frequency varies. Frecuencia de msjs varia.") == []
+    flows = load_flows(make_settings())  # "Msg frequency varies": no number promised
+    assert monthly_cap(flows) is None
+    assert resolve_cap(None, flows) == (DEFAULT_MONTHLY_CAP, "default (the opt-in texts "
+                                                             "name no number)")
+    assert resolve_cap(2, flows) == (2, "BROADCAST_MONTHLY_CAP")
 
 
 @pytest.mark.parametrize("bad", ["", "colour:red", "lang", "csv:/no/such/file.csv"])

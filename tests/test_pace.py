@@ -125,7 +125,7 @@ async def test_a_help_answer_jumps_a_queue_of_replies_waiting_for_the_rate() -> 
             await rt.core.apply(phone, Inbound(provider="twilio", message_id=f"SMj{n}",
                                                phone=phone, body="JOIN", received_at=0.0),
                                 dedup=f"twilio:SMj{n}")
-        helper = "+15555550199"
+        helper = "+15555550188"
         await rt.core.apply(helper, Inbound(provider="twilio", message_id="SMh", phone=helper,
                                             body="HELP", received_at=0.0), dedup="twilio:SMh")
         clock = FrozenClock()

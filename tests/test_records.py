@@ -45,10 +45,11 @@ async def test_opt_in_and_out_are_in_the_ledger_with_the_text_agreed_to(
     assert [(c.opted_out, c.keyword) for c in history] == [(False, "OPT-IN:join"),
                                                           (True, "STOP")]
     assert history[0].text == "YES"
-    assert "Up to 4 msgs/month" in history[0].prompt  # the disclosure as it was sent
+    assert history[0].prompt.startswith("civictext: Reply YES")  # the disclosure, as sent
+    assert "Msg frequency varies" in history[0].prompt
     stored: Any = await bot.runtime.redis.xrange(
         bot.runtime.keys.consent(bot.runtime.keys.shard(PHONE)))
-    assert b"msgs/month" not in stored[0][1][b"c"]  # each line refers to it: kept once
+    assert b"frequency" not in stored[0][1][b"c"]  # each line refers to it: kept once
     assert history[1].message_id == "SMstop1" and history[1].text == "stop"
 
 

@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 
 from bot.admin.console import CONSOLE, STAFF, Handler
-from bot.broadcast.cli import check_request, resolve_cap
+from bot.broadcast.cli import cap_for, check_request
 from bot.broadcast.segments import SegmentError, parse_segment
 from bot.broadcast.store import ACTIVE, BroadcastStore, Status
 from bot.cliutil import parse_when
@@ -36,7 +36,7 @@ async def _page(request: web.Request, *, error: str = "", preview: object = None
     return request.app[CONSOLE].page(
         request, "broadcasts.html", broadcasts=recent, active=active, error=error,
         preview=preview, form=request_values or {}, flows=list(rt.core.flows.flows),
-        cap=resolve_cap(rt.settings, rt.core.flows))
+        cap=cap_for(rt.settings, rt.core.flows))
 
 
 async def list_page(request: web.Request) -> web.Response:
@@ -49,8 +49,6 @@ async def _read_request(request: web.Request) -> tuple[dict[str, str], str]:
     values = {k: str(form.get(k, "")).strip() for k in ("flow", "state", "segment", "at")}
     rt = _runtime(request)
     problem = check_request(rt.core.flows, values["flow"], values["state"] or None) or ""
-    if not problem and resolve_cap(rt.settings, rt.core.flows) is None:
-        problem = "No 'N msgs/month' in any opt-in text: set BROADCAST_MONTHLY_CAP."
     try:
         parse_segment(values["segment"] or "all", rt.settings.default_region)
         if values["at"]:
@@ -66,8 +64,7 @@ async def preview(request: web.Request) -> web.Response:
     if problem:
         return await _page(request, error=problem, request_values=values)
     rt = _runtime(request)
-    cap = resolve_cap(rt.settings, rt.core.flows)
-    assert cap is not None
+    cap, _ = cap_for(rt.settings, rt.core.flows)
     segment = parse_segment(values["segment"] or "all", rt.settings.default_region)
     dry = await rt.broadcast_runner().dry_run(segment, cap)
     return await _page(request, preview=dry, request_values=values)
@@ -78,8 +75,7 @@ async def create(request: web.Request) -> web.Response:
     if problem:
         return await _page(request, error=problem, request_values=values)
     rt = _runtime(request)
-    cap = resolve_cap(rt.settings, rt.core.flows)
-    assert cap is not None
+    cap, _ = cap_for(rt.settings, rt.core.flows)
     now = rt.core.clock.now()
     b = await BroadcastStore(rt.redis, rt.keys).create(
         flow=values["flow"], state=values["state"] or None,

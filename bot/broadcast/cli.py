@@ -9,7 +9,7 @@ import sys
 import uuid
 from typing import Any
 
-from bot.broadcast.cap import monthly_cap
+from bot.broadcast.cap import resolve_cap
 from bot.broadcast.runner import POLL_SECONDS, BroadcastRunner, DryRun
 from bot.broadcast.segments import SegmentError, parse_segment
 from bot.broadcast.store import Broadcast, BroadcastStore, Status
@@ -91,17 +91,15 @@ def check_request(flows: FlowSet, flow: str, state: str | None) -> str | None:
     return None
 
 
-def resolve_cap(settings: Settings, flows: FlowSet) -> int | None:
-    return settings.broadcast_monthly_cap or monthly_cap(flows)
+def cap_for(settings: Settings, flows: FlowSet) -> tuple[int, str]:
+    """The monthly cap in force, and where it comes from."""
+    return resolve_cap(settings.broadcast_monthly_cap, flows)
 
 
 async def _create(args: argparse.Namespace, settings: Settings, flows: FlowSet,
                   store: BroadcastStore, runner: BroadcastRunner, now: float) -> int:
     problem = check_request(flows, args.flow, args.state)
-    cap = resolve_cap(settings, flows)
-    if cap is None:
-        problem = problem or ("no 'N msgs/month' in any opt-in text: set "
-                              "BROADCAST_MONTHLY_CAP to what voters agreed to")
+    cap, cap_source = cap_for(settings, flows)
     try:
         segment = parse_segment(args.segment, settings.default_region)
     except SegmentError as exc:
@@ -109,9 +107,8 @@ async def _create(args: argparse.Namespace, settings: Settings, flows: FlowSet,
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    assert cap is not None
     if args.dry_run:
-        print(describe_dry_run(await runner.dry_run(segment, cap)))
+        print(describe_dry_run(await runner.dry_run(segment, cap), cap_source))
         return 0
     b = await store.create(flow=args.flow, state=args.state, segment=segment.text,
                            at=args.at or now, now=now, cap=cap)
@@ -129,10 +126,10 @@ async def _create(args: argparse.Namespace, settings: Settings, flows: FlowSet,
     return 0
 
 
-def describe_dry_run(dry: DryRun) -> str:
+def describe_dry_run(dry: DryRun, cap_source: str) -> str:
     lines = [f"would send now: {dry.would_send}",
              f"would wait for the end of quiet hours: {dry.deferred_quiet}",
-             f"monthly cap: {dry.cap} (from the opt-in text or BROADCAST_MONTHLY_CAP)"]
+             f"monthly cap: {dry.cap} a phone ({cap_source})"]
     for reason, count in sorted(dry.skipped.items()):
         lines.append(f"skipped, {reason.removeprefix('skipped_').replace('_', ' ')}: {count}")
     return "\n".join(lines)
