@@ -163,9 +163,16 @@ class Worker:
         connections behind the worker.) The pause lets entries batch up while they keep
         coming, and backs off to `READ_PAUSE_IDLE` while the outbox is empty."""
         shards = list(self.outbox.keys.all_shards())
-        count = max(4, 2 * self.settings.worker_concurrency // max(1, len(shards)))
         pause = READ_PAUSE_BUSY
         while not self.stopping:
+            # Read only what can start now: an entry read but waiting for a slot counts a
+            # delivery at every crash without ever running, until it looks like poison.
+            free = self.settings.worker_concurrency - len(self._inflight)
+            if free <= 0:
+                await self._pause(READ_PAUSE_BUSY, self._wake)
+                self._wake.clear()
+                continue
+            count = max(1, free // max(1, len(shards)))
             entries = await self._guarded("read", self.outbox.read_shards(
                 shards, self.consumer, count))
             for entry in entries or []:

@@ -137,19 +137,20 @@ async def client_pause(stack: Stack, scale: Scale) -> Row:
     """CLIENT PAUSE 8 s on our Redis: every webhook answers within 5.1 s, nothing lost."""
     _start(stack)
     numbers = phones(207, 200)
-    texting = asyncio.create_task(text_all(stack.web_url, numbers, rate=20, concurrency=200))
+    # As the provider does, what got a 503 is posted again (same message id) afterwards.
+    texting = asyncio.create_task(text_all(stack.web_url, numbers, rate=20, concurrency=200,
+                                           retry_until=time.monotonic() + 45))
     await asyncio.sleep(1.0)
     with stack.client() as r:
         r.execute_command("CLIENT", "PAUSE", 8000, "ALL")
     posted = await texting
     slowest = max(posted.seconds)
-    # As the provider does: retry what got a 503 (same message id), now that Redis is back.
-    await text_all(stack.web_url, numbers, posted=posted, retry_until=time.monotonic() + 30)
     await _settled(stack, len(numbers))
     lost, dups = tally(numbers, stack.sends())
+    codes = dict(sorted(posted.counts().items()))
     return Row("CLIENT PAUSE 8 s during 20 texts/s",
-               f"slowest answer {slowest:.2f} s; after the provider's retries lost {lost}, "
-               f"duplicates {dups}", slowest <= 5.1 and lost == 0)
+               f"slowest answer {slowest:.2f} s (first answers {codes}); after the provider's "
+               f"retries lost {lost}, duplicates {dups}", slowest <= 5.1 and lost == 0)
 
 
 async def fuzzed(stack: Stack, scale: Scale) -> Row:
