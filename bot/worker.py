@@ -60,6 +60,7 @@ LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worke
 ERROR_PAUSE = 0.5  # after a failed loop call or entry, before going on
 CODE_ACTIONS = frozenset({"verify_send"})  # actions that text a verification code
 CODE_LIMITED = "code_limit"  # the reason a flow sees when the code budget says no
+CLAIM_BATCH = 50  # entries claimed from one shard at a time
 MAX_RESOLVES = 3  # sends of one effect whose outcome a lookup had to settle
 LOOKUP_TIMEOUT = 15.0
 CLOCK_SKEW = 5.0  # seconds our clock may run ahead of the provider's
@@ -218,8 +219,12 @@ class Worker:
         while not self.stopping:
             await self._pause(pause)
             for shard in self.outbox.keys.all_shards():
+                free = self.settings.worker_concurrency - len(self._inflight)
+                if free <= 0:
+                    break  # claim only what can start now (see `_read_loop`)
+                running = frozenset(i for s, i in self._held if s == shard)
                 claimed = await self._guarded("claim", self.outbox.claim(
-                    shard, self.consumer, idle, 50))
+                    shard, self.consumer, idle, min(CLAIM_BATCH, free), running))
                 for entry in claimed or []:
                     await self._dispatch(entry)
                 if claimed == []:
