@@ -51,7 +51,10 @@ from bot.upstream.errors import OutcomeUnknown, RecipientOptedOut, UpstreamUnava
 log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
 
-MAX_DELIVERIES = 5  # an entry redelivered this often is poison: dead-letter it
+#: An entry delivered this often is poison: dead-lettered. Every worker crash counts a
+#: delivery for everything it was running, so this must outnumber the crashes one entry may
+#: live through in a crash-looping deployment (`python -m bot faults` kills 20 times).
+MAX_DELIVERIES = 25
 TIMER_POLL_SECONDS = 1.0
 READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch up meanwhile)
 READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empty
