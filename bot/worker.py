@@ -53,7 +53,10 @@ from bot.upstream.errors import OutcomeUnknown, RecipientOptedOut, UpstreamUnava
 log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
 
-MAX_DELIVERIES = 5  # an entry redelivered this often is poison: dead-letter it
+#: An entry delivered this often is poison: dead-lettered. Every worker crash counts a
+#: delivery for everything it was running, so this must outnumber the crashes one entry may
+#: live through in a crash-looping deployment (`python -m bot faults` kills 20 times).
+MAX_DELIVERIES = 25
 TIMER_POLL_SECONDS = 1.0
 READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch up meanwhile)
 READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empty
@@ -62,6 +65,7 @@ LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worke
 ERROR_PAUSE = 0.5  # after a failed loop call or entry, before going on
 CODE_ACTIONS = frozenset({"verify_send"})  # actions that text a verification code
 CODE_LIMITED = "code_limit"  # the reason a flow sees when the code budget says no
+CLAIM_BATCH = 50  # entries claimed from one shard at a time
 MAX_RESOLVES = 3  # sends of one effect whose outcome a lookup had to settle
 MAX_PUSHBACKS = 30  # provider "slow down" answers one text may get before they cost tries
 LOOKUP_TIMEOUT = 15.0
@@ -169,9 +173,16 @@ class Worker:
         connections behind the worker.) The pause lets entries batch up while they keep
         coming, and backs off to `READ_PAUSE_IDLE` while the outbox is empty."""
         shards = list(self.outbox.keys.all_shards())
-        count = max(4, 2 * self.settings.worker_concurrency // max(1, len(shards)))
         pause = READ_PAUSE_BUSY
         while not self.stopping:
+            # Read only what can start now: an entry read but waiting for a slot counts a
+            # delivery at every crash without ever running, until it looks like poison.
+            free = self.settings.worker_concurrency - len(self._inflight)
+            if free <= 0:
+                await self._pause(READ_PAUSE_BUSY, self._wake)
+                self._wake.clear()
+                continue
+            count = max(1, free // max(1, len(shards)))
             entries = await self._guarded("read", self.outbox.read_shards(
                 shards, self.consumer, count))
             for entry in entries or []:
@@ -217,8 +228,12 @@ class Worker:
         while not self.stopping:
             await self._pause(pause)
             for shard in self.outbox.keys.all_shards():
+                free = self.settings.worker_concurrency - len(self._inflight)
+                if free <= 0:
+                    break  # claim only what can start now (see `_read_loop`)
+                running = frozenset(i for s, i in self._held if s == shard)
                 claimed = await self._guarded("claim", self.outbox.claim(
-                    shard, self.consumer, idle, 50))
+                    shard, self.consumer, idle, min(CLAIM_BATCH, free), running))
                 for entry in claimed or []:
                     await self._dispatch(entry)
                 if claimed == []:
