@@ -78,10 +78,14 @@ class Turn:
     # --- recording helpers -----------------------------------------------------------
     def say(self, text: str | None) -> None:
         if text:
-            values = {**self.conv.vars, "program": self.rules.program,
-                      "help_contact": self.rules.help_contact}
-            body = render(text, values)
+            body = render(text, self.values())
             self.effects.append(SendSms(id=self.ids.new_id(), phone=self.conv.phone, body=body))
+
+    def values(self) -> dict[str, object]:
+        """What `{placeholders}` in texts and action params read: the stored values, and
+        the built-in `{program}` and `{help_contact}` (the check lets both use them)."""
+        return {**self.conv.vars, "program": self.rules.program,
+                "help_contact": self.rules.help_contact}
 
     def stored(self) -> dict[str, object]:
         """What `when: {var: ...}` reads: the stored values, and `lang`."""
@@ -134,7 +138,7 @@ class Turn:
                                          opted_out=False))
 
     def _fill(self, params: dict[str, object]) -> dict[str, object]:
-        values = self.conv.vars
+        values = self.values()
         return {k: render(v, values) if isinstance(v, str) else v for k, v in params.items()}
 
 

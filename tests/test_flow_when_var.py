@@ -12,10 +12,11 @@ from bot.clock import SequentialIds
 from bot.engine import Rules, step
 from bot.flow import FlowError, FlowSet, load_flow_set
 from bot.flow.loader import check_flows
-from bot.models import ActionResult, Conversation, Inbound, SendSms, Step
+from bot.models import ActionResult, Conversation, Inbound, RunAction, SendSms, Step
 from tests.conftest import make_settings
 
 PHONE = "+15555550100"
+NOW = 1_764_000_000.0
 
 ACTIONS = build_registry(make_settings()).params_models()
 
@@ -149,3 +150,32 @@ def test_a_var_test_needs_exactly_one_of_equals_in_exists(tmp_path: Path) -> Non
     path.write_text(FLOW.replace("{var: pick, equals: a}", "{var: pick, equals: a, in: [b]}"))
     with pytest.raises(FlowError, match="exactly one of equals, in or exists"):
         load_flow_set(path, ACTIONS)
+
+
+def test_built_in_placeholders_are_filled_in_action_params_too(tmp_path: Path) -> None:
+    """The check accepts `{program}` in a param (flows/README.md: "always there"), so the
+    action must get the program's name, not an empty string."""
+    (tmp_path / "crm.yaml").write_text(CRM_FLOW)
+    flows = load_flow_set(tmp_path, build_registry(make_settings()).params_models())
+    conv = Conversation(phone=PHONE)
+    event = Inbound(provider="t", message_id="m1", phone=PHONE, body="CRM", received_at=NOW)
+    result = step(flows, conv, event, NOW, SequentialIds(), Rules(program="Acme Votes"))
+    [call] = [e for e in result.effects if isinstance(e, RunAction)]
+    assert call.params == {"to": "crm", "source": "Acme Votes",
+                           "help": "ask the organizer who shared this number"}
+
+
+CRM_FLOW = """\
+name: crm
+keywords: [CRM]
+start: post
+states:
+  post:
+    action:
+      type: webhook
+      params: {to: crm, source: "{program}", help: "{help_contact}"}
+    on_success: done
+    on_failure: done
+  done:
+    end: true
+"""
