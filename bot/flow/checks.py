@@ -123,6 +123,14 @@ def _check_action(name: str, state: StateSpec, here: Path_, actions: ActionParam
             yield Problem(here + ["action", "params", key],
                           f"action {kind!r} has no parameter {key!r}.{did_you_mean(key, fields)}",
                           f"it takes: {', '.join(fields) or 'nothing'}", key=True)
+        elif key not in fields and (close := did_you_mean(key, fields)):
+            # Taken as a free field (`incude_phone` as a webhook body field): allowed, but
+            # most likely a misspelt parameter that then silently does nothing.
+            yield Problem(here + ["action", "params", key],
+                          f"{key!r} is not a parameter of action {kind!r}, so it is sent as "
+                          f"a field named {key!r}.{close}",
+                          "fix the spelling if you meant that parameter",
+                          key=True, warning=True)
     for key, info in fields.items():
         if info.is_required() and key not in state.action.params:
             yield Problem(here + ["action", "params"], f"action {kind!r} needs parameter "

@@ -148,6 +148,13 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
         return (f"{where}: keys are needed here, found {value!r}",
                 f"write it with its keys ({', '.join(keys)}), like "
                 f"`{path[-1]}: {{{keys[0]}: ..., ...}}`" if keys else "see flows/README.md")
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return (f"{where}: a whole number is needed here, found {value!r}",
+                "seconds, as a number without a unit: 3600 is an hour, 86400 a day"
+                if path and path[-1] == "after" else "write a whole number, without quotes")
+    if kind in ("bool_parsing", "bool_type"):
+        return (f"{where}: true or false is needed here, found {value!r}",
+                "write true or false (yes and no are replies, not switches)")
     if kind in ("string_type", "literal_error"):
         return f"{where}: {detail['msg']} (found {value!r})", "see flows/README.md"
     return f"{where}: {detail['msg']}", "see flows/README.md"
