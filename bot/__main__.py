@@ -1,4 +1,4 @@
-"""The command line: `python -m bot serve | worker | chat | flows check | sandbox`."""
+"""The command line: `python -m bot serve | worker | chat | dead | flows | sandbox | bench`."""
 
 from __future__ import annotations
 
@@ -49,6 +49,20 @@ def _parser() -> argparse.ArgumentParser:
                            prefix_chars="+", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
     bench.set_defaults(run=_bench)
+    dead = sub.add_parser("dead", help="dead letters: list, show, replay, drop")
+    dead_sub = dead.add_subparsers(dest="dead_command", required=True)
+    dead_list = dead_sub.add_parser("list", help="the oldest dead letters, one a line")
+    dead_list.add_argument("--limit", type=int, default=100)
+    for name, what in (("show", "one dead letter in full (phone masked)"),
+                       ("replay", "queue it again (an unknown-outcome send is looked up "
+                                  "upstream first)"),
+                       ("drop", "delete it")):
+        cmd = dead_sub.add_parser(name, help=what)
+        cmd.add_argument("id", help="the id `dead list` shows (<shard>-<stream id>)")
+        if name == "replay":
+            cmd.add_argument("--force", action="store_true",
+                             help="send even when the upstream cannot say it was not sent")
+    dead.set_defaults(run=_dead)
     flows = sub.add_parser("flows", help="work with flow files")
     flows_sub = flows.add_subparsers(dest="flows_command", required=True)
     check = flows_sub.add_parser("check", help="load and check flows, then report")
@@ -78,6 +92,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.embedded import create_embedded_app
     from bot.runtime import load_flows
+    from webhooks.signing import startup_problems
 
     updates: dict[str, object] = {}
     if args.no_worker:
@@ -86,6 +101,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         updates["port"] = args.port
     settings = settings.model_copy(update=updates)
     flows = load_flows(settings)  # refuse to start on a broken flow, before binding
+    problems = startup_problems(settings)  # or on webhooks nobody can verify
+    if problems:
+        print("refusing to start: " + "\n".join(problems), file=sys.stderr)
+        return 2
     _use_uvloop()
     print(f"civictext on http://127.0.0.1:{settings.port} | flows: "
           f"{', '.join(flows.flows)} | redis: {'server' if settings.redis_url else 'in-process'}"
@@ -113,6 +132,17 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
     return 0
+
+
+def _dead(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.redis_url is None:
+        print("dead letters live in Redis: set REDIS_URL", file=sys.stderr)
+        return 2
+    from bot.dead import run_dead_command
+
+    return asyncio.run(run_dead_command(settings, args.dead_command, getattr(args, "id", ""),
+                                        limit=getattr(args, "limit", 100),
+                                        force=getattr(args, "force", False)))
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:

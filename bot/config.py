@@ -123,6 +123,22 @@ class Settings(BaseSettings):
         30, ge=1, description="Actions one conversation may call in an hour before it is "
         "ended with an apology (no conversation can hammer an upstream).")
     program_name: str = Field("civictext", description="Program name used in HELP/STOP texts.")
+
+    # --- abuse and cost -----------------------------------------------------------------
+    sms_countries: str = Field(
+        "US", description="Countries (ISO codes, comma-separated) texts and codes may go to; "
+                          "a text from elsewhere gets one short answer and nothing else.")
+    verify_codes_per_hour: int = Field(5, description="Verification codes one phone may get "
+                                                      "in an hour.")
+    verify_codes_per_day: int = Field(10, description="Verification codes one phone may get "
+                                                      "in a day.")
+    verify_codes_per_minute: int = Field(
+        60, description="Verification codes all phones together may get in a minute; past it "
+                        "a breaker pauses code sends for VERIFY_BREAKER_SECONDS.")
+    verify_breaker_seconds: int = Field(300, description="How long the code breaker pauses.")
+    allow_unsigned_webhooks: bool = Field(
+        False, description="Start with provider credentials but no way to check the "
+                           "provider's webhook signatures (never in production).")
     help_contact: str = Field(
         "ask the organizer who shared this number",
         description="How a voter gets help (a URL, email or phone).",
@@ -164,6 +180,11 @@ class Settings(BaseSettings):
         None, description="Key of the HMAC-SHA256 signature on every webhook body (set it; "
         "unset, a fixed development key is used and a warning logged).")
     webhook_timeout: float = Field(10.0, description="Seconds for one webhook call.")
+
+    @property
+    def countries(self) -> frozenset[str]:
+        """`SMS_COUNTRIES` as a set of upper-case ISO codes."""
+        return frozenset(c.strip().upper() for c in self.sms_countries.split(",") if c.strip())
 
     def has_credentials(self, service: Service) -> bool:
         """True when the service's credentials are all set (so it may go to the real API)."""

@@ -27,6 +27,7 @@ from bot.models import (
     Step,
     TimerFired,
 )
+from bot.phone import region_of
 from bot.quiet import outside_quiet_hours
 from bot.safety import calling_action, entering_state, voter_texted
 from bot.texts import default_text, pick, render
@@ -47,8 +48,14 @@ class Rules:
     consent_sync: bool = True  # push opt-outs/opt-ins upstream with the `consent_sync` action
     quiet_start: int = 21  # local hour quiet hours begin (timers marked quiet_hours wait)
     quiet_end: int = 8
+    countries: frozenset[str] = frozenset({"US"})  # SMS_COUNTRIES: where texts may go
+    flood_texts: int = 30  # more texts than this in a minute: faster than a person types
+    flood_answers: int = 3  # answers a minute to a phone that floods
     max_auto_steps: int = 25  # states entered between two voter texts (bot/safety.py)
     max_actions_per_hour: int = 30  # actions one conversation may call in an hour
+
+
+FLOOD_WINDOW = 60.0
 
 
 @dataclass
@@ -148,8 +155,9 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
     work = conv.model_copy(update={"vars": dict(conv.vars), "updated_at": now})
     if isinstance(event, Inbound):
         work.texts_in += 1
-        voter_texted(work)
-        return _on_text(flows, work, event, now, ids, rules)
+        if region_of(work.phone) not in rules.countries:
+            return _not_served(flows, work, event, now, ids, rules)
+        return _paced_text(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):
         return _opt_out(flows, work, event, now, ids, rules, confirm=False)
     if work.flow is None or work.state is None:
@@ -172,6 +180,48 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
             return Step(conversation=work, note="stale")
         return _run(turn, EXPIRE, note="timeout")
     return Step(conversation=work, note="unknown")
+
+
+def _paced_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float,
+                ids: IdFactory, rules: Rules) -> Step:
+    """A text from a served country: answered, unless the phone floods and already had its
+    few answers this minute (then only recorded, as an ignored text)."""
+    voter_texted(conv)
+    flooding = _count_text(conv, now, rules)
+    if flooding and conv.rate_out >= rules.flood_answers:
+        return Step(conversation=conv, note="ignored")
+    result = _on_text(flows, conv, event, now, ids, rules)
+    if flooding and any(isinstance(e, SendSms) for e in result.effects):
+        result.conversation.rate_out += 1
+    return result
+
+
+def _count_text(conv: Conversation, now: float, rules: Rules) -> bool:
+    """Count a text in the phone's current minute; True while the phone floods (over
+    `flood_texts` a minute, until a minute passes at a person's pace)."""
+    if now - conv.rate_t0 >= FLOOD_WINDOW:
+        conv.flooding = conv.flooding and conv.rate_in > rules.flood_texts
+        conv.rate_t0, conv.rate_in, conv.rate_out = now, 0, 0
+    conv.rate_in += 1
+    if conv.rate_in > rules.flood_texts:
+        conv.flooding = True
+    return conv.flooding
+
+
+def _not_served(flows: FlowSet, conv: Conversation, event: Inbound, now: float,
+                ids: IdFactory, rules: Rules) -> Step:
+    """A phone outside SMS_COUNTRIES: one short answer, the first time, and nothing else
+    ever (no flow, so no code). A STOP is still recorded, answered only if it came first."""
+    first = conv.texts_in == 1
+    if classify(event.body, flows.lists) is Keyword.STOP and not conv.opted_out:
+        return _opt_out(flows, conv, event, now, ids, rules, confirm=first)
+    if not first:
+        return Step(conversation=conv, note="ignored")
+    countries = ", ".join(sorted(rules.countries))
+    body = render(default_text("not_served", conv.lang),
+                  {"program": rules.program, "countries": countries})
+    return Step(conversation=conv, effects=[SendSms(id=ids.new_id(), phone=conv.phone,
+                                                    body=body)], note="not_served")
 
 
 def _on_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,

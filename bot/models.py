@@ -138,6 +138,12 @@ class Conversation(BaseModel):
     opted_out: bool = False
     texts_in: int = 0
     updated_at: float = 0.0
+    # Flood guard (see `bot.engine`): the current minute's start, texts and answers in it,
+    # and whether the phone is texting faster than a person can.
+    rate_t0: float = 0.0
+    rate_in: int = 0
+    rate_out: int = 0
+    flooding: bool = False
     auto: int = 0  # states entered since the voter's last text (bot/safety.py)
     acts: int = 0  # actions called since `acts_at`, in a window of an hour
     acts_at: float = 0.0

@@ -31,6 +31,7 @@ from bot.retry import RetryPolicy
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
 from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
+from bot.store.codes import CodeBudget
 from bot.timer_poll import TimerPoll
 from bot.upstream import Upstreams, build_upstreams
 from bot.worker import Worker
@@ -62,6 +63,11 @@ class Runtime:
         """A worker over this runtime (several may run, e.g. in tests)."""
         kwargs.setdefault("timer_poll", self.timer_poll)
         kwargs.setdefault("retry", self.retry)
+        kwargs.setdefault("codes", CodeBudget(
+            self.redis, self.keys, per_hour=self.settings.verify_codes_per_hour,
+            per_day=self.settings.verify_codes_per_day,
+            per_minute=self.settings.verify_codes_per_minute,
+            pause_seconds=self.settings.verify_breaker_seconds))
         worker = Worker(self.core, self.outbox, self.sender, self.registry, self.settings,
                         self.upstreams, **kwargs)
         self.workers.append(worker)
@@ -134,6 +140,7 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
         rules = Rules(program=settings.program_name, help_contact=settings.help_contact,
                       provider_handles_keywords=settings.provider_handles_keywords,
                       quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end,
+                      countries=settings.countries,
                       max_auto_steps=settings.flow_max_auto_steps,
                       max_actions_per_hour=settings.flow_max_actions_per_hour)
         core = Core(flows=flows, rules=rules, store=RecentConversations(store),

@@ -42,6 +42,12 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "en": "Sorry, I did not understand.",
         "es": "Perdon, no entendi.",
     },
+    "not_served": {
+        "en": "{program}: Sorry, this service is only for phones in {countries}. "
+              "We will not text you again.",
+        "es": "{program}: Perdon, este servicio es solo para telefonos de {countries}. "
+              "No le enviaremos mas mensajes.",
+    },
     "halted": {
         "en": "{program}: Sorry, something went wrong on our side, so we stopped here. "
               "Please try again later.",

@@ -19,11 +19,12 @@ from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry, 
 from bot.clock import FrozenClock, SequentialIds
 from bot.models import Inbound
 from bot.retry import RetryPolicy
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import SETTLE_POLL, Runtime, open_runtime
 from bot.sms import MemorySender, SendError
 from bot.store import Keys
 from bot.timer_poll import OnDemand, every
 from bot.worker import Worker
+from tests.apphelpers import no_pause
 from tests.conftest import ROOT, drop_prefix, make_settings
 
 PHONE = "+15555550100"
@@ -87,11 +88,13 @@ async def inbound(runtime: Runtime, body: str, sid: str) -> None:
 
 async def run_until(worker: Worker, done: Callable[[], Awaitable[bool]],
                     timeout: float = 5.0) -> None:
+    """Run `worker` until `done()` (bounded), asking it to read at once, as `settle` does."""
     task = asyncio.create_task(worker.run())
     try:
         async with asyncio.timeout(timeout):
             while not await done():
-                await asyncio.sleep(0.02)
+                worker.wake()
+                await asyncio.sleep(SETTLE_POLL)
     finally:
         worker.stop()
         await task
@@ -140,7 +143,7 @@ async def test_retryable_send_failures_are_retried_then_sent_once(fake_redis: Re
     sender = FlakySender([SendError("503", retryable=True), TimeoutError()])
     async with runtime_on(fake_redis, sender=sender) as rt:
         await inbound(rt, "JOIN", "SM1")
-        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, base=0.001))
+        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, sleep=no_pause))
         await run_until(worker, outbox_empty(rt))
         assert len(sender.sent) == 1
         assert await rt.outbox.dead_letters() == []
@@ -150,7 +153,7 @@ async def test_permanent_failure_goes_to_the_dead_letter_stream(fake_redis: Redi
     sender = FlakySender([SendError("invalid number", retryable=False)])
     async with runtime_on(fake_redis, sender=sender) as rt:
         await inbound(rt, "JOIN", "SM1")
-        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, base=0.001))
+        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, sleep=no_pause))
         await run_until(worker, outbox_empty(rt))
         assert sender.sent == []
         [dead] = await rt.outbox.dead_letters()
@@ -161,7 +164,7 @@ async def test_retries_are_bounded(fake_redis: Redis) -> None:
     sender = FlakySender([SendError("503", retryable=True)] * 10)
     async with runtime_on(fake_redis, sender=sender) as rt:
         await inbound(rt, "JOIN", "SM1")
-        worker = rt.new_worker(retry=RetryPolicy(max_tries=3, base=0.001))
+        worker = rt.new_worker(retry=RetryPolicy(max_tries=3, sleep=no_pause))
         await run_until(worker, outbox_empty(rt))
         assert sender.sent == [] and len(sender.errors) == 7  # exactly three tries
         assert "out of tries" in (await rt.outbox.dead_letters())[0]["reason"]
@@ -176,7 +179,7 @@ async def test_action_result_is_fed_back_and_idempotency_key_is_stable(fake_redi
     async with runtime_on(fake_redis, sender=sender, registry=registry) as rt:
         await inbound(rt, "DEMO", "SM1")
         await inbound(rt, "20001", "SM2")
-        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, base=0.001))
+        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, sleep=no_pause))
 
         async def done() -> bool:
             return len(sender.sent) >= 2 and await rt.outbox.pending_count() == 0
@@ -196,7 +199,7 @@ async def test_action_that_stays_down_fails_into_the_flow(fake_redis: Redis) -> 
     async with runtime_on(fake_redis, sender=sender, registry=registry) as rt:
         await inbound(rt, "DEMO", "SM1")
         await inbound(rt, "20001", "SM2")
-        worker = rt.new_worker(retry=RetryPolicy(max_tries=2, base=0.001))
+        worker = rt.new_worker(retry=RetryPolicy(max_tries=2, sleep=no_pause))
 
         async def done() -> bool:
             return len(sender.sent) >= 2 and await rt.outbox.pending_count() == 0

@@ -18,6 +18,7 @@ from bot.runtime import Runtime, open_runtime
 from webhooks import health, telesign, twilio
 from webhooks.common import errors
 from webhooks.keys import CORE, METRICS, REDIS, RUNTIME, SETTINGS
+from webhooks.signing import check_startup
 
 log = structlog.get_logger("webhooks.app")
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings, *, runtime_factory: RuntimeFactory | None = N
     """Build the web app. `runtime_factory` lets tests inject a clock, ids, sender or Redis.
 
     It serves no sandbox: the embedded default (`bot.embedded`) mounts them beside it."""
+    check_startup(settings)  # never serve webhooks nobody can verify on a live account
     app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
     app[SETTINGS] = settings
     twilio.setup_routes(app)

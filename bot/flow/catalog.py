@@ -44,7 +44,8 @@ CATALOG: dict[str, ActionInfo] = {
                 "sms_id": "`{verify_sms_id}` of the previous send (wevote)"},
         saves=("verify_hash", "verify_salt", "verify_device", "verify_sms_id",
                "verify_expires", "verify_sent_at", "verify_tries", "verify_wait"),
-        reasons=("cooldown", "locked", "not_sent", "unsupported_phone", "rejected"),
+        reasons=("cooldown", "locked", "not_sent", "unsupported_phone", "rejected",
+                 "code_limit"),
     ),
     "verify_check": ActionInfo(
         "Check the code the voter typed against the last `verify_send`.",

@@ -26,7 +26,7 @@ async def test_send_finds_the_supporter_then_sends(upstreams: Upstreams, sandbox
     lookup, send = sandbox.log.requests
     assert lookup.query == {
         "phone_number": PHONE,
-        "limit": "1",
+        "limit": "20",
         "username": cred.QUORUM_USERNAME,
         "api_key": cred.QUORUM_API_KEY,
     }
@@ -43,6 +43,16 @@ async def test_no_supporter_means_no_send(upstreams: Upstreams, sandbox: Sandbox
     with pytest.raises(UpstreamRejected):
         await upstreams.quorum.send_sms("+12025550000", "hi")
     assert sandbox.log == ["GET /quorum/newsupporter/"]
+
+
+async def test_a_supporter_without_this_phone_is_never_texted(
+        upstreams: Upstreams, sandbox: Sandbox) -> None:
+    await upstreams.quorum.send_sms("+12025550111", "hello", idempotency_key="k0")
+    sandbox.quorum.ignores_phone_filter = True  # answers every supporter, someone else first
+    sandbox.log.clear()
+    with pytest.raises(UpstreamRejected, match="no supporter with this phone"):
+        await upstreams.quorum.send_sms(PHONE, "hello", idempotency_key="k1")
+    assert sandbox.log == ["GET /quorum/newsupporter/"]  # nothing sent to anyone
 
 
 async def test_bad_request_and_bad_credentials(
