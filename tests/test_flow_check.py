@@ -319,3 +319,15 @@ def test_a_var_route_tests_only_what_it_can_see(tmp_path: Path, var: str, words:
     [(line, message, _)] = errors_of(write(tmp_path, text))
     assert line == 18
     assert message == f"`when: {{var: {var}}}` {words}"
+
+
+def test_one_keyword_for_two_languages_is_refused(tmp_path: Path) -> None:
+    """The keyword picks the language: RSVP for en and es would answer everyone in one."""
+    text = BASE.replace("keywords: [DEMO]", "languages: [en, es]\nkeywords:\n  en: [DEMO]\n"
+                        "  es: [VENGO, demo]").replace('"Your name?"', '{en: "Name?", es: '
+                        '"Nombre?"}').replace('"Thanks {name}."', '{en: "Hi {name}.", es: '
+                        '"Hola {name}."}')
+    [(line, message, hint)] = errors_of(write(tmp_path, text))
+    assert line == 5
+    assert message.startswith("keyword 'demo' is listed for en (line 4) and for es")
+    assert hint == "give each language its own keyword"
