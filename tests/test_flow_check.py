@@ -258,8 +258,13 @@ def test_graph_names_an_unknown_flow_and_labels_edges_like_the_yaml(
         (("after: 3600", "after: 1h"), 11,
          "states.ask.timeout.after: a whole number is needed here, found '1h'",
          "seconds, as a number without a unit: 3600 is an hour, 86400 a day"),
+        (("keywords: [DEMO]", "keywords: DEMO"), 2,
+         "keywords: a list of words is needed here, found 'DEMO'",
+         "write `keywords: [RSVP]`, or one list per language: "
+         "`keywords: {en: [RSVP], es: [ASISTIR]}`"),
     ],
-    ids=["list-needed", "mapping-needed", "misspelt-key", "duration-with-a-unit"],
+    ids=["list-needed", "mapping-needed", "misspelt-key", "duration-with-a-unit",
+         "keywords-not-a-list"],
 )
 def test_shape_mistakes_are_explained(tmp_path: Path, change: tuple[str, str], line: int,
                                       message: str, hint: str) -> None:

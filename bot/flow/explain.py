@@ -139,6 +139,10 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
         return (f"{where}: {value!r} is not a valid name",
                 "use lowercase letters, digits and _ only, starting with a letter "
                 "(like ask_code)")
+    if path == ["keywords"] and kind in ("list_type", "dict_type", "model_type"):
+        return (f"keywords: a list of words is needed here, found {value!r}",
+                "write `keywords: [RSVP]`, or one list per language: "
+                "`keywords: {en: [RSVP], es: [ASISTIR]}`")
     if kind == "list_type":
         return (f"{where}: a list is needed here, found {value!r}",
                 f"write a list in brackets, like [{value}]" if isinstance(value, str | int)
