@@ -46,6 +46,17 @@ def test_the_shipped_flows_pass_their_scripts_and_visit_every_state() -> None:
     assert report.unvisited == {"advocacy": [], "petition": []}, report.render()
 
 
+def test_a_number_sent_or_expected_is_its_digits(tmp_path: Path) -> None:
+    """`send: 64108` need not be quoted; `02134` keeps its zero (it is not octal 1116)."""
+    from bot.flowtest.script import load_script_file
+
+    path = tmp_path / "s.yaml"
+    path.write_text("scripts:\n  - name: n\n    steps:\n      - send: 64108\n"
+                    "        expect: [2]\n      - send: 02134\n")
+    steps = load_script_file(path).scripts[0].steps
+    assert [(s.send, s.expect) for s in steps] == [("64108", ["2"]), ("02134", [])]
+
+
 def test_a_passing_script_and_a_timeout_by_clock_jump(tmp_path: Path) -> None:
     report = run_flow_tests(flows_with(tmp_path, JOIN_SCRIPT))
     assert [r.ok for r in report.results] == [True, True], report.render()

@@ -179,3 +179,55 @@ states:
   done:
     end: true
 """
+
+
+ZIP_FLOW = """\
+name: zips
+keywords: [ZIP]
+start: ask
+states:
+  ask:
+    say: "Your ZIP?"
+    on:
+      - when: zip
+        save: zip5
+        goto: route
+    timeout: {after: 60, goto: done}
+  route:
+    say: "Checking"
+    on:
+      - when: {var: zip5, in: [02134, 02135]}
+        goto: boston
+      - when: any
+        goto: done
+    timeout: {after: 60, goto: done}
+  boston:
+    say: "Boston!"
+    end: true
+  done:
+    end: true
+"""
+
+
+def test_a_zip_with_a_leading_zero_is_the_zip_staff_wrote(tmp_path: Path) -> None:
+    """YAML 1.1 reads 02134 as the octal number 1116: the route would never match."""
+    (tmp_path / "zips.yaml").write_text(ZIP_FLOW)
+    flows = load_flow_set(tmp_path, ACTIONS)
+    [test] = [t.when for t in flows.flows["zips"].spec.states["route"].on[:1]]
+    assert getattr(test, "in_", None) == ["02134", "02135"]
+    conv = Conversation(phone=PHONE)
+    for n, body in enumerate(["ZIP", "02134", "ok"]):
+        event = Inbound(provider="t", message_id=f"m{n}", phone=PHONE, body=body,
+                        received_at=NOW)
+        result = step(flows, conv, event, NOW, SequentialIds(), Rules())
+        conv = result.conversation
+    assert [e.body for e in result.effects if isinstance(e, SendSms)] == ["Boston!"]
+
+
+def test_a_time_written_with_a_colon_is_not_silently_seconds(tmp_path: Path) -> None:
+    """YAML 1.1 reads `after: 1:30` as 90 (seconds, base 60); here it is refused."""
+    (tmp_path / "zips.yaml").write_text(ZIP_FLOW.replace("after: 60, goto: done}\n  route",
+                                                         "after: 1:30, goto: done}\n  route"))
+    [issue] = check_flows(tmp_path, ACTIONS).errors
+    assert (issue.line, issue.message) == (
+        11, "states.ask.timeout.after: a whole number is needed here, found '1:30'")

@@ -78,6 +78,20 @@ class ScriptStep(Strict):
     expect: list[str] = Field(default_factory=list)
     """What the bot sends after this turn, one entry per text, in order."""
 
+    @field_validator("send", mode="before")
+    @classmethod
+    def _a_number_is_its_digits(cls, value: object) -> object:
+        """`send: 64108` is the text 64108 (a ZIP with a leading zero stays text anyway)."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _numbers_expected_as_text(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                    for v in value]
+        return value
+
     @field_validator("wait")
     @classmethod
     def _wait_is_a_duration(cls, value: str | int | float | None) -> str | int | float | None:
