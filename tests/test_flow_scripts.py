@@ -57,6 +57,15 @@ def test_a_number_sent_or_expected_is_its_digits(tmp_path: Path) -> None:
     assert [(s.send, s.expect) for s in steps] == [("64108", ["2"]), ("02134", [])]
 
 
+def test_a_flow_staff_wrote_from_the_readme_passes_and_its_scripts_visit_every_state(
+        ) -> None:
+    """tests/flows/rsvp: webhook to a CRM, a route on `lang`, a quiet-hours reminder, a ZIP
+    with a leading zero, RETRY after the CRM was down."""
+    report = run_flow_tests(ROOT / "tests" / "flows" / "rsvp")
+    assert report.ok, report.render()
+    assert report.unvisited == {"rsvp": []}, report.render()
+
+
 def test_a_passing_script_and_a_timeout_by_clock_jump(tmp_path: Path) -> None:
     report = run_flow_tests(flows_with(tmp_path, JOIN_SCRIPT))
     assert [r.ok for r in report.results] == [True, True], report.render()
