@@ -336,3 +336,12 @@ def test_one_keyword_for_two_languages_is_refused(tmp_path: Path) -> None:
     assert line == 5
     assert message.startswith("keyword 'demo' is listed for en (line 4) and for es")
     assert hint == "give each language its own keyword"
+
+
+def test_lang_as_a_placeholder_points_to_routing_on_it(tmp_path: Path) -> None:
+    [(line, message, hint)] = errors_of(write(tmp_path, BASE.replace("Thanks {name}.",
+                                                                      "Thanks {name} {lang}.")))
+    assert (line, message) == (13, "{lang} is never saved before state 'thanks': the voter "
+                                   "would read an empty gap.")
+    assert hint.startswith("the conversation's language is not a placeholder; route on it "
+                           "with `when: {var: lang, equals: es}`")

@@ -253,8 +253,11 @@ def _unsaved_placeholders(spec: FlowSpec, actions: Collection[str], reachable: s
             reported.add(placeholder)
             gap = ("the action would get it empty" if loc[0] == "action"
                    else "the voter would read an empty gap")
+            hint = (f"save it first (`save: {placeholder}` on a reply, or an action that "
+                    f"saves it), or use a known name: {listing(known)}")
+            if placeholder == "lang":  # `var: lang` works, so staff try `{lang}` too
+                hint = ("the conversation's language is not a placeholder; route on it with "
+                        "`when: {var: lang, equals: es}` and write each language's text")
             yield Problem(["states", name, *loc], f"{{{placeholder}}} is never saved before "
                           f"state {name!r}: {gap}."
-                          f"{did_you_mean(placeholder, everywhere - {'*'})}",
-                          f"save it first (`save: {placeholder}` on a reply, or an action that "
-                          f"saves it), or use a known name: {listing(known)}")
+                          f"{did_you_mean(placeholder, everywhere - {'*'})}", hint)
