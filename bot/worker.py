@@ -87,6 +87,7 @@ class Worker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._settled: list[Entry] = []  # done, acknowledged by the ack loop in a moment
         self._ack_wanted = asyncio.Event()
+        self._held: set[tuple[int, str]] = set()  # entries running or done but not acked
         self._acking = False
         self.timer_poll = timer_poll or every(TIMER_POLL_SECONDS)
         self.processed = 0
@@ -149,6 +150,8 @@ class Worker:
         finally:
             waiting.cancel()
             stopped.cancel()
+        if waiting.done() and not waiting.cancelled():
+            waiting.result()  # a failing poll is a bug: raise it, never drop it silently
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for effects already running to finish."""
@@ -191,6 +194,8 @@ class Worker:
                 if done is None:
                     self._settled[:0] = settled  # not acknowledged: try again
                     self._ack_wanted.set()
+                else:
+                    self._held.difference_update((e.shard, e.entry_id) for e in settled)
         finally:
             self._acking = False
 
@@ -248,6 +253,12 @@ class Worker:
             return None
 
     async def _dispatch(self, entry: Entry) -> None:
+        key = (entry.shard, entry.entry_id)
+        if key in self._held:
+            # Our own entry, claimed back because it is slow or its ack is still on its way
+            # (a paused Redis): running it again would repeat its effects.
+            return
+        self._held.add(key)
         await self._slots.acquire()
         task = asyncio.create_task(self._process_guarded(entry))
         self._inflight.add(task)
@@ -260,6 +271,7 @@ class Worker:
             raise
         except Exception as exc:  # noqa: BLE001 - left unacked: claimed and retried later
             log.warning("entry left for retry", entry=entry.entry_id, error=repr(exc)[:200])
+            self._held.discard((entry.shard, entry.entry_id))
             await self._pause(ERROR_PAUSE)
         finally:
             self._slots.release()
@@ -287,6 +299,7 @@ class Worker:
                     self._ack_wanted.set()
                 else:
                     await self.outbox.ack(entry)
+                    self._held.discard((entry.shard, entry.entry_id))
                 self.processed += 1
             finally:
                 if not lock.locked() or self._phone_locks.get(phone) is lock:

@@ -159,10 +159,11 @@ def test_built_in_placeholders_are_filled_in_action_params_too(tmp_path: Path) -
     flows = load_flow_set(tmp_path, build_registry(make_settings()).params_models())
     conv = Conversation(phone=PHONE)
     event = Inbound(provider="t", message_id="m1", phone=PHONE, body="CRM", received_at=NOW)
-    result = step(flows, conv, event, NOW, SequentialIds(), Rules(program="Acme Votes"))
+    rules = Rules(program="Acme Votes", help_contact="help@acme.org")
+    result = step(flows, conv, event, NOW, SequentialIds(), rules)
     [call] = [e for e in result.effects if isinstance(e, RunAction)]
-    assert call.params == {"to": "crm", "source": "Acme Votes",
-                           "help": "ask the organizer who shared this number"}
+    assert call.params == {"to": "crm", "source": "Acme Votes", "help": "help@acme.org",
+                           "again": "CRM"}
 
 
 CRM_FLOW = """\
@@ -173,7 +174,7 @@ states:
   post:
     action:
       type: webhook
-      params: {to: crm, source: "{program}", help: "{help_contact}"}
+      params: {to: crm, source: "{program}", help: "{help_contact}", again: "{join_en}"}
     on_success: done
     on_failure: done
   done:
