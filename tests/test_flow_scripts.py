@@ -218,3 +218,14 @@ async def test_a_staff_target_told_to_time_out_keeps_the_call_waiting(
     assert waited[0] == runner.HANG_SECONDS  # (aiohttp may also yield with sleep(0))
     assert runner.HANG_SECONDS > runner.CALL_TIMEOUT_SECONDS
     assert answer.status == 504
+
+
+def test_no_scripts_names_where_they_were_looked_for(tmp_path: Path) -> None:
+    (tmp_path / "join.yaml").write_text((ROOT / "tests" / "flows" / "join.yaml").read_text())
+    with pytest.raises(FlowError) as caught:
+        run_flow_tests(tmp_path)
+    assert caught.value.reason == ("no conversation scripts found: looked for "
+                                   f"{tmp_path / 'tests' / '*.yaml'}")
+    with pytest.raises(FlowError) as caught:
+        run_flow_tests(tmp_path / "join.yaml")
+    assert caught.value.reason.endswith(f"looked for {tmp_path / 'tests' / 'join.yaml'}")
