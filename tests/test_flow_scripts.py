@@ -229,3 +229,16 @@ def test_no_scripts_names_where_they_were_looked_for(tmp_path: Path) -> None:
     with pytest.raises(FlowError) as caught:
         run_flow_tests(tmp_path / "join.yaml")
     assert caught.value.reason.endswith(f"looked for {tmp_path / 'tests' / 'join.yaml'}")
+
+
+def test_a_broken_regular_expression_is_refused_at_its_line(tmp_path: Path) -> None:
+    """It was a traceback: `re.error` is not a ValueError, so pydantic let it through."""
+    folder = flows_with(tmp_path, JOIN_SCRIPT.replace('"/^(?P<who>\\\\w+): Reply YES/"',
+                                                      '"/Reply (YES/"'))
+    with pytest.raises(FlowError) as caught:
+        run_flow_tests(folder)
+    assert caught.value.line == 5
+    assert caught.value.reason == (
+        "scripts.0.steps.0.expect: /Reply (YES/ is not a valid regular expression (missing ), "
+        "unterminated subpattern at position 6); to expect the text as written, leave out the "
+        "slashes or put \\ before ( ) [ ] ? * + .")

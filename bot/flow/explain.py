@@ -161,6 +161,8 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
                 "write true or false (yes and no are replies, not switches)")
     if kind in ("string_type", "literal_error"):
         return f"{where}: {detail['msg']} (found {value!r})", "see flows/README.md"
+    if kind == "value_error":  # our own validators' words, without pydantic's prefix
+        return f"{where}: {detail['msg'].removeprefix('Value error, ')}", "see flows/README.md"
     return f"{where}: {detail['msg']}", "see flows/README.md"
 
 

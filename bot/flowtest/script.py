@@ -104,7 +104,12 @@ class ScriptStep(Strict):
     def _regexes_compile(cls, value: list[str]) -> list[str]:
         for item in value:
             if is_regex(item):
-                re.compile(item[1:-1])
+                try:
+                    re.compile(item[1:-1])
+                except re.error as exc:  # not a ValueError: pydantic would let it escape
+                    raise ValueError(f"{item} is not a valid regular expression ({exc}); "
+                                     "to expect the text as written, leave out the slashes "
+                                     "or put \\ before ( ) [ ] ? * + .") from None
         return value
 
 
