@@ -262,9 +262,12 @@ def test_graph_names_an_unknown_flow_and_labels_edges_like_the_yaml(
          "keywords: a list of words is needed here, found 'DEMO'",
          "write `keywords: [RSVP]`, or one list per language: "
          "`keywords: {en: [RSVP], es: [ASISTIR]}`"),
+        (("after: 3600", "after: 0"), 11,
+         "states.ask.timeout.after: must be more than 0, found 0",
+         "seconds: 3600 is an hour, 86400 a day"),
     ],
     ids=["list-needed", "mapping-needed", "misspelt-key", "duration-with-a-unit",
-         "keywords-not-a-list"],
+         "keywords-not-a-list", "number-too-small"],
 )
 def test_shape_mistakes_are_explained(tmp_path: Path, change: tuple[str, str], line: int,
                                       message: str, hint: str) -> None:
