@@ -348,3 +348,16 @@ def test_lang_as_a_placeholder_points_to_routing_on_it(tmp_path: Path) -> None:
                                    "would read an empty gap.")
     assert hint.startswith("the conversation's language is not a placeholder; route on it "
                            "with `when: {var: lang, equals: es}`")
+
+
+def test_a_forgotten_languages_line_is_named_at_the_keywords(tmp_path: Path) -> None:
+    """Without `languages:` a flow is English only: Spanish keywords and texts are refused,
+    in words (not as a Python list)."""
+    text = BASE.replace("keywords: [DEMO]", "keywords: {en: [DEMO], es: [DEMOS]}").replace(
+        '"Your name?"', '{en: "Name?", es: "Nombre?"}')
+    errors = errors_of(write(tmp_path, text))
+    assert errors[0] == (2, "keywords for 'es', but the flow's languages are en (without "
+                            "`languages:`, a flow is English only)",
+                         "add it: `languages: [en, es]`")
+    assert errors[1][:2] == (6, "say has a 'es' text, but the flow's languages are en")
+    assert len(errors) == 2
