@@ -242,3 +242,16 @@ def test_a_broken_regular_expression_is_refused_at_its_line(tmp_path: Path) -> N
         "scripts.0.steps.0.expect: /Reply (YES/ is not a valid regular expression (missing ), "
         "unterminated subpattern at position 6); to expect the text as written, leave out the "
         "slashes or put \\ before ( ) [ ] ? * + .")
+
+
+def test_the_example_script_of_the_readme_passes_on_the_shipped_flow(tmp_path: Path) -> None:
+    """Staff copy it first: it must run as written (it sent MENU where MENU means nothing)."""
+    readme = (ROOT / "flows" / "README.md").read_text()
+    start = readme.index("```yaml\nsettings:") + len("```yaml\n")
+    example = readme[start:readme.index("```", start)]
+    folder = tmp_path / "flows"
+    (folder / "tests").mkdir(parents=True)
+    shutil.copy(ROOT / "flows" / "advocacy.yaml", folder / "advocacy.yaml")
+    (folder / "tests" / "advocacy.yaml").write_text(example)
+    report = run_flow_tests(folder)
+    assert report.ok, report.render()
