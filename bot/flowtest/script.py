@@ -7,11 +7,11 @@
             expect: ["Reply YES"]                 # one entry per text the bot sends, in order
           - send: "yes"
             expect: ["/code is (?P<code>\\d{6})/", "We sent you a code"]
-          - send: "{code}"                        # a value an earlier /regex/ captured
-            expect: ["Thanks, your number is confirmed.", "/Which campaign/"]
           - fail: {p2a: {"GET /campaigns": [503, 503, 503, 503, 503, 503]}}
-            send: MENU
-            expect: ["/could not load the campaigns/"]
+            send: "{code}"                        # a value an earlier /regex/ captured
+            expect: ["Thanks, your number is confirmed.", "/could not load the campaigns/"]
+          - send: MENU
+            expect: ["/Which campaign/"]
           - wait: 1d                              # the clock jumps; due timeouts fire
             expect: []
 
