@@ -232,8 +232,9 @@ def _flows_reload(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{text}\nNothing reloaded: the running flows stay.", file=sys.stderr)
         return 2
     if settings.redis_url is None:
-        print("No REDIS_URL: the bot runs as one process with its Redis inside; send it "
-              "SIGHUP to reload (kill -HUP <pid of python -m bot serve>).", file=sys.stderr)
+        print("The flows pass the check, but nothing was reloaded: without REDIS_URL the bot "
+              "runs as one process with its Redis inside; send it SIGHUP to reload "
+              "(kill -HUP <pid of python -m bot serve>).", file=sys.stderr)
         return 2
 
     async def bump() -> int:

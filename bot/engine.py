@@ -84,11 +84,15 @@ class Turn:
     # --- recording helpers -----------------------------------------------------------
     def say(self, text: str | None) -> None:
         if text:
-            values = {**self.conv.vars, "program": self.rules.program,
-                      "help_contact": self.rules.help_contact or "",
-                      **join_words(self.flow.spec)}
-            body = render(text, values)
+            body = render(text, self.values())
             self.effects.append(SendSms(id=self.ids.new_id(), phone=self.conv.phone, body=body))
+
+    def values(self) -> dict[str, object]:
+        """What `{placeholders}` in texts and action params read: the stored values, and
+        the built-ins (`{program}`, `{help_contact}`, `{join_en}`...: the check lets both
+        use them)."""
+        return {**self.conv.vars, "program": self.rules.program,
+                "help_contact": self.rules.help_contact or "", **join_words(self.flow.spec)}
 
     def stored(self) -> dict[str, object]:
         """What `when: {var: ...}` reads: the stored values, and `lang`."""
@@ -157,7 +161,7 @@ class Turn:
                              **join_words(self.flow.spec)})
 
     def _fill(self, params: dict[str, object]) -> dict[str, object]:
-        values = self.conv.vars
+        values = self.values()
         return {k: render(v, values) if isinstance(v, str) else v for k, v in params.items()}
 
 
