@@ -35,6 +35,12 @@ if [ -z "${REDIS_TEST_URL:-}" ]; then
     export REDIS_TEST_URL="redis://127.0.0.1:6390/15"
   fi
 fi
+# The browser test drives the distribution's Chromium (Playwright's own browser download
+# needs the internet); install it the same way when it is missing.
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ] && ! command -v chromium >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+
 cleanup() { if [ -n "$STARTED" ]; then kill "$(cat "$STARTED/redis.pid")" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 
