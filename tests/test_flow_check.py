@@ -361,3 +361,12 @@ def test_a_forgotten_languages_line_is_named_at_the_keywords(tmp_path: Path) -> 
                          "add it: `languages: [en, es]`")
     assert errors[1][:2] == (6, "say has a 'es' text, but the flow's languages are en")
     assert len(errors) == 2
+
+
+def test_a_state_indented_into_the_one_above_is_said_so(tmp_path: Path) -> None:
+    """Not "unknown key 'done'. Did you mean 'end'?"."""
+    text = BASE.replace("  done:\n    end: true\n", "    done:\n      end: true\n")
+    found = [e for e in errors_of(write(tmp_path, text)) if e[0] == 19]
+    assert found == [(19, "states.lookup.done: 'done' looks like a state, but it is indented "
+                          "inside state 'lookup'", "move it left to line up with the other "
+                          "states (two spaces under `states:`)")]

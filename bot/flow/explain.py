@@ -127,6 +127,11 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
     if kind == "extra_forbidden":
         allowed = _keys_of(_model_at(path[:-1], model))
         name = str(path[-1])
+        if len(path) == 3 and path[0] == "states" and isinstance(value, dict) \
+                and set(value) & set(allowed):
+            return (f"{where}: {name!r} looks like a state, but it is indented inside state "
+                    f"{path[1]!r}", "move it left to line up with the other states (two "
+                    "spaces under `states:`)")
         return (f"{where}: unknown key {name!r}.{did_you_mean(name, allowed)}",
                 f"keys allowed here: {listing(allowed)}" if allowed else "remove it")
     if path and path[-1] == "when" and isinstance(value, str):
