@@ -265,9 +265,14 @@ def test_graph_names_an_unknown_flow_and_labels_edges_like_the_yaml(
         (("after: 3600", "after: 0"), 11,
          "states.ask.timeout.after: must be more than 0, found 0",
          "seconds: 3600 is an hour, 86400 a day"),
+        (("      - when: text\n        save: name\n        goto: thanks\n",
+          "      when: text\n      save: name\n      goto: thanks\n"), 8,
+         "states.ask.on: a list is needed here, but its items have no `- `",
+         "start each item with a dash and a space: `- when: ...`, and the item's other keys "
+         "under it, lined up with its first"),
     ],
     ids=["list-needed", "mapping-needed", "misspelt-key", "duration-with-a-unit",
-         "keywords-not-a-list", "number-too-small"],
+         "keywords-not-a-list", "number-too-small", "list-items-without-dashes"],
 )
 def test_shape_mistakes_are_explained(tmp_path: Path, change: tuple[str, str], line: int,
                                       message: str, hint: str) -> None:
