@@ -270,9 +270,16 @@ def test_graph_names_an_unknown_flow_and_labels_edges_like_the_yaml(
          "states.ask.on: a list is needed here, but its items have no `- `",
          "start each item with a dash and a space: `- when: ...`, and the item's other keys "
          "under it, lined up with its first"),
+        (("keywords: [DEMO]", "languages: [english]\nkeywords: [DEMO]"), 2,
+         "languages.0: 'english' is not a language code",
+         "write the two-letter code: en for English, es for Spanish"),
+        (('say: "Your name?"', "say: 404"), 6,
+         "states.ask.say: a text is needed here, found the number 404",
+         'put it in double quotes: "404"'),
     ],
     ids=["list-needed", "mapping-needed", "misspelt-key", "duration-with-a-unit",
-         "keywords-not-a-list", "number-too-small", "list-items-without-dashes"],
+         "keywords-not-a-list", "number-too-small", "list-items-without-dashes",
+         "language-name", "number-as-text"],
 )
 def test_shape_mistakes_are_explained(tmp_path: Path, change: tuple[str, str], line: int,
                                       message: str, hint: str) -> None:

@@ -140,6 +140,9 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
     if kind == "missing":
         return (f"{where}: {path[-1]!r} is missing",
                 f"add `{path[-1]}:` here (see flows/README.md)")
+    if kind == "string_pattern_mismatch" and path[:1] == ["languages"]:
+        return (f"{where}: {value!r} is not a language code",
+                "write the two-letter code: en for English, es for Spanish")
     if kind == "string_pattern_mismatch":
         return (f"{where}: {value!r} is not a valid name",
                 "use lowercase letters, digits and _ only, starting with a letter "
@@ -150,6 +153,9 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
     about_value = _value_words(where, path, detail)
     if about_value is not None:
         return about_value
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        return (f"{where}: a text is needed here, found the number {value!r}",
+                f"put it in double quotes: \"{value}\"")
     if kind in ("string_type", "literal_error"):
         return f"{where}: {detail['msg']} (found {value!r})", "see flows/README.md"
     if kind == "value_error":  # our own validators' words, without pydantic's prefix
