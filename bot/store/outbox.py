@@ -75,7 +75,7 @@ class Outbox:
         running is not a dead one, and claiming it would count a delivery it never had."""
         stream = self.keys.outbox(shard)
         pending: list[dict[str, Any]] = await self.redis.xpending_range(
-            stream, GROUP, min="-", max="+", count=count + len(running), idle=idle_ms)
+            stream, GROUP, min="-", max="+", count=count + len(running), idle=idle_ms or None)
         others = [p for p in pending if not (_s(p["consumer"]) == consumer
                                              and _s(p["message_id"]) in running)][:count]
         if not others:
