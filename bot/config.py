@@ -139,9 +139,30 @@ class Settings(BaseSettings):
     allow_unsigned_webhooks: bool = Field(
         False, description="Start with provider credentials but no way to check the "
                            "provider's webhook signatures (never in production).")
-    help_contact: str = Field(
-        "ask the organizer who shared this number",
-        description="How a voter gets help (a URL, email or phone).",
+    help_contact: str | None = Field(
+        None,
+        description=(
+            "How a voter gets help: a phone, e-mail or URL named in HELP answers. Unset: HELP "
+            "names none, and the server and `flows check` warn."
+        ),
+    )
+
+    sms_rate: float | None = Field(
+        None, gt=0,
+        description=("Outbound texts per second for the sender, shared by every worker "
+                     "(a short code about 100, a 10DLC campaign far less); unset: no limit."),
+    )
+
+    broadcast_monthly_cap: int | None = Field(
+        None, ge=1,
+        description=("Broadcasts a phone may get per month; unset: the smallest "
+                     "'N msgs/month' of the opt-in texts (what the voter agreed to)."),
+    )
+    admin_password: SecretStr | None = Field(
+        None, description="Enables the organiser's console at /admin; unset: it is off."
+    )
+    admin_secret: SecretStr | None = Field(
+        None, description="Key that signs console sessions (default: derived from the password)."
     )
 
     # --- worker -------------------------------------------------------------------------

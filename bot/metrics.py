@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from bot.stats import TotalsGauges
+
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -41,6 +43,7 @@ class Metrics:
                               "Conversations ended by a run-time bound (a flow looping or "
                               "calling actions too often)", ["bound"], registry=r)
         self.worker_busy = Gauge("civictext_worker_inflight", "Effects running now", registry=r)
+        self.totals = TotalsGauges(r)  # refreshed from Redis by each /metrics scrape
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -6,6 +6,8 @@ cross Redis as small JSON and come back as the same typed objects.
 
 from __future__ import annotations
 
+import hashlib
+from enum import IntEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -65,20 +67,45 @@ class CarrierOptOut(Frozen):
     provider: str
 
 
-Event = Annotated[Inbound | ActionResult | TimerFired | CarrierOptOut, Field(discriminator="type")]
+class BroadcastStart(Frozen):
+    """A broadcast reaches this phone: start `flow` (at `state`, else its start state)."""
+
+    type: Literal["broadcast"] = "broadcast"
+    phone: str
+    broadcast_id: str
+    flow: str
+    state: str | None = None
+
+
+Event = Annotated[Inbound | ActionResult | TimerFired | CarrierOptOut | BroadcastStart,
+                  Field(discriminator="type")]
 
 
 # --- effects: what the worker does after the commit ------------------------------------
 
 
+class Lane(IntEnum):
+    """Which texts go first when the carrier's rate is the limit (lower goes first): a
+    voter's code must not wait behind thousands of replies, nor a reply behind an alert."""
+
+    URGENT = 0  # verification codes, STOP/HELP/START answers
+    REPLY = 1  # conversation replies
+    REMINDER = 2  # texts a timer caused
+    BULK = 3  # broadcasts
+
+
 class SendSms(Frozen):
-    """Send one text. `stop_confirmation` is the single message allowed after an opt-out."""
+    """Send one text. `stop_confirmation` is the single message allowed after an opt-out;
+    `asked_while_out` marks an answer an opted-out phone asked for itself (HELP, or the
+    opt-in question after a flow keyword), which the send guard lets through too."""
 
     type: Literal["send_sms"] = "send_sms"
     id: str
     phone: str
     body: str
     stop_confirmation: bool = False
+    asked_while_out: bool = False
+    lane: Lane = Lane.REPLY
 
 
 class RunAction(Frozen):
@@ -136,6 +163,7 @@ class Conversation(BaseModel):
     token: int = 0  # bumped on every state entry; stale timers and action results are dropped
     pending: str | None = None  # effect id of the action the current state waits for
     opted_out: bool = False
+    optout_by: str | None = None  # "provider" or "carrier": silent until their START/YES
     texts_in: int = 0
     updated_at: float = 0.0
     # Flood guard (see `bot.engine`): the current minute's start, texts and answers in it,
@@ -149,6 +177,12 @@ class Conversation(BaseModel):
     acts_at: float = 0.0
 
 
+def disclosure_id(text: str) -> str:
+    """A short, stable name for an opt-in text (what a consent line stores): 12 hex digits
+    (a text always has a space, so a reference is never mistaken for one)."""
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
 class ConsentChange(Frozen):
     """One line of the append-only consent log."""
 
@@ -159,6 +193,9 @@ class ConsentChange(Frozen):
     message_id: str
     provider: str
     opted_out: bool
+    #: The opt-in text the voter answered (the disclosure they agreed to), by reference: the
+    #: digest `disclosure_id` gives it; the text itself is kept once per shard, not per line.
+    prompt: str = ""
 
 
 class Step(BaseModel):
@@ -172,3 +209,4 @@ class Step(BaseModel):
     note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...
     flow: str | None = None  # the flow the step ran in
     entered: list[str] = Field(default_factory=list)  # its states entered, in order
+    disclosures: dict[str, str] = Field(default_factory=dict)  # prompt id -> the text

@@ -35,10 +35,12 @@ from bot.models import (
     CarrierOptOut,
     Effect,
     FireTimer,
+    Lane,
     RunAction,
     SendSms,
     TimerFired,
 )
+from bot.pace import PaceGate, ProviderPushback
 from bot.redis_conn import REDIS_UNAVAILABLE, redis_lost_group, redis_unavailable
 from bot.retry import GiveUp, RetryPolicy
 from bot.sms import GuardedSender, Refused, SendError
@@ -65,6 +67,7 @@ CODE_ACTIONS = frozenset({"verify_send"})  # actions that text a verification co
 CODE_LIMITED = "code_limit"  # the reason a flow sees when the code budget says no
 CLAIM_BATCH = 50  # entries claimed from one shard at a time
 MAX_RESOLVES = 3  # sends of one effect whose outcome a lookup had to settle
+MAX_PUSHBACKS = 30  # provider "slow down" answers one text may get before they cost tries
 LOOKUP_TIMEOUT = 15.0
 CLOCK_SKEW = 5.0  # seconds our clock may run ahead of the provider's
 ACK_BATCH_SECONDS = 0.003  # finished entries wait this long to share one acknowledgement
@@ -76,7 +79,7 @@ class Worker:
     def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
                  settings: Settings, upstreams: Upstreams, *, retry: RetryPolicy | None = None,
                  consumer: str | None = None, timer_poll: TimerPoll | None = None,
-                 codes: CodeBudget | None = None) -> None:
+                 codes: CodeBudget | None = None, pace: PaceGate | None = None) -> None:
         self.core = core
         self.outbox = outbox
         self.sender = sender
@@ -85,6 +88,7 @@ class Worker:
         self.upstreams = upstreams
         self.retry = retry or RetryPolicy(max_tries=settings.worker_max_tries)
         self.codes = codes
+        self.pace = pace
         self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._phone_locks: dict[str, asyncio.Lock] = {}
@@ -154,6 +158,8 @@ class Worker:
         finally:
             waiting.cancel()
             stopped.cancel()
+        if waiting.done() and not waiting.cancelled():
+            waiting.result()  # a failing poll is a bug: raise it, never drop it silently
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for effects already running to finish."""
@@ -381,7 +387,7 @@ class Worker:
 
     async def _send_once(self, effect: SendSms) -> str:
         """One send with its retries; `GiveUp` when it failed or ended unclearly."""
-        result = await self.retry.run(lambda: self.sender.send(effect), retryable,
+        result = await self.retry.run(lambda: self._paced_send(effect), retryable,
                                       passthrough=(RecipientOptedOut, *REDIS_UNAVAILABLE))
         return result if result in ("opted_out", "loop") else "sent"
 
@@ -434,13 +440,40 @@ class Worker:
     def _context(self, effect: RunAction) -> ActionContext:
         """What the action may use; its texts go through the guard like any other."""
 
-        async def send_sms(body: str) -> Refused | str:
-            return await self.sender.send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
-                                                  body=body))
+        async def send_sms(body: str) -> Refused | str:  # a code: the first lane
+            return await self._paced_send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
+                                                  body=body, lane=Lane.URGENT))
 
         return ActionContext(phone=effect.phone, idempotency_key=effect.id,
                              upstreams=self.upstreams, now=self.core.clock.now(),
                              lang=effect.lang, send_sms=send_sms)
+
+    async def _paced_send(self, effect: SendSms) -> Refused | str:
+        """Send at the carrier's pace, in the effect's lane. A provider's pushback slows the
+        shared bucket and the text waits its turn again, instead of spending one of its
+        tries (at most `MAX_PUSHBACKS` times; then a pushback counts like any error)."""
+        for _ in range(MAX_PUSHBACKS):
+            await self._wait_for_pace(effect)
+            try:
+                return await self.sender.send(effect)
+            except ProviderPushback as exc:
+                if self.pace is None:
+                    raise
+                await self.pace.slow_down(str(exc))
+        await self._wait_for_pace(effect)
+        return await self.sender.send(effect)
+
+    async def _wait_for_pace(self, effect: SendSms) -> None:
+        """Wait for a token. Meanwhile the effect gives its concurrency slot back, so the
+        reader goes on reading and a code further down the outbox is not stuck behind a
+        crowd waiting for tokens."""
+        if self.pace is None:
+            return
+        self._slots.release()
+        try:
+            await self.pace.acquire(effect.lane)
+        finally:
+            await self._slots.acquire()
 
     @staticmethod
     def _result(effect: RunAction, *, ok: bool, data: dict[str, Any] | None = None,

@@ -10,12 +10,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bot.funnel import day_of, encode_profile, funnel_fields, subscription_change
 from bot.models import Conversation, FireTimer, SetTimer, Step
 from bot.store.consent import ConsentStore
 from bot.store.keys import GROUP, Keys
 from bot.store.scripts import COMMIT
 
 SEEN_TTL = 3 * 24 * 3600  # providers retry for hours at most; three days is plenty
+FUNNEL_TTL = 400 * 24 * 3600  # a day's funnel counters are kept for a year and a bit
 _CONV_EXCLUDE = {"phone", "version"}
 
 
@@ -93,6 +95,7 @@ class ConversationStore:
         conv = decode(phone, values[0])
         if self.consent.is_set(values[1]):
             conv.opted_out = True
+            conv.optout_by = conv.optout_by or self.consent.opted_out_by(values[1])
         return Snapshot(conversation=conv, seen=bool(dedup and values[2] is not None))
 
     async def commit(self, before: Conversation, step: Step, dedup: str | None = None,
@@ -147,18 +150,38 @@ class ConversationStore:
             fire = FireTimer(id=timer.id, phone=phone, name=timer.name, token=timer.token)
             args += [timer.due, fire.model_dump_json()]
         consent = self.consent.commit_write(phone, before.opted_out, conv.opted_out,
-                                            step.consent)
+                                            step.consent, was_by=before.optout_by,
+                                            by=conv.optout_by)
         keys = [k.conversation(phone), k.seen(phone, dedup or "-"), k.outbox(shard),
                 k.timers(shard), k.ignored(shard), *consent.keys]
-        return keys, args + consent.args
+        records_keys, records_args = self._records_part(before, step)
+        return keys + records_keys, args + consent.args + records_args
+
+    def _records_part(self, before: Conversation, step: Step) -> tuple[list[str], list[Any]]:
+        """The commit script's records part: the funnel counters this step adds and what it
+        does to the subscriber index (see `bot.funnel`)."""
+        k, conv = self.keys, step.conversation
+        shard = k.shard(conv.phone)
+        fields = funnel_fields(before, step)
+        sub = subscription_change(before, step)
+        args: list[Any] = [len(fields), *fields, FUNNEL_TTL, sub.op, conv.phone,
+                           encode_profile(sub.profile), len(step.disclosures)]
+        for ref, text in step.disclosures.items():
+            args += [ref, text]
+        day = day_of(conv.updated_at or before.updated_at)
+        keys = [k.funnel(shard, day), k.funnel(shard, "total"), k.subscribers(conv.phone),
+                k.disclosures(shard), k.subscriber_count(shard)]
+        return keys, args
 
 
 def _outcome(phone: str, result: Any) -> CommitResult:
     """The commit script's answer; a clash raises with the state the script found."""
-    if isinstance(result, list):  # ['conflict', value or '', opt-out flag]
+    if isinstance(result, list):  # ['conflict', value or '', flag exists, flag value or '']
         conv = decode(phone, result[1] or None)
         if int(result[2]):  # EXISTS of the opt-out flag, as the script found it
             conv.opted_out = True
+            if len(result) > 3:
+                conv.optout_by = conv.optout_by or ConsentStore.opted_out_by(result[3])
         raise VersionConflict(phone, Snapshot(conversation=conv, seen=False))
     outcome = result.decode() if isinstance(result, bytes) else str(result)
     if outcome == "conflict":

@@ -74,6 +74,7 @@ class Outbox:
         XCLAIM), except this consumer's own `running` ones: a slow entry it is still
         running is not a dead one, and claiming it would count a delivery it never had."""
         stream = self.keys.outbox(shard)
+        # idle=0 means no filter (as Redis reads it); fakeredis would drop this millisecond's.
         pending: list[dict[str, Any]] = await self.redis.xpending_range(
             stream, GROUP, min="-", max="+", count=count + len(running), idle=idle_ms or None)
         others = [p for p in pending if not (_s(p["consumer"]) == consumer
