@@ -16,7 +16,6 @@ from typing import Any
 
 import aiohttp
 import structlog
-from redis.asyncio import Redis
 
 from bot.actions import build_registry
 from bot.actions.base import Registry
@@ -26,10 +25,11 @@ from bot.core import Core
 from bot.engine import Rules
 from bot.flow import FlowSet, load_flow_set
 from bot.metrics import Metrics
-from bot.redis_conn import make_redis
+from bot.redis_conn import RedisClient, connect_redis
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
 from bot.store import ConversationStore, Keys, Outbox
+from bot.store.layout import check_shard_count
 from bot.upstream import Upstreams, build_upstreams
 from bot.worker import Worker
 
@@ -41,7 +41,7 @@ class Runtime:
     """Every long-lived resource of one process."""
 
     settings: Settings
-    redis: Redis
+    redis: RedisClient
     keys: Keys
     store: ConversationStore
     outbox: Outbox
@@ -95,7 +95,7 @@ def sandbox_root(settings: Settings) -> str:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, redis: Redis | None = None,
+async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
                        sender: Sender | None = None, clock: Clock | None = None,
                        ids: IdFactory | None = None, keys: Keys | None = None,
                        metrics: Metrics | None = None, registry: Registry | None = None
@@ -105,14 +105,17 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
     flows = load_flows(settings, registry)
     keys = keys or Keys(shards=settings.redis_shards)
     own_redis = redis is None
-    redis = redis or make_redis(settings)
+    redis = redis or await connect_redis(settings)
     metrics = metrics or Metrics()
     timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout, connect=5.0)
     session = aiohttp.ClientSession(timeout=timeout,
                                     connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
     try:
+        await check_shard_count(redis, keys)
         upstreams = build_upstreams(settings, session, sandbox_root(settings))
-        store = ConversationStore(redis, keys, settings.conversation_ttl)
+        store = ConversationStore(redis, keys, settings.conversation_ttl,
+                                  wait_replicas=settings.redis_wait_replicas,
+                                  wait_timeout_ms=settings.redis_wait_timeout_ms)
         outbox = Outbox(redis, keys)
         rules = Rules(program=settings.program_name, help_contact=settings.help_contact,
                       provider_handles_keywords=settings.provider_handles_keywords,

@@ -1,7 +1,8 @@
 """What every provider webhook shares: the error middleware and the inbound hand-off.
 
 Errors map to what a provider understands: a malformed request 400 (retrying will not
-help), a bad signature 403, Redis unreachable or contended 503 (retry, nothing was written),
+help), a bad signature 403, Redis unreachable or contended 503 (retry, nothing was written;
+or written but not yet on the replicas `REDIS_WAIT_REPLICAS` asks for),
 anything else 500 with a log line.
 """
 
@@ -21,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.core import Applied, Contended
 from bot.models import Inbound
 from bot.phone import to_e164
+from bot.store.scriptcalls import NotReplicated
 from webhooks.keys import CORE, METRICS, SETTINGS
 
 log = structlog.get_logger("webhooks")
@@ -53,7 +55,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except SignatureError:
         log.warning("bad signature", path=request.path)
         return web.json_response({"error": "invalid signature"}, status=403)
-    except (RedisConnectionError, RedisTimeoutError, Contended, OSError) as exc:
+    except (RedisConnectionError, RedisTimeoutError, Contended, NotReplicated, OSError) as exc:
         log.warning("storage unavailable", path=request.path, error=repr(exc)[:200])
         return web.json_response({"error": "temporarily unavailable"}, status=503,
                                  headers={"Retry-After": "5"})

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from bot.config import Settings
 from bot.core import Core
 from bot.metrics import Metrics
+from bot.redis_conn import RedisClient
 from bot.sandbox import Sandbox
 
 SETTINGS = web.AppKey("settings", Settings)
-REDIS = web.AppKey("redis", Redis)
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
 CORE = web.AppKey("core", Core)
 METRICS = web.AppKey("metrics", Metrics)
 SANDBOX_STATE = web.AppKey("sandbox_state", Sandbox)  # when the sandboxes are mounted

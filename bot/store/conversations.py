@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from redis.asyncio import Redis
-
 from bot.models import ConsentChange, Conversation, FireTimer, SetTimer, Step
+from bot.redis_conn import RedisClient
 from bot.store.keys import GROUP, Keys
+from bot.store.scriptcalls import call_and_wait, call_many
 from bot.store.scripts import COMMIT
 
 SEEN_TTL = 3 * 24 * 3600  # providers retry for hours at most; three days is plenty
@@ -63,10 +63,13 @@ class Ack:
 class ConversationStore:
     """Loads and commits conversations; one Redis round trip each."""
 
-    def __init__(self, redis: Redis, keys: Keys, ttl: int) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, ttl: int, *, wait_replicas: int = 0,
+                 wait_timeout_ms: int = 500) -> None:
         self.redis = redis
         self.keys = keys
         self.ttl = ttl
+        self.wait_replicas = wait_replicas  # `REDIS_WAIT_REPLICAS`: see `replicas`
+        self.wait_timeout_ms = wait_timeout_ms
         self._commit = redis.register_script(COMMIT)
         self._recent: dict[str, str] = {}  # phone -> value this process last committed
 
@@ -109,13 +112,20 @@ class ConversationStore:
         keys, args = self._commit_call(before, step, dedup, ack, ignored, guessed)
         phone = step.conversation.phone
         try:
-            outcome = _outcome(phone, await self._commit(keys=keys, args=args))
+            outcome = _outcome(phone, await self._call_commit(keys, args))
         except VersionConflict as clash:
             self._remember(phone, _value_of(clash.current))
             raise
         if outcome is Outcome.OK:
             self._remember(phone, args[1])
         return outcome
+
+    async def _call_commit(self, keys: list[str], args: list[Any]) -> Any:
+        """The commit script, and `WAIT` for replicas when asked (`NotReplicated` if short)."""
+        if self.wait_replicas:
+            return await call_and_wait(self.redis, self._commit, keys, args,
+                                       self.wait_replicas, self.wait_timeout_ms)
+        return await self._commit(keys=keys, args=args)
 
     async def commit_many(self, items: Sequence[tuple[Conversation, Step, str | None]]
                           ) -> list[Outcome | VersionConflict]:
@@ -125,13 +135,12 @@ class ConversationStore:
         `VersionConflict` in its place instead of being raised. For bulk loads (imports,
         the benchmark), not for the inbound path, which commits one step at a time.
         """
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for before, step, dedup in items:
-                keys, args = self._commit_call(before, step, dedup, None, "")
-                await self._commit(keys=keys, args=args, client=pipe)
-            results = await pipe.execute()
+        calls = [self._commit_call(before, step, dedup, None, "") for before, step, dedup in items]
+        results = await call_many(self.redis, self._commit, calls)
         out: list[Outcome | VersionConflict] = []
         for (_, step, _), result in zip(items, results, strict=True):
+            if isinstance(result, Exception):
+                raise result
             try:
                 out.append(_outcome(step.conversation.phone, result))
             except VersionConflict as exc:

@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from bot.models import EFFECTS, Effect
+from bot.redis_conn import RedisClient
 from bot.store.keys import GROUP, Keys
 from bot.store.scripts import ACK, LOOP_COUNT, MOVE_DUE_TIMERS, SEND_GUARD
 
@@ -29,7 +29,7 @@ class Entry:
 class Outbox:
     """Reads and settles outbox entries; all commands stay on one shard's keys."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self._move = redis.register_script(MOVE_DUE_TIMERS)
