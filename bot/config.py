@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     run_worker: bool = Field(True, description="Run the outbox worker inside the web process.")
     worker_concurrency: int = Field(256, description="Effects a worker runs at once.")
     worker_max_tries: int = Field(6, description="Tries of one effect before the dead letter.")
+    worker_lease_ms: int = Field(
+        10_000, ge=200, description="Each outbox shard is read by one worker at a time, under "
+        "a lease of this many ms: a dead worker's shards are taken over this long after it died."
+    )
     worker_claim_idle_ms: int = Field(
         30_000, description="An entry unacknowledged this long is claimed from its consumer."
     )

@@ -3,14 +3,16 @@
 Reads every shard's outbox stream through one consumer group, runs effects with bounded
 retries (exponential backoff with full jitter), feeds action results back into the engine
 as events, claims entries a dead worker left behind (XAUTOCLAIM) and dead-letters effects
-that keep failing. Effects of one phone run in order; different phones run concurrently,
-up to a bound.
+that keep failing. Effects of one phone run in order, across any number of workers: each
+shard's stream is read by one worker at a time (`bot.shard_lease`), and inside a worker a
+phone's entries take turns; different phones run concurrently, up to a bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import socket
 import time
@@ -33,6 +35,7 @@ from bot.models import (
     SendSms,
     TimerFired,
 )
+from bot.shard_lease import ShardLeases
 from bot.sms import GuardedSender, RecipientOptedOut, SendError
 from bot.store import Entry, Outbox
 from bot.upstream.errors import UpstreamUnavailable
@@ -69,7 +72,7 @@ class Worker:
 
     def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
                  settings: Settings, upstreams: object, *, retry: RetryPolicy | None = None,
-                 consumer: str | None = None) -> None:
+                 consumer: str | None = None, lease_ttl_ms: int | None = None) -> None:
         self.core = core
         self.outbox = outbox
         self.sender = sender
@@ -81,10 +84,21 @@ class Worker:
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._phone_locks: dict[str, asyncio.Lock] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._running: dict[str, Entry] = {}  # entry id -> entry, while it runs here
+        self._lease_ttl_ms = lease_ttl_ms or settings.worker_lease_ms
+        self._reading_shards: set[int] = set()  # owned, taken over, and read now
+        self._leased = asyncio.Event()  # set after the first round of leases
+        self._taking = asyncio.Lock()  # held while entries are read or claimed and dispatched
         self._settled: list[Entry] = []  # done, acknowledged by the reader's next trip
         self._reading = False
         self.processed = 0
         self._stopping = False
+
+    @functools.cached_property
+    def leases(self) -> ShardLeases:
+        """The shards this worker reads (made on first use: only a running worker needs it)."""
+        return ShardLeases(self.outbox.redis, self.outbox.keys, self.consumer,
+                           self._lease_ttl_ms)
 
     @property
     def busy(self) -> bool:
@@ -93,10 +107,11 @@ class Worker:
 
     # --- loops -------------------------------------------------------------------------
     async def run(self) -> None:
-        """Run until cancelled: the reader (every shard), the timer mover and the claimer."""
+        """Run until cancelled: the leases, the reader (every shard this worker holds), the
+        timer mover and the claimer."""
         await self.outbox.ensure_groups()
         log.info("worker started", consumer=self.consumer, shards=self.outbox.keys.shards)
-        loops = [self._read_loop(), self._timer_loop(), self._claim_loop()]
+        loops = [self._lease_loop(), self._read_loop(), self._timer_loop(), self._claim_loop()]
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
             await asyncio.gather(*tasks)
@@ -108,6 +123,9 @@ class Worker:
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
             await self.drain(timeout=STOP_TIMEOUT)
             await self._ack_settled()
+            with contextlib.suppress(Exception):  # else the leases lapse within their TTL
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await self.leases.leave()
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for effects already running to finish."""
@@ -120,19 +138,21 @@ class Worker:
         and under load fetched about one entry per read: the webhooks then queued for
         connections behind the worker.) The pause lets entries batch up while they keep
         coming, and backs off to `READ_PAUSE_IDLE` while the outbox is empty."""
-        shards = list(self.outbox.keys.all_shards())
-        count = max(4, 2 * self.settings.worker_concurrency // max(1, len(shards)))
         pause = READ_PAUSE_BUSY
         self._reading = True
+        await self._leased.wait()
         try:
             while not self._stopping:
-                settled, self._settled = self._settled, []
-                entries = await self._guarded("read", self.outbox.read_shards(
-                    shards, self.consumer, count, settled))
-                if entries is None:
-                    self._settled[:0] = settled  # not acknowledged: try again next time
-                for entry in entries or []:
-                    await self._dispatch(entry)
+                shards = sorted(self._reading_shards)
+                count = max(4, 2 * self.settings.worker_concurrency // max(1, len(shards)))
+                async with self._taking:
+                    settled, self._settled = self._settled, []
+                    entries = await self._guarded("read", self.outbox.read_shards(
+                        shards, self.consumer, count, settled))
+                    if entries is None:
+                        self._settled[:0] = settled  # not acknowledged: try again next time
+                    for entry in entries or []:
+                        await self._dispatch(entry)
                 pause = READ_PAUSE_BUSY if entries else min(READ_PAUSE_IDLE, pause * 2)
                 await asyncio.sleep(pause)
         finally:
@@ -151,18 +171,68 @@ class Worker:
         every = max(0.2, min(5.0, idle / 2000))
         while not self._stopping:
             await asyncio.sleep(every)
-            for shard in self.outbox.keys.all_shards():
-                claimed = await self._guarded("claim", self.outbox.claim(
-                    shard, self.consumer, idle, 50))
-                for entry in claimed or []:
-                    await self._dispatch(entry)
+            for shard in sorted(self._reading_shards):
+                async with self._taking:
+                    if shard not in self._reading_shards:
+                        continue
+                    claimed = await self._guarded("claim", self.outbox.claim(
+                        shard, self.consumer, idle, 50))
+                    for entry in claimed or []:
+                        await self._dispatch(entry)
 
     async def _timer_loop(self) -> None:
+        await self._leased.wait()
         while not self._stopping:
-            for shard in self.outbox.keys.all_shards():
+            for shard in sorted(self._reading_shards):
                 await self._guarded("timers", self.outbox.move_due_timers(
                     shard, self.core.clock.now()))
             await asyncio.sleep(TIMER_POLL_SECONDS)
+
+    async def _lease_loop(self) -> None:
+        """Hold this worker's share of the shards: renew, hand back extras, take free ones."""
+        every = self.leases.ttl_ms / 4000
+        while not self._stopping:
+            await self._guarded("leases", self._rebalance())
+            self._leased.set()
+            await asyncio.sleep(every)
+
+    async def _rebalance(self) -> None:
+        workers = await self.leases.heartbeat()
+        lost = await self.leases.renew()
+        if lost:  # lapsed (this worker stalled): someone else may read them now
+            self._reading_shards -= lost
+            log.warning("shard leases lost", shards=sorted(lost))
+        share = self.leases.share(workers)
+        owned = sorted(self.leases.owned)
+        if len(owned) > share:
+            await self._hand_back(owned[share:])
+        elif len(owned) < share:
+            for shard in await self.leases.acquire(share - len(owned)):
+                await self._take_over(shard)
+
+    async def _hand_back(self, shards: list[int]) -> None:
+        """Stop reading these shards, finish and acknowledge what was taken from them, then
+        release them: the next reader starts after this worker's last entry of each."""
+        self._reading_shards.difference_update(shards)
+        async with self._taking:  # a read or claim under way may still bring their entries
+            pass
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_TIMEOUT
+        while loop.time() < deadline and any(
+                e.shard in shards for e in self._running.values()):
+            await asyncio.sleep(0.01)
+        await self._ack_settled()
+        await self.leases.release(shards)
+        log.info("shards handed back", shards=shards)
+
+    async def _take_over(self, shard: int) -> None:
+        """Run what the shard's previous reader left pending (oldest first), then read it."""
+        entries = await self.outbox.take_over(shard, self.consumer, set(self._running))
+        for entry in entries:
+            await self._dispatch(entry)
+        self._reading_shards.add(shard)
+        if entries:
+            log.info("shard taken over", shard=shard, pending=len(entries))
 
     @staticmethod
     async def _guarded(where: str, call: Awaitable[T]) -> T | None:
@@ -180,6 +250,7 @@ class Worker:
 
     async def _dispatch(self, entry: Entry) -> None:
         await self._slots.acquire()
+        self._running[entry.entry_id] = entry
         task = asyncio.create_task(self._process_guarded(entry))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -193,6 +264,7 @@ class Worker:
             log.warning("entry left for retry", entry=entry.entry_id, error=repr(exc)[:200])
             await asyncio.sleep(0.5)
         finally:
+            self._running.pop(entry.entry_id, None)
             self._slots.release()
 
     # --- one entry ---------------------------------------------------------------------

@@ -84,6 +84,36 @@ class Outbox:
         times = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}  # type: ignore[arg-type]
         return [Entry(e.shard, e.entry_id, e.effects, times.get(e.entry_id, 2)) for e in entries]
 
+    async def take_over(self, shard: int, consumer: str, skip: set[str],
+                        limit: int = 10_000) -> list[Entry]:
+        """Every entry of a shard still pending with any consumer (up to `limit`), oldest
+        first, now this consumer's: for a worker that just took the shard over, before it
+        reads new entries (so a phone's older effects go first). `skip`: entry ids this
+        consumer is still running itself."""
+        out: list[Entry] = []
+        start = "0-0"
+        while len(out) < limit:
+            reply = await self.redis.xautoclaim(self.keys.outbox(shard), GROUP, consumer,
+                                                min_idle_time=0, start_id=start, count=100)
+            items: list[Any] = list(reply[1]) if reply else []
+            taken = [e for e in _entries(shard, [i for i in items if i and i[1]])
+                     if e.entry_id not in skip]
+            out.extend(await self._with_deliveries(shard, taken))
+            start = _s(reply[0]) if reply else "0-0"
+            if start == "0-0":
+                break
+        return out
+
+    async def _with_deliveries(self, shard: int, entries: list[Entry]) -> list[Entry]:
+        """The entries with how often each was delivered (a redelivery checks what is done)."""
+        if not entries:
+            return []
+        pending = await self.redis.xpending_range(
+            self.keys.outbox(shard), GROUP, min=entries[0].entry_id, max=entries[-1].entry_id,
+            count=len(entries) * 2)
+        times = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}  # type: ignore[arg-type]
+        return [Entry(e.shard, e.entry_id, e.effects, times.get(e.entry_id, 2)) for e in entries]
+
     async def ack(self, entry: Entry) -> None:
         """Settle an entry whose effects are all done (and delete it: the stream stays small)."""
         # One script call: atomic like MULTI/XACK/XDEL/EXEC, at a quarter of the client's cost.
