@@ -66,8 +66,8 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
+    from bot.embedded import create_embedded_app
     from bot.runtime import load_flows
-    from webhooks.app import create_app
 
     updates: dict[str, object] = {}
     if args.no_worker:
@@ -82,7 +82,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
           f" | sender: {settings.sms_sender}\n"
           f"Talk to it: python -m bot chat   (or POST a Twilio form to /webhooks/twilio/sms)",
           flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
+    web.run_app(create_embedded_app(settings), host=settings.host, port=settings.port, print=None,
                 access_log=None)
     return 0
 

@@ -18,11 +18,11 @@ import aiohttp
 from aiohttp import web
 
 from bot.config import Settings
+from bot.embedded import create_embedded_app
 from bot.phone import to_e164
 from bot.runtime import Runtime, open_runtime
-from bot.sandbox import Sandbox
-from webhooks.app import create_app
-from webhooks.keys import RUNTIME, SANDBOX_STATE
+from bot.sandbox import MOUNTED, Sandbox
+from webhooks.keys import RUNTIME
 from webhooks.twilio import compute_signature
 
 QUIET_SECONDS = 0.6
@@ -55,7 +55,7 @@ async def run_chat(settings: Settings, phone_raw: str) -> int:
     port = sock.getsockname()[1]
     settings = settings.model_copy(update={"port": port})
     sender = ChatSender(phone)
-    app = create_app(settings, runtime_factory=lambda s: open_runtime(s, sender=sender))
+    app = create_embedded_app(settings, runtime_factory=lambda s: open_runtime(s, sender=sender))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
@@ -64,7 +64,7 @@ async def run_chat(settings: Settings, phone_raw: str) -> int:
     try:
         async with aiohttp.ClientSession() as http:
             await _relay(http, settings, app[RUNTIME], sender, phone, port,
-                         app.get(SANDBOX_STATE))
+                         app.get(MOUNTED))
     finally:
         await runner.cleanup()
     return 0

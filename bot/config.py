@@ -6,23 +6,55 @@ Every name in DESIGN.md's table maps to a field here; unset means the embedded d
 
 from __future__ import annotations
 
+import base64
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Every upstream service: the one list; everything else iterates over `SERVICES`.
 Service = Literal["twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum"]
+SERVICES: tuple[Service, ...] = get_args(Service)
 
-#: The public base URL of each upstream service, used when its credentials are set and its
-#: `*_API_BASE` is not. WhatCounts has none: every customer has its own site URL.
-PUBLIC_API_BASES: dict[str, str | None] = {
-    "twilio": "https://api.twilio.com",
-    "telesign": "https://rest-ww.telesign.com",
-    "p2a": "https://api.phone2action.com/2.0",
-    "wevote": "https://api.wevoteusa.org/apis/v1",
-    "whatcounts": None,
-    "quorum": "https://www.quorum.us/api",
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What the settings know of one service: its public base URL (None: every customer has
+    its own site, as with WhatCounts) and the fields that must all be set to use it for real."""
+
+    public_base: str | None
+    credentials: tuple[str, ...]
+
+
+SERVICE_SPECS: dict[Service, ServiceSpec] = {
+    "twilio": ServiceSpec("https://api.twilio.com", ("twilio_account_sid", "twilio_auth_token")),
+    "telesign": ServiceSpec("https://rest-ww.telesign.com",
+                            ("telesign_customer_id", "telesign_api_key")),
+    "p2a": ServiceSpec("https://api.phone2action.com/2.0", ("p2a_app_id", "p2a_app_key")),
+    "wevote": ServiceSpec("https://api.wevoteusa.org/apis/v1", ("wevote_api_key",)),
+    "whatcounts": ServiceSpec(None, ("whatcounts_user", "whatcounts_password")),
+    "quorum": ServiceSpec("https://www.quorum.us/api", ("quorum_username", "quorum_api_key")),
+}
+
+#: The defaults of a service without credentials of its own: the fixed credentials the
+#: built-in sandboxes accept, by settings field. Public on purpose: never a real account.
+SANDBOX_DEFAULTS: dict[str, str] = {
+    "twilio_account_sid": "ACsandbox",
+    "twilio_auth_token": "sandbox-token",
+    "twilio_from": "+15005550006",  # Twilio's documented "valid From" magic number
+    "telesign_customer_id": "SANDBOX0-0000-0000-0000-000000000000",
+    "telesign_api_key": base64.b64encode(b"civictext-sandbox-telesign-key!!").decode("ascii"),
+    "p2a_app_id": "sandbox-app",
+    "p2a_app_key": "sandbox-key",
+    "wevote_api_key": "sandbox-wevote-key",
+    "whatcounts_user": "sandbox-realm",
+    "whatcounts_password": "sandbox-password",
+    "whatcounts_sender_code": "2025550199",
+    "whatcounts_group": "civictext",
+    "quorum_username": "sandbox",
+    "quorum_api_key": "sandbox-api-key",
 }
 
 #: Where the sandboxes are mounted on the bot's own server (`/sandbox/<service>`).
@@ -139,15 +171,16 @@ class Settings(BaseSettings):
 
     def has_credentials(self, service: Service) -> bool:
         """True when the service's credentials are all set (so it may go to the real API)."""
-        needed: dict[str, tuple[object, ...]] = {
-            "twilio": (self.twilio_account_sid, self.twilio_auth_token),
-            "telesign": (self.telesign_customer_id, self.telesign_api_key),
-            "p2a": (self.p2a_app_id, self.p2a_app_key),
-            "wevote": (self.wevote_api_key,),
-            "whatcounts": (self.whatcounts_user, self.whatcounts_password),
-            "quorum": (self.quorum_username, self.quorum_api_key),
-        }
-        return all(v is not None for v in needed[service])
+        return all(getattr(self, name) is not None for name in SERVICE_SPECS[service].credentials)
+
+    def credential(self, service: Service, name: str) -> str:
+        """`{service}_{name}` as plain text when the service has all its own credentials,
+        else the sandbox's default (`SANDBOX_DEFAULTS`)."""
+        key = f"{service}_{name}"
+        value = getattr(self, key, None) if self.has_credentials(service) else None
+        if value is None:
+            return SANDBOX_DEFAULTS[key]
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
     def explicit_base(self, service: Service) -> str | None:
         """The `*_API_BASE` the deployer set for a service, if any."""
@@ -166,7 +199,7 @@ class Settings(BaseSettings):
         explicit = self.explicit_base(service)
         if explicit:
             return explicit
-        public = PUBLIC_API_BASES[service]
+        public = SERVICE_SPECS[service].public_base
         if self.has_credentials(service) and public:
             return public
         return f"{sandbox_root.rstrip('/')}/{service}"

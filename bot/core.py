@@ -19,8 +19,8 @@ from bot.metrics import Metrics
 from bot.models import Event, Inbound, Step
 from bot.store import (
     Ack,
-    ConversationStore,
     Outcome,
+    RecentConversations,
     Snapshot,
     StoreError,
     VersionConflict,
@@ -51,7 +51,7 @@ class Core:
 
     flows: FlowSet
     rules: Rules
-    store: ConversationStore
+    store: RecentConversations
     clock: Clock
     ids: IdFactory
     metrics: Metrics
@@ -96,7 +96,7 @@ class Core:
             ignored = _ignored_record(event) if result.note == "ignored" else ""
             try:
                 outcome = await self.store.commit(snap.conversation, result, dedup, ack,
-                                                  ignored, guessed=snap.guessed)
+                                                  ignored)
             except VersionConflict as clash:
                 if not (snap.guessed and snap.conversation.version == 0):
                     self.metrics.cas_retries.inc()  # a clash, not a new-phone guess missed

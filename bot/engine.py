@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from bot.clock import IdFactory
 from bot.compliance import Keyword, classify, normalise
 from bot.flow import CompiledFlow, FlowSet
-from bot.flow.compiler import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED
 from bot.flow.schema import StateSpec, Transition
+from bot.flow.turn import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED
 from bot.models import (
     ActionResult,
     CarrierOptOut,
@@ -49,7 +49,8 @@ class Rules:
 
 @dataclass
 class Turn:
-    """The model the flow machine drives for one step; callbacks only record onto it."""
+    """One step's work: the flow machine's callbacks record onto it (it is the machine's
+    `bot.flow.turn.TurnHooks`)."""
 
     conv: Conversation
     flow: CompiledFlow

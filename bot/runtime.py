@@ -28,7 +28,7 @@ from bot.metrics import Metrics
 from bot.redis_conn import RedisClient, connect_redis
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
-from bot.store import ConversationStore, Keys, Outbox
+from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
 from bot.store.layout import check_shard_count
 from bot.upstream import Upstreams, build_upstreams
 from bot.worker import Worker
@@ -44,6 +44,7 @@ class Runtime:
     redis: RedisClient
     keys: Keys
     store: ConversationStore
+    consent: ConsentStore
     outbox: Outbox
     core: Core
     metrics: Metrics
@@ -113,18 +114,21 @@ async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
     try:
         await check_shard_count(redis, keys)
         upstreams = build_upstreams(settings, session, sandbox_root(settings))
-        store = ConversationStore(redis, keys, settings.conversation_ttl,
+        consent = ConsentStore(redis, keys)
+        store = ConversationStore(redis, keys, settings.conversation_ttl, consent=consent,
                                   wait_replicas=settings.redis_wait_replicas,
                                   wait_timeout_ms=settings.redis_wait_timeout_ms)
         outbox = Outbox(redis, keys)
         rules = Rules(program=settings.program_name, help_contact=settings.help_contact,
                       provider_handles_keywords=settings.provider_handles_keywords,
                       quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end)
-        core = Core(flows=flows, rules=rules, store=store, clock=clock or SystemClock(),
+        core = Core(flows=flows, rules=rules, store=RecentConversations(store),
+                    clock=clock or SystemClock(),
                     ids=ids or RandomIds(), metrics=metrics)
         real_sender = sender or build_sender(settings, upstreams)
-        guarded = GuardedSender(real_sender, store, outbox, metrics)
-        yield Runtime(settings=settings, redis=redis, keys=keys, store=store, outbox=outbox,
+        guarded = GuardedSender(real_sender, consent, metrics)
+        yield Runtime(settings=settings, redis=redis, keys=keys, store=store, consent=consent,
+                      outbox=outbox,
                       core=core, metrics=metrics, registry=registry, sender=guarded,
                       upstreams=upstreams, session=session)
     finally:

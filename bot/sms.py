@@ -17,7 +17,7 @@ import structlog
 from bot.metrics import Metrics
 from bot.models import SendSms
 from bot.phone import mask
-from bot.store import ConversationStore, Outbox
+from bot.store import SendConsent
 
 log = structlog.get_logger("bot.sms")
 
@@ -85,20 +85,18 @@ class Refused(StrEnum):
 class GuardedSender:
     """The only way out: checks opt-out and the loop guard, then calls the real sender."""
 
-    def __init__(self, sender: Sender, store: ConversationStore, outbox: Outbox,
-                 metrics: Metrics) -> None:
+    def __init__(self, sender: Sender, consent: SendConsent, metrics: Metrics) -> None:
         self.sender = sender
-        self.store = store
-        self.outbox = outbox
+        self.consent = consent
         self.metrics = metrics
 
     async def send(self, effect: SendSms) -> Refused | str:
         """Send `effect`, or say why it was refused (a refusal is final, not an error)."""
         phone = effect.phone
         # One round trip for both checks (opt-out first: a refused text is not counted).
-        count = await self.outbox.guard_send(phone, effect.body, LOOP_WINDOW,
-                                             check_opt_out=not effect.stop_confirmation)
-        if count < 0:
+        count = await self.consent.admit_send(phone, effect.body, LOOP_WINDOW,
+                                              check_opt_out=not effect.stop_confirmation)
+        if count is None:
             self.metrics.sends_refused.labels(Refused.OPTED_OUT).inc()
             log.info("send refused", phone=phone, reason="opted out", effect=effect.id)
             return Refused.OPTED_OUT

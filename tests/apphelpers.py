@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from bot.clock import FrozenClock, SequentialIds
-from bot.config import Settings
+from bot.config import SERVICES, Settings
 from bot.runtime import Runtime, open_runtime
 from bot.sandbox import create_sandbox_app
 from bot.sms import MemorySender
@@ -46,8 +46,7 @@ class Bot:
 
 def with_sandbox(settings: Settings, sandbox_url: str) -> Settings:
     """Point every upstream service at a sandbox served on `sandbox_url`."""
-    services = ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum")
-    return settings.model_copy(update={f"{s}_api_base": f"{sandbox_url}/{s}" for s in services})
+    return settings.model_copy(update={f"{s}_api_base": f"{sandbox_url}/{s}" for s in SERVICES})
 
 
 async def start_bot(aiohttp_client: Any, aiohttp_server: Any, settings: Settings,
@@ -55,8 +54,7 @@ async def start_bot(aiohttp_client: Any, aiohttp_server: Any, settings: Settings
     """Serve the sandboxes on their own port, then the bot pointed at them."""
     sandbox_app = create_sandbox_app()
     server = await aiohttp_server(sandbox_app)
-    bot = build_bot(with_sandbox(settings, str(server.make_url("")).rstrip("/")),
-                    mount_sandbox=False, **kwargs)
+    bot = build_bot(with_sandbox(settings, str(server.make_url("")).rstrip("/")), **kwargs)
     return bot, await aiohttp_client(bot.app), sandbox_app
 
 

@@ -117,7 +117,7 @@ async def test_join_to_call_in_english(aiohttp_client: Any, aiohttp_server: Any,
         assert "POST /telesign/v1/verify/sms" in sandbox.log
     if provider == "wevote":
         assert any(c.startswith("GET /wevote/voterVerifySecretCode") for c in sandbox.log)
-    consent = await bot.runtime.store.consent_log(REAL_LOOKING)
+    consent = await bot.runtime.consent.history(REAL_LOOKING)
     assert [c.keyword for c in consent] == ["OPT-IN:advocacy"]
 
 

@@ -95,10 +95,10 @@ class TestStoreContract:
             )
         )
         await store.commit(before, step, "twilio:SM1")
-        assert await store.is_opted_out(PHONE)
+        assert await store.consent.is_opted_out(PHONE)
         await store.redis.delete(store.keys.conversation(PHONE))  # the TTL ran out
         assert (await store.load(PHONE)).conversation.opted_out
-        assert [c.keyword for c in await store.consent_log(PHONE)] == ["STOP"]
+        assert [c.keyword for c in await store.consent.history(PHONE)] == ["STOP"]
 
     async def test_timers_move_to_the_outbox_when_due(
         self, stores: tuple[ConversationStore, Outbox]

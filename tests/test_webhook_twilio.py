@@ -39,7 +39,7 @@ async def test_keyword_flow_end_to_end(bot_client: tuple[Bot, AnyClient]) -> Non
     assert bot.texts_to(PHONE)[1].startswith("Thanks, you're in!")
     conv = (await bot.runtime.store.load(PHONE)).conversation
     assert conv.flow is None and conv.texts_in == 2
-    log = await bot.runtime.store.consent_log(PHONE)
+    log = await bot.runtime.consent.history(PHONE)
     assert [(c.keyword, c.text, c.provider) for c in log] == [("OPT-IN:join", "Yes!", "twilio")]
 
 
@@ -104,7 +104,7 @@ async def test_stop_from_every_state_stops_every_later_send(
     await asyncio.sleep(1.2)
     await bot.runtime.settle()
     assert len(bot.sender.sent) == sent_before + 1
-    assert await bot.runtime.store.is_opted_out(PHONE)
+    assert await bot.runtime.consent.is_opted_out(PHONE)
 
 
 async def test_texts_queued_before_stop_are_never_sent(aiohttp_client: Any,
@@ -254,7 +254,7 @@ async def test_status_callback_21610_opts_the_phone_out(bot_client: tuple[Bot, A
     resp = await client.post("/webhooks/twilio/status", data={
         "MessageSid": new_sid(), "MessageStatus": "failed", "ErrorCode": "21610", "To": PHONE})
     assert resp.status == 200
-    assert await bot.runtime.store.is_opted_out(PHONE)
+    assert await bot.runtime.consent.is_opted_out(PHONE)
     await text(client, "maybe")  # an answer to the opt-in question, now never answered
     await bot.runtime.settle()
     assert len(bot.texts_to(PHONE)) == 1  # the opt-in only; nothing after the carrier block
@@ -284,8 +284,8 @@ async def test_twilio_sender_delivers_and_21610_marks_the_phone_opted_out(
     blocked = "+15005550004"  # the Twilio sandbox's opted-out-at-the-carrier number
     await text(client, "JOIN", phone=blocked)
     await bot.runtime.settle()
-    assert await bot.runtime.store.is_opted_out(blocked)
-    consent = await bot.runtime.store.consent_log(blocked)
+    assert await bot.runtime.consent.is_opted_out(blocked)
+    consent = await bot.runtime.consent.history(blocked)
     assert [(c.keyword, c.opted_out) for c in consent] == [("CARRIER-OPTOUT", True)]
     await text(client, "hello", phone=blocked)
     await bot.runtime.settle()

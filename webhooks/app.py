@@ -5,46 +5,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import structlog
 from aiohttp import web
 
-from bot.config import SANDBOX_PREFIX, Settings
+from bot.config import SERVICES, Settings
 from bot.redis_conn import warm_up
 from bot.runtime import Runtime, open_runtime
-from bot.sandbox import SANDBOX, create_sandbox_app
 from webhooks import health, telesign, twilio
 from webhooks.common import errors
-from webhooks.keys import CORE, METRICS, REDIS, RUNTIME, SANDBOX_STATE, SETTINGS
+from webhooks.keys import CORE, METRICS, REDIS, RUNTIME, SETTINGS
 
 log = structlog.get_logger("webhooks.app")
 
 RuntimeFactory = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
-SERVICES = ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum")
 
 
-def create_app(settings: Settings, *, runtime_factory: RuntimeFactory | None = None,
-               mount_sandbox: bool | None = None) -> web.Application:
-    """Build the web app. `runtime_factory` lets tests inject a clock, ids, sender or Redis."""
+def create_app(settings: Settings, *, runtime_factory: RuntimeFactory | None = None
+               ) -> web.Application:
+    """Build the web app. `runtime_factory` lets tests inject a clock, ids, sender or Redis.
+
+    It serves no sandbox: the embedded default (`bot.embedded`) mounts them beside it."""
     app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
     app[SETTINGS] = settings
     twilio.setup_routes(app)
     telesign.setup_routes(app)
     health.setup_routes(app)
-    sandboxed = [s for s in SERVICES if settings.uses_sandbox(s)]  # type: ignore[arg-type]
-    if mount_sandbox if mount_sandbox is not None else bool(sandboxed):
-        sandbox_app = create_sandbox_app()
-        app[SANDBOX_STATE] = sandbox_app[SANDBOX]
-        app.add_subapp(SANDBOX_PREFIX, sandbox_app)
+    sandboxed = [s for s in SERVICES if settings.uses_sandbox(s)]
     factory: RuntimeFactory = runtime_factory or open_runtime
     app.cleanup_ctx.append(_resources(factory, sandboxed))
     return app
 
 
-def _resources(factory: RuntimeFactory, sandboxed: list[str]
+def _resources(factory: RuntimeFactory, sandboxed: Sequence[str]
                ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]

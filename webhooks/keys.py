@@ -10,11 +10,9 @@ from bot.config import Settings
 from bot.core import Core
 from bot.metrics import Metrics
 from bot.redis_conn import RedisClient
-from bot.sandbox import Sandbox
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
 CORE = web.AppKey("core", Core)
 METRICS = web.AppKey("metrics", Metrics)
-SANDBOX_STATE = web.AppKey("sandbox_state", Sandbox)  # when the sandboxes are mounted
 RUNTIME: web.AppKey[Any] = web.AppKey("runtime")  # bot.runtime.Runtime, for tests and chat

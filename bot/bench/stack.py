@@ -17,11 +17,12 @@ from pathlib import Path
 import redis
 
 from bot.bench.procs import PYTHON, Proc, Procs, clean_env, free_port
+from bot.config import SERVICES
 from bot.sandbox import credentials as cred
 
 MARKER = "civictext-bench:owner"
 FALLBACK_URL = "redis://127.0.0.1:6379/14"
-SERVICES = ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum")
+
 #: The webhook signing secret: the Twilio sandbox's token, so the same TWILIO_AUTH_TOKEN
 #: both checks inbound signatures and authenticates the REST sends to the sandbox.
 TOKEN = cred.TWILIO_AUTH_TOKEN

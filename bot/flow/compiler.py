@@ -1,7 +1,7 @@
 """Compile a checked `FlowSpec` into one `transitions` machine, once, at start-up.
 
 One `Machine` per flow, with one `Driver` model added once (adding and removing a model per
-step cost half of a step); each step points the driver at its `Turn`. Conditions and
+step cost half of a step); each step points the driver at its turn (`TurnHooks`). Conditions and
 callbacks are closures built here from the closed registry of matchers, never strings from
 YAML, and they only record what should happen on the turn: no I/O happens in the machine.
 """
@@ -10,27 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from transitions import EventData, Machine, State
 
 from bot.compliance import normalise
 from bot.flow.predicates import Matcher, compile_match, hint_for
 from bot.flow.schema import FlowSpec, StateSpec, Transition
-
-if TYPE_CHECKING:
-    from bot.engine import Turn
-
-REPLY, SUCCEED, FAIL, EXPIRE, ADVANCE, GIVE_UP = (
-    "reply", "succeed", "fail", "expire", "advance", "give_up")
+from bot.flow.turn import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED, TurnHooks
 
 
 class Driver:
     """The one model of a flow's machine, added once at compile time. Each engine step points
-    it at that step's `Turn`; steps never await, so one driver serves every conversation."""
+    it at that step's turn; steps never await, so one driver serves every conversation."""
 
     def __init__(self) -> None:
-        self.turn: Turn | None = None
+        self.turn: TurnHooks | None = None
         self.state = ""
 
 
@@ -44,7 +39,7 @@ class CompiledFlow:
     keywords: dict[str, str]  # normalised keyword -> language
     hints: dict[tuple[str, str], str] = field(default_factory=dict)  # (state, lang) -> hint
 
-    def fire(self, turn: Turn, trigger: str) -> None:
+    def fire(self, turn: TurnHooks, trigger: str) -> None:
         """Run one trigger from the turn's state; the callbacks record onto the turn."""
         driver = self.driver
         driver.turn = turn
@@ -113,7 +108,7 @@ def _add_transitions(machine: Machine, name: str, state: StateSpec) -> None:
         machine.add_transition(GIVE_UP, name, state.on_max_attempts)
 
 
-def _turn(event: EventData) -> Turn:
+def _turn(event: EventData) -> TurnHooks:
     turn = cast(Driver, event.model).turn
     assert turn is not None, "a flow machine fired outside an engine step"
     return turn

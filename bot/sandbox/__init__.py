@@ -1,9 +1,10 @@
 """Local stand-ins for every upstream service, speaking each one's documented HTTP contract.
 
 `create_sandbox_app()` mounts one sub-app per service (`/twilio`, `/telesign`, `/p2a`,
-`/wevote`, `/whatcounts`, `/quorum`). Tests serve it on 127.0.0.1; the bot mounts it under
-`/sandbox` when a service has no credentials, so every action still goes through the real
-client and real HTTP. `app[SANDBOX]` holds the call log and each service's state.
+`/wevote`, `/whatcounts`, `/quorum`). Tests serve it on 127.0.0.1; the embedded default
+(`bot.embedded`) mounts it under `/sandbox` with `mount_sandbox` when a service has no
+credentials, so every action still goes through the real client and real HTTP.
+`app[SANDBOX]` holds the call log and each service's state (`app[MOUNTED]` on the parent).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from bot.config import SANDBOX_PREFIX
 from bot.sandbox import p2a, quorum, telesign, twilio, wevote, whatcounts
 from bot.sandbox.common import CallLog, RecordedRequest, ServiceState
 from bot.sandbox.p2a import P2AState
@@ -22,12 +24,14 @@ from bot.sandbox.wevote import WeVoteState
 from bot.sandbox.whatcounts import WhatCountsState
 
 __all__ = [
+    "MOUNTED",
     "SANDBOX",
     "CallLog",
     "RecordedRequest",
     "Sandbox",
     "ServiceState",
     "create_sandbox_app",
+    "mount_sandbox",
 ]
 
 
@@ -51,6 +55,8 @@ class Sandbox:
 
 
 SANDBOX = web.AppKey("sandbox", Sandbox)
+#: The sandbox state on the app the sandboxes were mounted into (see `mount_sandbox`).
+MOUNTED = web.AppKey("mounted_sandbox", Sandbox)
 
 
 def create_sandbox_app(*, delay: float = 0.0, log: CallLog | None = None) -> web.Application:
@@ -65,3 +71,11 @@ def create_sandbox_app(*, delay: float = 0.0, log: CallLog | None = None) -> web
     app.add_subapp("/whatcounts", whatcounts.create_app(sandbox.whatcounts, sandbox.log, delay))
     app.add_subapp("/quorum", quorum.create_app(sandbox.quorum, sandbox.log, delay))
     return app
+
+
+def mount_sandbox(app: web.Application) -> Sandbox:
+    """Serve every sandbox under `/sandbox/<service>` of `app` (the embedded default)."""
+    sandbox_app = create_sandbox_app()
+    app[MOUNTED] = sandbox_app[SANDBOX]
+    app.add_subapp(SANDBOX_PREFIX, sandbox_app)
+    return sandbox_app[SANDBOX]

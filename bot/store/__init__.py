@@ -1,5 +1,7 @@
-"""Redis storage: conversations (atomic step commits) and the outbox the worker reads."""
+"""Redis storage, one owner per piece of state: conversations (atomic step commits),
+consent (the opt-out flag and the audit log), and the outbox the worker reads."""
 
+from bot.store.consent import ConsentStore, SendConsent
 from bot.store.conversations import (
     Ack,
     ConversationStore,
@@ -7,9 +9,12 @@ from bot.store.conversations import (
     Snapshot,
     StoreError,
     VersionConflict,
+    Written,
 )
 from bot.store.keys import GROUP, Keys
 from bot.store.outbox import Entry, Outbox
+from bot.store.recent import RecentConversations
 
-__all__ = ["GROUP", "Ack", "ConversationStore", "Entry", "Keys", "Outbox", "Outcome",
-           "Snapshot", "StoreError", "VersionConflict"]
+__all__ = ["GROUP", "Ack", "ConsentStore", "ConversationStore", "Entry", "Keys", "Outbox",
+           "Outcome", "RecentConversations", "SendConsent", "Snapshot", "StoreError",
+           "VersionConflict", "Written"]

@@ -11,7 +11,7 @@ from redis.exceptions import ResponseError
 from bot.models import EFFECTS, Effect
 from bot.redis_conn import RedisClient
 from bot.store.keys import GROUP, Keys
-from bot.store.scripts import ACK, LOOP_COUNT, MOVE_DUE_TIMERS, SEND_GUARD
+from bot.store.scripts import ACK, MOVE_DUE_TIMERS
 
 DONE_TTL = 3 * 24 * 3600
 
@@ -33,8 +33,6 @@ class Outbox:
         self.redis = redis
         self.keys = keys
         self._move = redis.register_script(MOVE_DUE_TIMERS)
-        self._loop = redis.register_script(LOOP_COUNT)
-        self._guard = redis.register_script(SEND_GUARD)
         self._ack = redis.register_script(ACK)
 
     async def ensure_groups(self) -> None:
@@ -137,17 +135,6 @@ class Outbox:
     async def mark_done(self, phone: str, effect_id: str) -> None:
         """Remember a finished effect, so a redelivered entry does not repeat it."""
         await self.redis.set(self.keys.done(phone, effect_id), "1", ex=DONE_TTL)
-
-    async def count_send(self, phone: str, body: str, window: int) -> int:
-        """How often this exact text went to this phone within the window (loop guard)."""
-        return int(await self._loop(keys=[self.keys.loop(phone, body)], args=[window]))
-
-    async def guard_send(self, phone: str, body: str, window: int, *,
-                         check_opt_out: bool) -> int:
-        """The send layer's checks in one round trip: -1 when `check_opt_out` and the phone
-        is opted out (nothing counted), else `count_send`'s count."""
-        keys = [self.keys.opted_out(phone), self.keys.loop(phone, body)]
-        return int(await self._guard(keys=keys, args=["1" if check_opt_out else "0", window]))
 
     async def pending_count(self) -> int:
         """Entries waiting in every outbox (for /metrics and tests)."""

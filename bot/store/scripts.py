@@ -4,48 +4,49 @@ from __future__ import annotations
 
 #: Commit one engine step. All or nothing: version compare-and-set, dedup mark, opt-out
 #: flag, outbox entry, timers, consent log lines, and the ack of the entry that caused it.
-#: On a clash it answers what it found, {'conflict', value or '', opt-out flag}, so the
-#: caller can step again without another read.
-#: KEYS: conv, seen, outbox, consent, optout, timers, ignored
-#: ARGV: expected_version, new_value, ttl, seen_ttl, use_seen, optout_op, effects_json,
-#:       ignored_json, ack_group, ack_id, expected_optout ('1'/'0', '' = not checked),
-#:       n_consent, consent..., n_timers, (score, member)...
+#: The version and the opt-out flag are both compared (an opt-out outlives its expired
+#: conversation). On a clash it answers what it found, {'conflict', value or '', opt-out
+#: flag}, so the caller can step again without another read.
+#: KEYS: conv, seen, outbox, timers, ignored, then the consent part: optout, consent
+#: ARGV: expected_version, new_value, ttl, seen_ttl, use_seen, effects_json, ignored_json,
+#:       ack_group, ack_id, n_timers, (score, member)...,
+#:       then the consent part (`ConsentStore.commit_write`): expected_optout ('1'/'0'),
+#:       optout_op (keep/set/del), n_consent, consent...
 COMMIT = """
 local cur = redis.call('GET', KEYS[1])
 local version = 0
 if cur then version = tonumber(string.match(cur, '^(%d+)|')) end
 if ARGV[5] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
-  if ARGV[10] ~= '' then
-    redis.call('XACK', KEYS[3], ARGV[9], ARGV[10])
-    redis.call('XDEL', KEYS[3], ARGV[10])
+  if ARGV[9] ~= '' then
+    redis.call('XACK', KEYS[3], ARGV[8], ARGV[9])
+    redis.call('XDEL', KEYS[3], ARGV[9])
   end
   return 'dup'
 end
-local optout = redis.call('EXISTS', KEYS[5])
-if version ~= tonumber(ARGV[1]) or (ARGV[11] ~= '' and optout ~= tonumber(ARGV[11])) then
+local n_timers = tonumber(ARGV[10])
+local c = 11 + 2 * n_timers
+local optout = redis.call('EXISTS', KEYS[6])
+if version ~= tonumber(ARGV[1]) or optout ~= tonumber(ARGV[c]) then
   return {'conflict', cur or '', optout}
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 if ARGV[5] == '1' then redis.call('SET', KEYS[2], '1', 'EX', ARGV[4]) end
-if ARGV[6] == 'set' then
-  redis.call('SET', KEYS[5], '1')
-elseif ARGV[6] == 'del' then
-  redis.call('DEL', KEYS[5])
+if ARGV[6] ~= '' then redis.call('XADD', KEYS[3], '*', 'e', ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('XADD', KEYS[5], 'MAXLEN', '~', '10000', '*', 't', ARGV[7]) end
+if ARGV[9] ~= '' then
+  redis.call('XACK', KEYS[3], ARGV[8], ARGV[9])
+  redis.call('XDEL', KEYS[3], ARGV[9])
 end
-if ARGV[7] ~= '' then redis.call('XADD', KEYS[3], '*', 'e', ARGV[7]) end
-if ARGV[8] ~= '' then redis.call('XADD', KEYS[7], 'MAXLEN', '~', '10000', '*', 't', ARGV[8]) end
-if ARGV[10] ~= '' then
-  redis.call('XACK', KEYS[3], ARGV[9], ARGV[10])
-  redis.call('XDEL', KEYS[3], ARGV[10])
+for j = 1, n_timers do
+  redis.call('ZADD', KEYS[4], ARGV[9 + 2 * j], ARGV[10 + 2 * j])
 end
-local i = 12
-local n = tonumber(ARGV[i])
-for j = 1, n do redis.call('XADD', KEYS[4], '*', 'c', ARGV[i + j]) end
-i = i + n + 1
-n = tonumber(ARGV[i])
-for j = 1, n do
-  redis.call('ZADD', KEYS[6], ARGV[i + 2 * j - 1], ARGV[i + 2 * j])
+if ARGV[c + 1] == 'set' then
+  redis.call('SET', KEYS[6], '1')
+elseif ARGV[c + 1] == 'del' then
+  redis.call('DEL', KEYS[6])
 end
+local n = tonumber(ARGV[c + 2])
+for j = 1, n do redis.call('XADD', KEYS[7], '*', 'c', ARGV[c + 2 + j]) end
 return 'ok'
 """
 
@@ -57,13 +58,6 @@ for _, member in ipairs(due) do
   redis.call('ZREM', KEYS[1], member)
 end
 return #due
-"""
-
-#: Count one outgoing text for the loop guard. KEYS: loop. ARGV: window seconds.
-LOOP_COUNT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
 """
 
 #: The send guard in one round trip. KEYS: optout, loop (one phone: one hash tag).

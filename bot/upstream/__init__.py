@@ -1,20 +1,23 @@
 """One async HTTP client per upstream service, and the factory that builds them all.
 
 `build_upstreams(settings, session, sandbox_root)` gives every client the process's shared
-session. A service without credentials uses the fixed sandbox credentials
-(`bot.sandbox.credentials`) against `settings.api_base(...)`, which is the built-in sandbox
-unless its `*_API_BASE` is set. WhatCounts is None when it has credentials but no
-`WHATCOUNTS_API_BASE` (it has no public URL) or no `WHATCOUNTS_SENDER_CODE`.
+session. For each service of `bot.config.SERVICES` it resolves the base URL
+(`settings.api_base`: explicit, public with credentials, else the built-in sandbox) and the
+credentials (`settings.credential`: the service's own, else the sandbox's defaults). WhatCounts
+is None when it has credentials but no `WHATCOUNTS_API_BASE` (it has no public URL) or no
+`WHATCOUNTS_SENDER_CODE`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import aiohttp
 
-from bot.config import Service, Settings
-from bot.sandbox import credentials as sandbox
+from bot.config import SANDBOX_DEFAULTS, SERVICES, Service, Settings
+from bot.upstream.base import ApiClient
 from bot.upstream.errors import (
     OutcomeUnknown,
     RecipientOptedOut,
@@ -71,97 +74,76 @@ class Upstreams:
         return dict(self.modes)
 
 
-def _secret(value: object) -> str:
-    """The plain text of a pydantic `SecretStr` (or a plain string)."""
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter() if getter else value)
+@dataclass(frozen=True)
+class _Setup:
+    """What building one service's client needs: its base URL and its credentials."""
 
+    settings: Settings
+    session: aiohttp.ClientSession
+    service: Service
+    base: str
 
-def _cred(settings: Settings, service: Service, value: object, fallback: str) -> str:
-    """The configured credential when the service has all of its own, else the sandbox's."""
-    if settings.has_credentials(service) and value is not None:
-        return _secret(value)
-    return fallback
+    def cred(self, name: str) -> str:
+        """The service's own credential `name`, else the sandbox's default."""
+        return self.settings.credential(self.service, name)
+
+    @property
+    def timeout(self) -> float:
+        return self.settings.upstream_timeout
 
 
 def build_upstreams(
     settings: Settings, session: aiohttp.ClientSession, sandbox_root: str
 ) -> Upstreams:
     """Build every client from settings; see the module docstring for the rules."""
-    s, timeout = settings, settings.upstream_timeout
-
-    def base(service: Service) -> str:
-        """The service's base URL (explicit, public, or the sandbox)."""
-        return settings.api_base(service, sandbox_root)
-
-    sandboxed_twilio = not s.has_credentials("twilio")
-    twilio = TwilioClient(
-        session,
-        base("twilio"),
-        _cred(s, "twilio", s.twilio_account_sid, sandbox.TWILIO_ACCOUNT_SID),
-        _cred(s, "twilio", s.twilio_auth_token, sandbox.TWILIO_AUTH_TOKEN),
-        s.sms_from or (sandbox.TWILIO_FROM if sandboxed_twilio else None),
-        timeout=timeout,
+    setups = {name: _Setup(settings, session, name, settings.api_base(name, sandbox_root))
+              for name in SERVICES}
+    modes: dict[str, str] = {name: "sandbox" if settings.uses_sandbox(name) else setup.base
+             for name, setup in setups.items()}
+    whatcounts, disabled = _whatcounts(setups["whatcounts"])
+    if disabled:
+        modes["whatcounts"] = disabled
+    return Upstreams(
+        twilio=_twilio(setups["twilio"]),
+        telesign=_build(setups["telesign"], TeleSignClient, "customer_id", "api_key"),
+        p2a=_build(setups["p2a"], Phone2ActionClient, "app_id", "app_key"),
+        wevote=_build(setups["wevote"], WeVoteClient, "api_key"),
+        whatcounts=whatcounts,
+        quorum=_build(setups["quorum"], QuorumClient, "username", "api_key"),
+        modes=modes,
     )
-    telesign = TeleSignClient(
-        session,
-        base("telesign"),
-        _cred(s, "telesign", s.telesign_customer_id, sandbox.TELESIGN_CUSTOMER_ID),
-        _cred(s, "telesign", s.telesign_api_key, sandbox.TELESIGN_API_KEY),
-        timeout=timeout,
-    )
-    p2a = Phone2ActionClient(
-        session,
-        base("p2a"),
-        _cred(s, "p2a", s.p2a_app_id, sandbox.P2A_APP_ID),
-        _cred(s, "p2a", s.p2a_app_key, sandbox.P2A_APP_KEY),
-        timeout=timeout,
-    )
-    wevote = WeVoteClient(
-        session,
-        base("wevote"),
-        _cred(s, "wevote", s.wevote_api_key, sandbox.WEVOTE_API_KEY),
-        timeout=timeout,
-    )
-    quorum = QuorumClient(
-        session,
-        base("quorum"),
-        _cred(s, "quorum", s.quorum_username, sandbox.QUORUM_USERNAME),
-        _cred(s, "quorum", s.quorum_api_key, sandbox.QUORUM_API_KEY),
-        timeout=timeout,
-    )
-    whatcounts, wc_mode = _whatcounts(settings, session, sandbox_root)
-    modes: dict[str, str] = {name: _mode(settings, name, base(name)) for name in _SERVICES}
-    modes["whatcounts"] = wc_mode
-    return Upstreams(twilio, telesign, p2a, wevote, whatcounts, quorum, modes)
 
 
-_SERVICES: tuple[Service, ...] = ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum")
+C = TypeVar("C", bound=ApiClient)
 
 
-def _mode(settings: Settings, service: Service, base: str) -> str:
-    return "sandbox" if settings.uses_sandbox(service) else base
+def _build(setup: _Setup, client: Callable[..., C], *credentials: str) -> C:
+    """`client(session, base, *credentials, timeout=)`: the shape of most clients."""
+    return client(setup.session, setup.base, *(setup.cred(name) for name in credentials),
+                  timeout=setup.timeout)
 
 
-def _whatcounts(
-    settings: Settings, session: aiohttp.ClientSession, sandbox_root: str
-) -> tuple[WhatCountsClient | None, str]:
-    """The WhatCounts client and its mode; None when real credentials lack a site or code."""
-    s = settings
+def _twilio(setup: _Setup) -> TwilioClient:
+    """Twilio sends from `SMS_FROM`; against the sandbox, from its magic valid number."""
+    sender = setup.settings.sms_from
+    if sender is None and not setup.settings.has_credentials("twilio"):
+        sender = SANDBOX_DEFAULTS["twilio_from"]
+    return TwilioClient(setup.session, setup.base, setup.cred("account_sid"),
+                        setup.cred("auth_token"), sender, timeout=setup.timeout)
+
+
+def _whatcounts(setup: _Setup) -> tuple[WhatCountsClient | None, str | None]:
+    """The WhatCounts client, or None and why: real credentials need a site and a code."""
+    s = setup.settings
+    code, group = s.whatcounts_sender_code, s.whatcounts_group
     if s.has_credentials("whatcounts"):
         if s.explicit_base("whatcounts") is None:
             return None, "disabled: WHATCOUNTS_API_BASE is not set"
-        if not s.whatcounts_sender_code:
+        if not code:
             return None, "disabled: WHATCOUNTS_SENDER_CODE is not set"
-        realm = _cred(s, "whatcounts", s.whatcounts_user, "")
-        password = _cred(s, "whatcounts", s.whatcounts_password, "")
-        code, group = s.whatcounts_sender_code, s.whatcounts_group
     else:
-        realm, password = sandbox.WHATCOUNTS_REALM, sandbox.WHATCOUNTS_PASSWORD
-        code = s.whatcounts_sender_code or sandbox.WHATCOUNTS_SENDER_CODE
-        group = s.whatcounts_group or sandbox.WHATCOUNTS_GROUP
-    base = s.api_base("whatcounts", sandbox_root)
-    client = WhatCountsClient(
-        session, base, realm, password, code, group=group, timeout=s.upstream_timeout
-    )
-    return client, _mode(s, "whatcounts", base)
+        code = code or SANDBOX_DEFAULTS["whatcounts_sender_code"]
+        group = group or SANDBOX_DEFAULTS["whatcounts_group"]
+    client = WhatCountsClient(setup.session, setup.base, setup.cred("user"),
+                              setup.cred("password"), code, group=group, timeout=setup.timeout)
+    return client, None

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from pydantic import BaseModel
 
 from bot.actions.base import Action, ActionContext, Outcome
-from bot.config import Settings
+from bot.config import SERVICES, Settings
 from bot.sandbox import SANDBOX, Sandbox, create_sandbox_app
 from bot.upstream import Upstreams, build_upstreams
 from tests.apphelpers import with_sandbox
@@ -99,7 +99,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def env(sandbox_server: TestServer, http: aiohttp.ClientSession) -> Env:
     sandbox = sandbox_server.app[SANDBOX]
-    for name in ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum"):
+    for name in SERVICES:
         sandbox.service(name).hang_seconds = 1.0  # longer than the 0.5 s client timeout
     root = str(sandbox_server.make_url("")).rstrip("/")
     settings = _settings(root)

@@ -28,7 +28,7 @@ from bot.metrics import Metrics
 from bot.models import Conversation, Inbound, SendSms, Step
 from bot.redis_conn import make_redis
 from bot.runtime import load_flows
-from bot.store import ConversationStore, Keys, Outbox
+from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
 from tests.apphelpers import build_bot
 from tests.conftest import ROOT, make_settings, twilio_signer
 from webhooks import common
@@ -45,7 +45,7 @@ def redis() -> Redis:
 def make_core(redis: Redis) -> Core:
     flows = load_flows(make_settings(flow_path=ROOT / "tests" / "flows" / "join.yaml"))
     store = ConversationStore(redis, Keys(prefix="fast", shards=4), ttl=3600)
-    return Core(flows=flows, rules=Rules(), store=store, clock=FrozenClock(),
+    return Core(flows=flows, rules=Rules(), store=RecentConversations(store), clock=FrozenClock(),
                 ids=SequentialIds(), metrics=Metrics())
 
 
@@ -54,7 +54,7 @@ def text(body: str, n: int, phone: str = PHONE) -> Inbound:
                    received_at=1_764_000_000.0)
 
 
-def no_load(store: ConversationStore) -> None:
+def no_load(store: RecentConversations) -> None:
     async def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("loaded: the guess should have been enough")
 
@@ -101,7 +101,7 @@ class TestOneRoundTrip:
         self, redis: Redis
     ) -> None:
         core = make_core(redis)
-        await redis.set(core.store.keys.opted_out(PHONE), "1")  # the conversation expired
+        await redis.set(core.store.store.keys.opted_out(PHONE), "1")  # the conversation expired
         applied = await core.apply(PHONE, text("JOIN", 1), dedup="twilio:SM1")
         assert applied.step is not None
         assert applied.step.conversation.opted_out and applied.step.note == "ignored"
@@ -120,12 +120,12 @@ class TestOneRoundTrip:
 class TestWorkerRoundTrips:
     async def test_send_guard_checks_opt_out_then_counts(self, redis: Redis) -> None:
         keys = Keys(prefix="fast", shards=4)
-        outbox = Outbox(redis, keys)
-        assert await outbox.guard_send(PHONE, "hi", 300, check_opt_out=True) == 1
+        consent = ConsentStore(redis, keys)
+        assert await consent.admit_send(PHONE, "hi", 300, check_opt_out=True) == 1
         await redis.set(keys.opted_out(PHONE), "1")
-        assert await outbox.guard_send(PHONE, "hi", 300, check_opt_out=True) == -1
-        assert await outbox.guard_send(PHONE, "hi", 300, check_opt_out=False) == 2
-        assert await outbox.count_send(PHONE, "hi", 300) == 3  # the same counter
+        assert await consent.admit_send(PHONE, "hi", 300, check_opt_out=True) is None
+        assert await consent.admit_send(PHONE, "hi", 300, check_opt_out=False) == 2
+        assert await consent.admit_send(PHONE, "ho", 300, check_opt_out=False) == 1
 
     async def test_settled_entries_are_acknowledged_with_the_next_read(
         self, redis: Redis

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.config import Settings
+from bot.config import SERVICES, Settings
 from bot.sandbox import SANDBOX, Sandbox, create_sandbox_app
 from bot.upstream import Upstreams, build_upstreams
 
@@ -57,7 +57,7 @@ async def sandbox_server(aiohttp_server: ServerFactory) -> TestServer:
 def sandbox(sandbox_server: TestServer) -> Sandbox:
     """The call log and the state of every sandbox."""
     sb = sandbox_server.app[SANDBOX]
-    for name in ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum"):
+    for name in SERVICES:
         sb.service(name).hang_seconds = 0.8
     return sb
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import aiohttp
 from pydantic import SecretStr
 
+from bot.config import SERVICES
 from bot.sandbox import credentials as cred
 from bot.upstream import Upstreams, build_upstreams
 
 from .conftest import upstream_settings
 
 ROOT = "http://127.0.0.1:8080/sandbox"
-SERVICES = ["twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum"]
 
 
 async def test_no_configuration_means_every_service_is_sandboxed(
