@@ -77,7 +77,7 @@ async def test_conversation_end_to_end_through_the_webhook(
     assert "Reply YES" in texts[0] and texts[1].startswith("Thanks, you're in!")
     conv = (await bot.runtime.store.load(PHONE)).conversation
     assert conv.texts_in == 2 and conv.flow is None
-    assert [c.keyword for c in await bot.runtime.store.consent_log(PHONE)] == ["OPT-IN:join"]
+    assert [c.keyword for c in await bot.runtime.consent.history(PHONE)] == ["OPT-IN:join"]
 
 
 async def test_master_killed_mid_conversation_503_then_200_without_restart(

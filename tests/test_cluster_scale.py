@@ -59,8 +59,7 @@ async def web_process(settings: Settings, keys: Keys) -> AsyncIterator[TestClien
         async with open_runtime(s, redis=redis, keys=keys) as runtime:
             yield runtime
 
-    app = create_app(settings.model_copy(update={"run_worker": False}),
-                     runtime_factory=factory, mount_sandbox=False)
+    app = create_app(settings.model_copy(update={"run_worker": False}), runtime_factory=factory)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:
