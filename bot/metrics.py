@@ -32,6 +32,9 @@ class Metrics:
         self.dead_letters = Counter("civictext_dead_letters_total",
                                     "Effects given up on after their last try", registry=r)
         self.worker_busy = Gauge("civictext_worker_inflight", "Effects running now", registry=r)
+        self.worker_shards = Gauge("civictext_worker_shards",
+                                   "Outbox shards this process's worker reads now (its leases)",
+                                   registry=r)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

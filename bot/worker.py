@@ -209,6 +209,7 @@ class Worker:
         elif len(owned) < share:
             for shard in await self.leases.acquire(share - len(owned)):
                 await self._take_over(shard)
+        self.core.metrics.worker_shards.set(len(self._reading_shards))
 
     async def _hand_back(self, shards: list[int]) -> None:
         """Stop reading these shards, finish and acknowledge what was taken from them, then

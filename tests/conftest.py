@@ -13,10 +13,10 @@ import pytest
 import structlog
 from redis.asyncio import Redis
 
+from bot.bench.cluster import ClusterError, LocalCluster
 from bot.config import Settings
 from bot.logs import redact
 from bot.redis_conn import RedisClient, make_cluster
-from tests.localcluster import ClusterError, LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")

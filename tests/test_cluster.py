@@ -13,12 +13,12 @@ import pytest
 import redis as redis_sync
 from aiohttp.test_utils import TestClient
 
+from bot.bench.cluster import LocalCluster
 from bot.redis_conn import RedisClient, connect_redis, make_cluster
 from bot.sms import MemorySender
 from bot.store import Keys
 from tests.apphelpers import build_bot, new_sid, text
 from tests.conftest import CLUSTER_MARKS, cluster_settings, drop_prefix
-from tests.localcluster import LocalCluster
 from tests.test_worker import outbox_empty, run_until, runtime_on
 
 pytestmark = CLUSTER_MARKS

@@ -14,13 +14,13 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.bench.cluster import LocalCluster
 from bot.config import Settings
 from bot.redis_conn import make_cluster
 from bot.runtime import Runtime, open_runtime
 from bot.store import Keys
 from tests.apphelpers import new_sid, text
 from tests.conftest import CLUSTER_MARKS, cluster_settings, drop_prefix
-from tests.localcluster import LocalCluster
 from webhooks.app import create_app
 
 pytestmark = CLUSTER_MARKS

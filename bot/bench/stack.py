@@ -113,7 +113,7 @@ class Sandbox:
 
 
 def start_sandbox(procs: Procs, delay: float, core: int | None) -> Sandbox:
-    ports = {service: free_port() for service in SERVICES}
+    ports: dict[str, int] = {service: free_port() for service in SERVICES}
     proc = procs.start(f"sandbox-{int(delay * 1000)}ms",
                        [PYTHON, "-m", "bot.bench.sandbox", "--delay", str(delay),
                         "--ports", ",".join(str(p) for p in ports.values())],
@@ -163,6 +163,17 @@ def start_bare(procs: Procs, core: int | None) -> Server:
     port = free_port()
     proc = procs.start("bare-aiohttp", [PYTHON, "-m", "bot.bench.bare", "--port", str(port)],
                        clean_env(), core)
+    server = Server(proc, port)
+    proc.wait_http(f"{server.url}/readyz", timeout=30)
+    return server
+
+
+def start_floor(procs: Procs, redis_url: str, core: int | None, **extra: str) -> Server:
+    """The floor app (`bench.floor`): signature check + one Lua script, on the bot's pool."""
+    port = free_port()
+    env = clean_env(REDIS_URL=redis_url, TWILIO_AUTH_TOKEN=TOKEN, **extra)
+    proc = procs.start("floor", [PYTHON, "-m", "bot.bench.floor", "--port", str(port)],
+                       env, core)
     server = Server(proc, port)
     proc.wait_http(f"{server.url}/readyz", timeout=30)
     return server

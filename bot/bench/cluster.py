@@ -1,6 +1,6 @@
 """A throwaway Redis Cluster on loopback: three masters, three replicas, for the `cluster`
-tests. It lives in a temp folder, on free ports (from `CLUSTER_BASE_PORT`, default 18700,
-moving on when a block is busy), and is stopped by the process that started it."""
+tests and the benchmark's cluster phase. It lives in a temp folder, on free ports (from a
+base port, moving on by blocks while one is busy), and is stopped by whoever started it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,13 +126,18 @@ class LocalCluster:
         def ready() -> bool:
             for port in self.procs:
                 client = self._client(port)
-                if client.cluster("info").get("cluster_state") != "ok":  # type: ignore[no-untyped-call]
+                if client.cluster("info").get("cluster_state") != "ok":
                     return False
                 info = client.info("replication")
                 if info.get("role") == "slave" and info.get("master_link_status") != "up":
                     return False
             return len(self.masters()) == NODES // 2
         self._wait(ready, "the cluster to settle", timeout)
+
+    def flush(self) -> None:
+        """Empty every master (this cluster's own data only: it is private)."""
+        for port in self.masters():
+            self._client(port).flushall()
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -155,12 +161,12 @@ class LocalCluster:
             client.close()
 
     @staticmethod
-    def _wait(check: object, what: str, timeout: float = READY_TIMEOUT) -> None:
+    def _wait(check: Callable[[], object], what: str, timeout: float = READY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         last: object = None
         while time.monotonic() < deadline:
             try:
-                if check():  # type: ignore[operator]
+                if check():
                     return
             except redis.RedisError as exc:
                 last = exc
