@@ -8,7 +8,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from bot.config import Settings
+from bot.config import SERVICES, Settings
 from bot.flow import FlowError
 from bot.logs import setup_logging
 
@@ -113,8 +113,8 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from bot.sandbox.serve import serve
 
-    print(f"sandboxes on http://127.0.0.1:{args.port}/<service> "
-          "(twilio, telesign, p2a, wevote, whatcounts, quorum)", flush=True)
+    print(f"sandboxes on http://127.0.0.1:{args.port}/<service> ({', '.join(SERVICES)})",
+          flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve("127.0.0.1", args.port, delay=args.delay))
     return 0

@@ -19,7 +19,7 @@ from bot.metrics import Metrics
 from bot.models import Event, Inbound, Step
 from bot.store import (
     Ack,
-    Outcome,
+    CommitResult,
     RecentConversations,
     Snapshot,
     StoreError,
@@ -40,7 +40,7 @@ class Contended(StoreError):
 class Applied:
     """What applying one event did."""
 
-    outcome: Outcome
+    outcome: CommitResult
     step: Step | None
     cas_retries: int
 
@@ -90,7 +90,7 @@ class Core:
                 snap = await self.store.load(phone, dedup)
             if snap.seen and ack is None:
                 self.metrics.inbound.labels(_provider(event), "duplicate").inc()
-                return Applied(Outcome.DUPLICATE, None, attempt)
+                return Applied(CommitResult.DUPLICATE, None, attempt)
             result = step(self.flows, snap.conversation, event, self.clock.now(), self.ids,
                           self.rules)
             ignored = _ignored_record(event) if result.note == "ignored" else ""
@@ -102,9 +102,9 @@ class Core:
                     self.metrics.cas_retries.inc()  # a clash, not a new-phone guess missed
                 snap = clash.current
                 continue
-            if outcome is Outcome.DUPLICATE and ack is None:
+            if outcome is CommitResult.DUPLICATE and ack is None:
                 self.metrics.inbound.labels(_provider(event), "duplicate").inc()
-                return Applied(Outcome.DUPLICATE, None, attempt)
+                return Applied(CommitResult.DUPLICATE, None, attempt)
             self.metrics.steps.labels(result.note).inc()
             log.info("step", phone=phone, kind=event.type, note=result.note,
                      state=result.conversation.state, effects=len(result.effects),

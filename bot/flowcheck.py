@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bot.actions import build_registry
+from bot.config import Settings
 from bot.flow import FlowSet, load_flow_set
 from bot.flow.schema import FlowSpec, StateSpec, Text
 from bot.segments import count_segments
@@ -20,7 +21,7 @@ SCHEMA_ID = "https://civictext.org/schema/flow.schema.json"
 
 
 def _load(path: Path) -> FlowSet:
-    return load_flow_set(path, build_registry().params_models())
+    return load_flow_set(path, build_registry(Settings()).params_models())
 
 
 def _texts(state: StateSpec) -> Iterator[tuple[str, Text]]:

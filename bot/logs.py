@@ -7,23 +7,17 @@ whole phone number, a verification code or a secret never reaches the output.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-from bot.phone import mask
+from bot.phone import MIN_PHONE_DIGITS, mask, mask_in_text
 
-_PHONE_IN_TEXT = re.compile(r"\+?\d[\d\-\s().]{8,}\d")
 _MASK_KEYS = frozenset({"phone", "to", "from_", "from", "sender", "recipient", "phone_number"})
 _SECRET_KEYS = frozenset({"code", "verify_code", "token", "auth_token", "api_key", "password",
                           "app_key", "secret", "authorization", "body_text"})
-
-
-def _mask_text(text: str) -> str:
-    return _PHONE_IN_TEXT.sub(lambda m: mask(re.sub(r"[^\d+]", "", m.group(0))), text)
 
 
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -33,8 +27,8 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
             event_dict[key] = "***"
         elif key in _MASK_KEYS and isinstance(value, str):
             event_dict[key] = mask(value)
-        elif isinstance(value, str) and len(value) >= 10:
-            event_dict[key] = _mask_text(value)
+        elif isinstance(value, str) and len(value) >= MIN_PHONE_DIGITS:
+            event_dict[key] = mask_in_text(value)
     return event_dict
 
 

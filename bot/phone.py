@@ -1,4 +1,8 @@
-"""Phone numbers: parse anything a provider sends into E.164, and mask numbers for logs."""
+"""Phone numbers: parse anything a provider sends into E.164, and mask numbers for logs.
+
+`mask` and `mask_in_text` are the project's one masking rule: the log processor and the
+upstream clients' error texts both use them.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,12 @@ import phonenumbers
 _FICTIONAL = re.compile(r"^\+1\d{3}55501\d{2}$")
 _NANP_E164 = re.compile(r"^\+1[2-9]\d{9}$")
 _E164_SHAPE = re.compile(r"^\+[1-9]\d{7,14}$")
+#: A phone-like run in free text: digits with the separators people and providers write.
+_PHONE_IN_TEXT = re.compile(r"\+?\d[\d\-\s().]{5,}\d")
+#: ...unless it is a calendar date, such as Twilio's API version `2010-04-01` in a path.
+_DATE = re.compile(r"\d{4}([-/.])\d{2}\1\d{2}")
+#: Fewer digits than this is not a phone number (a status code, a count, a ZIP).
+MIN_PHONE_DIGITS = 7
 
 
 @lru_cache(maxsize=65536)
@@ -54,6 +64,20 @@ def mask(value: str) -> str:
     head = value[: cc + 1] if cc else ""
     tail = value[-4:]
     return head + "*" * (len(value) - len(head) - 4) + tail
+
+
+def mask_in_text(text: str) -> str:
+    """Mask every phone-like run of at least `MIN_PHONE_DIGITS` digits in free text (an
+    error message echoing a number, a log line), as `mask` does; dates are left alone."""
+    return _PHONE_IN_TEXT.sub(_mask_run, text)
+
+
+def _mask_run(found: re.Match[str]) -> str:
+    run = found.group(0)
+    compact = re.sub(r"[^\d+]", "", run)
+    if len(compact.lstrip("+")) < MIN_PHONE_DIGITS or _DATE.fullmatch(run):
+        return run
+    return mask(compact)
 
 
 def _country_code_len(e164: str) -> int:

@@ -87,7 +87,8 @@ def flow_path(settings: Settings) -> Path:
 
 def load_flows(settings: Settings, registry: Registry | None = None) -> FlowSet:
     """Load and check the flows at `FLOW_PATH` against the action registry."""
-    return load_flow_set(flow_path(settings), (registry or build_registry()).params_models())
+    registry = registry or build_registry(settings)
+    return load_flow_set(flow_path(settings), registry.params_models())
 
 
 def sandbox_root(settings: Settings) -> str:
@@ -102,7 +103,7 @@ async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
                        metrics: Metrics | None = None, registry: Registry | None = None
                        ) -> AsyncIterator[Runtime]:
     """Open Redis and the HTTP session, build the core, and close both at the end."""
-    registry = registry or build_registry()
+    registry = registry or build_registry(settings)
     flows = load_flows(settings, registry)
     keys = keys or Keys(shards=settings.redis_shards)
     own_redis = redis is None

@@ -1,48 +1,63 @@
 """The configured `Sender`: console, or a provider's REST client behind the same interface.
 
-Error policy: a provider's "try later" is retryable; a carrier opt-out marks the phone; an
-unclear outcome (timeout after sending) is NOT retried, so a voter never gets a text twice:
-the worker dead-letters it with the reason, for staff to check and replay.
+Error policy: a provider's "try later" is retryable; a carrier opt-out (`RecipientOptedOut`)
+passes through for the worker to mark the phone; an unclear outcome (timeout after sending)
+is NOT retried, so a voter never gets a text twice: the worker dead-letters it with the
+reason, for staff to check and replay.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from bot.config import Settings
-from bot.sms import ConsoleSender, RecipientOptedOut, Sender, SendError
+from bot.sms import ConsoleSender, Sender, SendError
 from bot.upstream import Upstreams
 from bot.upstream import errors as up
 
+#: Sends one text through an upstream client and gives the provider's message id.
+SendThrough = Callable[[Upstreams, str, str, str], Awaitable[str]]
+
+
+async def _twilio(ups: Upstreams, phone: str, body: str, key: str) -> str:
+    return (await ups.twilio.send_sms(phone, body, idempotency_key=key)).sid
+
+
+async def _telesign(ups: Upstreams, phone: str, body: str, key: str) -> str:
+    return (await ups.telesign.send_sms(phone, body, idempotency_key=key)).reference_id
+
+
+async def _quorum(ups: Upstreams, phone: str, body: str, key: str) -> str:
+    return str((await ups.quorum.send_sms(phone, body, idempotency_key=key)).id)
+
+
+#: Every provider `SMS_SENDER` may name, besides `console`.
+SENDERS: dict[str, SendThrough] = {"twilio": _twilio, "telesign": _telesign, "quorum": _quorum}
+
 
 class UpstreamSender:
-    """Adapts a client with `send_sms(phone, body, idempotency_key=)` to `Sender`."""
+    """Adapts a provider's client to `Sender`, translating its errors to `SendError`."""
 
-    def __init__(self, name: str, client: Any) -> None:
+    def __init__(self, name: str, upstreams: Upstreams, send: SendThrough) -> None:
         self.name = name
-        self.client = client
+        self.upstreams = upstreams
+        self._send = send
 
     async def send(self, phone: str, body: str, *, idempotency_key: str) -> str:
         try:
-            sent = await self.client.send_sms(phone, body, idempotency_key=idempotency_key)
-        except up.RecipientOptedOut as exc:
-            raise RecipientOptedOut(str(exc)) from exc
+            return await self._send(self.upstreams, phone, body, idempotency_key)
+        except up.RecipientOptedOut:
+            raise
         except up.UpstreamUnavailable as exc:
             raise SendError(str(exc), retryable=True) from exc
         except up.OutcomeUnknown as exc:
             raise SendError(f"outcome unknown, not resent: {exc}", retryable=False) from exc
         except up.UpstreamError as exc:
             raise SendError(str(exc), retryable=False) from exc
-        for attr in ("sid", "reference_id", "id"):
-            value = getattr(sent, attr, None)
-            if value:
-                return str(value)
-        return idempotency_key
 
 
 def build_sender(settings: Settings, upstreams: Upstreams) -> Sender:
     """The sender `SMS_SENDER` names."""
     if settings.sms_sender == "console":
         return ConsoleSender()
-    client = getattr(upstreams, settings.sms_sender)
-    return UpstreamSender(settings.sms_sender, client)
+    return UpstreamSender(settings.sms_sender, upstreams, SENDERS[settings.sms_sender])

@@ -33,15 +33,9 @@ class SendError(Exception):
         self.retryable = retryable
 
 
-class RecipientOptedOut(SendError):
-    """The carrier says the phone opted out (Twilio 21610): never text it again."""
-
-    def __init__(self, reason: str = "recipient opted out at the carrier") -> None:
-        super().__init__(reason, retryable=False)
-
-
 class Sender(Protocol):
-    """Delivers one text; raises `SendError` (or `RecipientOptedOut`)."""
+    """Delivers one text; raises `SendError`, or `bot.upstream.errors.RecipientOptedOut` (the
+    carrier says the phone opted out, e.g. Twilio 21610: never text it again)."""
 
     name: str
 

@@ -1,11 +1,12 @@
 """The outbox worker: run each committed effect at least once, then acknowledge it.
 
 Reads every shard's outbox stream through one consumer group, runs effects with bounded
-retries (exponential backoff with full jitter), feeds action results back into the engine
-as events, claims entries a dead worker left behind (XAUTOCLAIM) and dead-letters effects
-that keep failing. Effects of one phone run in order, across any number of workers: each
-shard's stream is read by one worker at a time (`bot.shard_lease`), and inside a worker a
-phone's entries take turns; different phones run concurrently, up to a bound.
+retries (`bot.retry`: backoff with full jitter, or the upstream's Retry-After), feeds action
+results back into the engine as events, claims entries a dead worker left behind
+(XAUTOCLAIM) and dead-letters effects that keep failing. Effects of one phone run in order,
+across any number of workers: each shard's stream is read by one worker at a time
+(`bot.shard_lease`), and inside a worker a phone's entries take turns; different phones run
+concurrently, up to a bound.
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import structlog
+from pydantic import ValidationError
 
 from bot.actions.base import ActionContext, ActionRetry, Registry
 from bot.config import Settings
@@ -35,10 +35,12 @@ from bot.models import (
     SendSms,
     TimerFired,
 )
+from bot.retry import GiveUp, RetryPolicy
 from bot.shard_lease import ShardLeases
-from bot.sms import GuardedSender, RecipientOptedOut, SendError
+from bot.sms import GuardedSender, Refused, SendError
 from bot.store import Entry, Outbox
-from bot.upstream.errors import UpstreamUnavailable
+from bot.upstream import Upstreams
+from bot.upstream.errors import RecipientOptedOut, UpstreamUnavailable
 
 log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
@@ -51,27 +53,11 @@ STOP_TIMEOUT = 5.0
 LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worker loop
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded tries with exponential backoff and full jitter."""
-
-    max_tries: int = 6
-    base: float = 0.25
-    cap: float = 20.0
-
-    def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap, self.base * 2 ** attempt))  # noqa: S311
-
-
-class GiveUp(Exception):
-    """An effect failed for good (permanent error, or out of tries)."""
-
-
 class Worker:
     """One consumer of the outbox; run several (processes or tasks) to scale out."""
 
     def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
-                 settings: Settings, upstreams: object, *, retry: RetryPolicy | None = None,
+                 settings: Settings, upstreams: Upstreams, *, retry: RetryPolicy | None = None,
                  consumer: str | None = None, lease_ttl_ms: int | None = None) -> None:
         self.core = core
         self.outbox = outbox
@@ -322,8 +308,8 @@ class Worker:
 
     async def _send(self, entry: Entry, effect: SendSms) -> str:
         try:
-            result = await self._with_retries(lambda: self.sender.send(effect),
-                                              retryable=_send_retryable)
+            result = await self.retry.run(lambda: self.sender.send(effect), retryable,
+                                          passthrough=(RecipientOptedOut,))
         except RecipientOptedOut:
             event = CarrierOptOut(phone=effect.phone, message_id=effect.id, provider="carrier")
             await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
@@ -338,48 +324,40 @@ class Worker:
         if action is None:
             await self._dead(entry, effect, f"unknown action {effect.action!r}")
             return "dead"
-        async def send_sms(body: str) -> object:
-            return await self.sender.send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
-                                                  body=body))
-
-        ctx = ActionContext(phone=effect.phone, idempotency_key=effect.id,
-                            settings=self.settings, upstreams=self.upstreams,
-                            now=self.core.clock.now(), lang=effect.lang,
-                            send_sms=send_sms)
         try:
-            params = action.Params.model_validate(effect.params)
-            result = await self._with_retries(lambda: action.run(params, ctx),
-                                              retryable=_action_retryable)
-            event = ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
-                                 ok=result.ok, data=dict(result.data), reason=result.reason)
-        except GiveUp as exc:
-            await self._dead(entry, effect, str(exc))
-            event = ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
-                                 ok=False, reason="unavailable")
-        except ValueError as exc:  # params did not validate after filling placeholders
-            event = ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
-                                 ok=False, reason="invalid")
+            call = action.bind(effect.params)
+        except ValidationError as exc:  # the params did not fit after filling placeholders
+            event = self._result(effect, ok=False, reason="invalid")
             log.warning("action params invalid", action=effect.action, error=str(exc)[:200])
+        else:
+            ctx = self._context(effect)
+            try:
+                outcome = await self.retry.run(lambda: call(ctx), retryable)
+                event = self._result(effect, ok=outcome.ok, data=dict(outcome.data),
+                                     reason=outcome.reason)
+            except GiveUp as exc:
+                await self._dead(entry, effect, str(exc))
+                event = self._result(effect, ok=False, reason="unavailable")
         if action.replies:
             await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
         return "ok" if event.ok else (event.reason or "failed")
 
-    async def _with_retries(self, call: Callable[[], Awaitable[T]],
-                               retryable: Callable[[Exception], bool]) -> T:
-        for attempt in range(self.retry.max_tries):
-            try:
-                return await call()
-            except Exception as exc:
-                if not retryable(exc):
-                    if isinstance(exc, RecipientOptedOut | ValueError):
-                        raise
-                    raise GiveUp(f"permanent: {exc!r}"[:300]) from exc
-                if attempt + 1 >= self.retry.max_tries:
-                    raise GiveUp(f"out of tries: {exc!r}"[:300]) from exc
-                delay = self.retry.delay(attempt)
-                log.info("retry", attempt=attempt + 1, delay=round(delay, 2), error=repr(exc)[:120])
-                await asyncio.sleep(delay)
-        raise GiveUp("no tries allowed")
+    def _context(self, effect: RunAction) -> ActionContext:
+        """What the action may use; its texts go through the guard like any other."""
+
+        async def send_sms(body: str) -> Refused | str:
+            return await self.sender.send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
+                                                  body=body))
+
+        return ActionContext(phone=effect.phone, idempotency_key=effect.id,
+                             upstreams=self.upstreams, now=self.core.clock.now(),
+                             lang=effect.lang, send_sms=send_sms)
+
+    @staticmethod
+    def _result(effect: RunAction, *, ok: bool, data: dict[str, Any] | None = None,
+                reason: str | None = None) -> ActionResult:
+        return ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
+                            ok=ok, data=data or {}, reason=reason)
 
     async def _dead(self, entry: Entry, effect: Effect, reason: str) -> None:
         self.core.metrics.dead_letters.inc()
@@ -388,17 +366,11 @@ class Worker:
         await self.outbox.dead_letter(entry, effect, reason)
 
 
-def _send_retryable(exc: Exception) -> bool:
-    return isinstance(exc, SendError) and exc.retryable or _transient(exc)
-
-
-def _action_retryable(exc: Exception) -> bool:
-    return isinstance(exc, ActionRetry) or _transient(exc)
-
-
-def _transient(exc: Exception) -> bool:
-    """Network trouble and the upstream clients' own "try again" errors."""
-    return isinstance(exc, TimeoutError | ConnectionError | OSError | UpstreamUnavailable)
-
-
-ActionContextFactory = Callable[[RunAction], ActionContext]
+def retryable(exc: BaseException) -> bool:
+    """The one place a failure becomes a retry: an upstream's "try later"
+    (`UpstreamUnavailable`, rate limits included), a sender's retryable `SendError`, an
+    action's own `ActionRetry`, and network trouble."""
+    if isinstance(exc, SendError):
+        return exc.retryable
+    return isinstance(exc, ActionRetry | UpstreamUnavailable | TimeoutError | ConnectionError
+                      | OSError)

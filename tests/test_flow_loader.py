@@ -9,9 +9,9 @@ import pytest
 from bot.actions import build_registry
 from bot.flow import FlowError, load_flow_set
 from bot.flow.loader import load_flow
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_settings
 
-ACTIONS = build_registry().params_models()
+ACTIONS = build_registry(make_settings()).params_models()
 
 GOOD = """\
 name: demo

@@ -35,3 +35,19 @@ def test_timestamps_added_after_masking_stay_readable() -> None:
     line = buffer.getvalue()
     assert '"phone": "+1******0100"' in line
     assert '"timestamp": "20' in line
+
+
+def test_twilio_api_version_in_a_path_is_not_a_phone() -> None:
+    path = "/2010-04-01/Accounts/{account_sid}/Messages.json"
+    out = redact(None, "info", {"event": "upstream.call", "path": path,
+                                "error": "POST /2010-04-01/Accounts/AC1/Messages.json failed"})
+    assert out["path"] == path
+    assert "/2010-04-01/" in out["error"]
+
+
+def test_logs_and_upstream_texts_mask_alike() -> None:
+    from bot.upstream.redact import redact_text
+
+    for text in ["To +447911123456 is invalid", "call (202) 555-0123 now", "id 5550100",
+                 "/2010-04-01/Accounts", "ZIP 64108, code 21211"]:
+        assert redact(None, "info", {"event": text})["event"] == redact_text(text)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.phone import mask, to_e164
+from bot.phone import mask, mask_in_text, to_e164
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,27 @@ def test_mask_never_shows_the_whole_number(number: str) -> None:
     assert masked != number
     assert masked.endswith(number[-4:])
     assert number[2:8] not in masked
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The To number +1 202-555-0100 is invalid", "The To number +1******0100 is invalid"),
+        ("call (202) 555-0123", "call (******0123"),
+        ("To +447911123456.", "To +44******3456."),
+        ("local 555-0100", "local ***0100"),
+        ("/2010-04-01/Accounts/AC1/Messages.json", "/2010-04-01/Accounts/AC1/Messages.json"),
+        ("on 2024/03/01 at 10:00", "on 2024/03/01 at 10:00"),
+        ("ZIP 64108, code 21211, HTTP 503", "ZIP 64108, code 21211, HTTP 503"),
+    ],
+)
+def test_mask_in_text(text: str, expected: str) -> None:
+    assert mask_in_text(text) == expected
+
+
+@given(st.from_regex(r"\+1[2-9]\d{2}[2-9]\d{6}", fullmatch=True), st.sampled_from(
+    ["{} is invalid", "To: {}.", "sent to {} (twice)"]))
+def test_mask_in_text_never_shows_a_whole_number(number: str, template: str) -> None:
+    masked = mask_in_text(template.format(number))
+    assert number not in masked and number[2:8] not in masked
+    assert number[-4:] in masked

@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.models import ConsentChange, Conversation, SendSms, SetTimer, Step
-from bot.store import ConversationStore, Keys, Outbox, Outcome, VersionConflict
+from bot.store import CommitResult, ConversationStore, Keys, Outbox, VersionConflict
 from tests.conftest import drop_prefix
 
 PHONE = "+15555550100"
@@ -45,7 +45,7 @@ class TestStoreContract:
         store, _ = stores
         before = (await store.load(PHONE)).conversation
         step = moved(before, flow="join", state="optin", vars={"zip": "20001", "n": 2}, texts_in=1)
-        assert await store.commit(before, step, "twilio:SM1") is Outcome.OK
+        assert await store.commit(before, step, "twilio:SM1") is CommitResult.OK
         after = await store.load(PHONE, "twilio:SM1")
         assert after.seen
         assert after.conversation.version == 1
@@ -59,8 +59,8 @@ class TestStoreContract:
         before = (await store.load(PHONE)).conversation
         step = moved(before, texts_in=1)
         step.effects.append(SendSms(id="e1", phone=PHONE, body="hi"))
-        assert await store.commit(before, step, "twilio:SM1") is Outcome.OK
-        assert await store.commit(before, step, "twilio:SM1") is Outcome.DUPLICATE
+        assert await store.commit(before, step, "twilio:SM1") is CommitResult.OK
+        assert await store.commit(before, step, "twilio:SM1") is CommitResult.DUPLICATE
         assert await outbox.pending_count() == 1
 
     async def test_stale_version_conflicts_and_writes_nothing(

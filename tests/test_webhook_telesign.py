@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.upstream.telesign_auth import callback_authorization
 from tests.apphelpers import start_bot
 from tests.conftest import make_settings
+from webhooks.telesign_callbacks import callback_authorization
 
 CUSTOMER = "FFFFFFFF-EEEE-DDDD-1234-AB1234567890"
 API_KEY = "ZW5jb2RlZCBrZXkgZm9yIHRlc3RzIG9ubHk="  # base64 of a test-only key

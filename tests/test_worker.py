@@ -15,13 +15,14 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from bot.actions import build_registry
-from bot.actions.base import ActionContext, ActionRetry, Outcome, Registry
+from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry, Registry
 from bot.clock import FrozenClock, SequentialIds
 from bot.models import Inbound
+from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.sms import MemorySender, SendError
 from bot.store import Keys
-from bot.worker import RetryPolicy, Worker
+from bot.worker import Worker
 from tests.conftest import ROOT, drop_prefix, make_settings
 
 PHONE = "+15555550100"
@@ -31,22 +32,21 @@ class LookupParams(BaseModel):
     zip: str
 
 
-@dataclass
-class Lookup:
+class Lookup(Action[LookupParams]):
     """A test action: fails `fail_first` times with ActionRetry, then finds `count`."""
 
     name: ClassVar[str] = "lookup"
-    Params: ClassVar[type[BaseModel]] = LookupParams
-    replies: ClassVar[bool] = True
-    fail_first: int = 0
-    calls: list[str] = field(default_factory=list)
+    Params = LookupParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, LookupParams)
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+        self.calls: list[str] = []
+
+    async def run(self, params: LookupParams, ctx: ActionContext) -> ActionOutcome:
         self.calls.append(ctx.idempotency_key)
         if len(self.calls) <= self.fail_first:
             raise ActionRetry("upstream busy")
-        return Outcome(ok=True, data={"count": 2})
+        return ActionOutcome(ok=True, data={"count": 2})
 
 
 @dataclass
@@ -170,7 +170,7 @@ async def test_action_result_is_fed_back_and_idempotency_key_is_stable(fake_redi
                                                                        ) -> None:
     sender = MemorySender()
     lookup = Lookup(fail_first=2)
-    registry = build_registry()
+    registry = build_registry(make_settings())
     registry.register(lookup)
     async with runtime_on(fake_redis, sender=sender, registry=registry) as rt:
         await inbound(rt, "DEMO", "SM1")
@@ -190,7 +190,7 @@ async def test_action_result_is_fed_back_and_idempotency_key_is_stable(fake_redi
 
 async def test_action_that_stays_down_fails_into_the_flow(fake_redis: Redis) -> None:
     sender = MemorySender()
-    registry = build_registry()
+    registry = build_registry(make_settings())
     registry.register(Lookup(fail_first=99))
     async with runtime_on(fake_redis, sender=sender, registry=registry) as rt:
         await inbound(rt, "DEMO", "SM1")
@@ -207,7 +207,7 @@ async def test_action_that_stays_down_fails_into_the_flow(fake_redis: Redis) -> 
 async def test_timer_fires_through_the_worker(fake_redis: Redis) -> None:
     sender = MemorySender()
     clock = FrozenClock()
-    registry = build_registry()
+    registry = build_registry(make_settings())
     registry.register(Lookup())
     async with runtime_on(fake_redis, sender=sender, registry=registry, clock=clock) as rt:
         await inbound(rt, "DEMO", "SM1")

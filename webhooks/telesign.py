@@ -1,7 +1,8 @@
 """TeleSign: inbound SMS (MO) and delivery / verify status callbacks, both JSON.
 
 The body signature (`Authorization: TSA {customer_id}:{signature}`, HMAC-SHA256 of the raw
-body with the base64-decoded API key) is checked whenever `TELESIGN_API_KEY` is set. TeleSign
+body with the base64-decoded API key; `telesign_callbacks`) is checked whenever
+`TELESIGN_API_KEY` is set. TeleSign
 may send either kind of callback to either URL, so both routes read both kinds.
 """
 
@@ -10,10 +11,14 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from bot.upstream.telesign_auth import verify_callback_signature
-from bot.upstream.telesign_models import DeliveryReport, InboundSms, parse_callback
 from webhooks.common import BadRequest, SignatureError, take_inbound
 from webhooks.keys import METRICS, SETTINGS
+from webhooks.telesign_callbacks import (
+    DeliveryReport,
+    InboundSms,
+    parse_callback,
+    verify_callback_signature,
+)
 
 log = structlog.get_logger("webhooks.telesign")
 

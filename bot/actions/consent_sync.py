@@ -15,8 +15,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.actions.base import ActionContext, ActionRetry, Outcome
-from bot.upstream.errors import UpstreamUnavailable
+from bot.actions.base import Action, ActionContext, ActionOutcome
 from bot.upstream.phone2action_models import AdvocateInput
 
 
@@ -27,35 +26,29 @@ class ConsentSyncParams(BaseModel):
     opted_in: bool
 
 
-class ConsentSync:
+class ConsentSync(Action[ConsentSyncParams]):
     """Mirror a consent change upstream; runs after the change is committed locally."""
 
     name: ClassVar[str] = "consent_sync"
-    Params: ClassVar[type[BaseModel]] = ConsentSyncParams
     replies: ClassVar[bool] = False
+    Params = ConsentSyncParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, ConsentSyncParams)
+    async def run(self, params: ConsentSyncParams, ctx: ActionContext) -> ActionOutcome:
         pushed: dict[str, str] = {}
-        try:
-            if not params.opted_in:
-                await self._p2a_optout(ctx, pushed)
-            whatcounts = getattr(ctx.upstreams, "whatcounts", None)
-            if whatcounts is not None:
-                if params.opted_in:
-                    await whatcounts.subscribe(ctx.phone, idempotency_key=ctx.idempotency_key)
-                else:
-                    await whatcounts.stop(ctx.phone, idempotency_key=ctx.idempotency_key)
-                pushed["whatcounts"] = "ok"
-        except UpstreamUnavailable as exc:
-            raise ActionRetry(str(exc)) from exc
-        return Outcome(ok=True, data=pushed)
+        if not params.opted_in:
+            await self._p2a_optout(ctx, pushed)
+        whatcounts = ctx.upstreams.whatcounts
+        if whatcounts is not None:
+            if params.opted_in:
+                await whatcounts.subscribe(ctx.phone, idempotency_key=ctx.idempotency_key)
+            else:
+                await whatcounts.stop(ctx.phone, idempotency_key=ctx.idempotency_key)
+            pushed["whatcounts"] = "ok"
+        return ActionOutcome(ok=True, data=pushed)
 
     @staticmethod
     async def _p2a_optout(ctx: ActionContext, pushed: dict[str, str]) -> None:
-        p2a = getattr(ctx.upstreams, "p2a", None)
-        if p2a is None:
-            return
+        p2a = ctx.upstreams.p2a
         advocate = await p2a.find_advocate(ctx.phone)
         if advocate is None:
             pushed["p2a"] = "no advocate"

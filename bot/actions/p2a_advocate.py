@@ -25,9 +25,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 import structlog
-from pydantic import BaseModel
 
-from bot.actions.base import ActionContext, Outcome
+from bot.actions.base import Action, ActionContext, ActionOutcome
 from bot.actions.lenient import LenientParams, to_int, zip5_or_empty
 from bot.actions.p2a_common import save_advocate
 
@@ -42,20 +41,18 @@ class P2AAdvocateParams(LenientParams):
     zip5: str = ""
 
 
-class P2AAdvocate:
+class P2AAdvocate(Action[P2AAdvocateParams]):
     """Upsert the advocate by phone."""
 
     name: ClassVar[str] = "p2a_advocate"
-    Params: ClassVar[type[BaseModel]] = P2AAdvocateParams
-    replies: ClassVar[bool] = True
+    Params = P2AAdvocateParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, P2AAdvocateParams)
+    async def run(self, params: P2AAdvocateParams, ctx: ActionContext) -> ActionOutcome:
         campaign_id = to_int(params.campaign_id)
         if campaign_id is None or campaign_id <= 0:
-            return Outcome(ok=False, reason="invalid")
+            return ActionOutcome(ok=False, reason="invalid")
         advocate_id = await save_advocate(ctx, campaign_id, address1=params.address1,
                                           zip5=zip5_or_empty(params.zip5))
-        if isinstance(advocate_id, Outcome):
+        if isinstance(advocate_id, ActionOutcome):
             return advocate_id
-        return Outcome(ok=True, data={"advocate_id": advocate_id})
+        return ActionOutcome(ok=True, data={"advocate_id": advocate_id})

@@ -42,21 +42,16 @@ advocate's address).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import structlog
-from pydantic import BaseModel
 
-from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry
 from bot.actions.lenient import LenientParams, to_int
 from bot.actions.p2a_common import CTA_MAX, legislator_name, plain
 from bot.phone import mask
-from bot.upstream.errors import (
-    OutcomeUnknown,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
+from bot.upstream.errors import OutcomeUnknown, UpstreamError, UpstreamRejected
+from bot.upstream.phone2action import Phone2ActionClient
 
 log = structlog.get_logger("bot.actions.p2a_call")
 
@@ -74,41 +69,38 @@ class P2ACallParams(LenientParams):
     names: str
 
 
-class P2ACall:
+class P2ACall(Action[P2ACallParams]):
     """Start a P2A call connection for the advocate."""
 
     name: ClassVar[str] = "p2a_call"
-    Params: ClassVar[type[BaseModel]] = P2ACallParams
-    replies: ClassVar[bool] = True
+    Params = P2ACallParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, P2ACallParams)
+    async def run(self, params: P2ACallParams, ctx: ActionContext) -> ActionOutcome:
         names = [n.strip() for n in params.names.split("|") if n.strip()]
         chosen = _chosen(params.choice, names)
         if chosen is None:
-            return Outcome(ok=False, reason="no_such_choice")
+            return ActionOutcome(ok=False, reason="no_such_choice")
         campaign_id, advocate_id = to_int(params.campaign_id), to_int(params.advocate_id)
         if not campaign_id or not advocate_id or campaign_id < 0 or advocate_id < 0:
-            return Outcome(ok=False, reason="invalid")
+            return ActionOutcome(ok=False, reason="invalid")
         p2a = ctx.upstreams.p2a
         try:
             created = await p2a.create_call(advocate_id, campaign_id,
                                             idempotency_key=ctx.idempotency_key)
-        except UpstreamUnavailable as exc:
-            raise ActionRetry(str(exc)) from exc
         except OutcomeUnknown:
             return await self._look_up(p2a, advocate_id, campaign_id, chosen, names, ctx)
         except UpstreamRejected as exc:
             log.warning("p2a call refused", phone=mask(ctx.phone), error=str(exc)[:200])
-            return Outcome(ok=False, reason="rejected")
+            return ActionOutcome(ok=False, reason="rejected")
         called = [legislator_name(leg) for leg in created.leg.values()]
         ids = [str(i) for i in created.ids]
         log.info("p2a call started", phone=mask(ctx.phone), connections=len(ids))
         return _success(chosen, called, ids)
 
     @staticmethod
-    async def _look_up(p2a: Any, advocate_id: int, campaign_id: int, chosen: list[str],
-                       names: list[str], ctx: ActionContext) -> Outcome:
+    async def _look_up(p2a: Phone2ActionClient, advocate_id: int, campaign_id: int,
+                       chosen: list[str], names: list[str], ctx: ActionContext
+                       ) -> ActionOutcome:
         """After an unclear `create_call`: did P2A start it?"""
         try:
             found = await p2a.find_calls(advocate_id, campaign_id,
@@ -116,7 +108,7 @@ class P2ACall:
         except UpstreamError as exc:
             log.warning("p2a call unclear and lookup failed", phone=mask(ctx.phone),
                         error=str(exc)[:200])
-            return Outcome(ok=False, reason="unavailable")
+            return ActionOutcome(ok=False, reason="unavailable")
         if not found:
             raise ActionRetry("p2a call ended unclearly and no call was started: try again")
         called = [_known(c.legislator_name or "", names) for c in found if c.legislator_name]
@@ -140,9 +132,9 @@ def _known(raw: str, names: list[str]) -> str:
     return next((n for n in names if n.endswith(raw)), raw)
 
 
-def _success(chosen: list[str], called: list[str], ids: list[str]) -> Outcome:
+def _success(chosen: list[str], called: list[str], ids: list[str]) -> ActionOutcome:
     with_whom = called if called and set(called) != set(chosen) else chosen
-    return Outcome(ok=True, data={
+    return ActionOutcome(ok=True, data={
         "call_with": plain(", ".join(with_whom), CTA_MAX),
         "call_chosen": plain(", ".join(chosen), CTA_MAX),
         "call_ids": ",".join(ids),

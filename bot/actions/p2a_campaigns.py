@@ -29,9 +29,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 import structlog
-from pydantic import BaseModel
 
-from bot.actions.base import ActionContext, Outcome
+from bot.actions.base import Action, ActionContext, ActionOutcome
 from bot.actions.lenient import LenientParams, to_int
 from bot.actions.p2a_common import campaign_data, campaign_name, menu, open_campaigns
 
@@ -44,30 +43,31 @@ class P2ACampaignsParams(LenientParams):
     page: str = ""
 
 
-class P2ACampaigns:
-    """The campaign menu (or the one campaign)."""
+class P2ACampaigns(Action[P2ACampaignsParams]):
+    """The campaign menu (or the one campaign), `per_page` campaigns a page."""
 
     name: ClassVar[str] = "p2a_campaigns"
-    Params: ClassVar[type[BaseModel]] = P2ACampaignsParams
-    replies: ClassVar[bool] = True
+    Params = P2ACampaignsParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, P2ACampaignsParams)
+    def __init__(self, per_page: int) -> None:
+        self.per_page = max(1, per_page)
+
+    async def run(self, params: P2ACampaignsParams, ctx: ActionContext) -> ActionOutcome:
         campaigns = await open_campaigns(ctx)
-        if isinstance(campaigns, Outcome):
+        if isinstance(campaigns, ActionOutcome):
             return campaigns
         if not campaigns:
-            return Outcome(ok=False, reason="none")
+            return ActionOutcome(ok=False, reason="none")
         if len(campaigns) == 1:
-            return Outcome(ok=True, data=campaign_data(campaigns[0]), reason="single")
-        size = max(1, ctx.settings.campaigns_per_page)
+            return ActionOutcome(ok=True, data=campaign_data(campaigns[0]), reason="single")
+        size = self.per_page
         pages = -(-len(campaigns) // size)
         page = to_int(params.page) or 1
         if not 1 <= page <= pages:
             page = 1
         shown = campaigns[(page - 1) * size : page * size]
         more = page < pages
-        return Outcome(ok=True, data={
+        return ActionOutcome(ok=True, data={
             "campaigns_menu": menu([campaign_name(c) for c in shown]),
             "campaigns_ids": ",".join(str(c.id) for c in shown),
             "campaigns_count": len(shown),

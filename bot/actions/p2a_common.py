@@ -12,9 +12,9 @@ import re
 
 import structlog
 
-from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.base import ActionContext, ActionOutcome
 from bot.phone import mask
-from bot.upstream.errors import UnsupportedPhone, UpstreamRejected, UpstreamUnavailable
+from bot.upstream.errors import UnsupportedPhone, UpstreamRejected
 from bot.upstream.phone2action_models import AdvocateInput, Campaign, Legislator
 
 log = structlog.get_logger("bot.actions.p2a")
@@ -117,26 +117,22 @@ async def upsert_advocate(ctx: ActionContext, campaign_id: int, *, address1: str
 
 
 async def save_advocate(ctx: ActionContext, campaign_id: int, *, address1: str = "",
-                        zip5: str = "") -> int | Outcome:
-    """`upsert_advocate`, or the failed `Outcome` to return (a passing failure retries)."""
+                        zip5: str = "") -> int | ActionOutcome:
+    """`upsert_advocate`, or the failed outcome to return (a passing failure propagates)."""
     try:
         return await upsert_advocate(ctx, campaign_id, address1=address1, zip5=zip5)
-    except UpstreamUnavailable as exc:
-        raise ActionRetry(str(exc)) from exc
     except UnsupportedPhone:
-        return Outcome(ok=False, reason="unsupported_phone")
+        return ActionOutcome(ok=False, reason="unsupported_phone")
     except UpstreamRejected as exc:
         log.warning("p2a advocate refused", phone=mask(ctx.phone), error=str(exc)[:200])
-        return Outcome(ok=False, reason="rejected")
+        return ActionOutcome(ok=False, reason="rejected")
 
 
-async def open_campaigns(ctx: ActionContext) -> list[Campaign] | Outcome:
-    """P2A's campaigns, or the failed `Outcome` to return (a passing failure retries)."""
+async def open_campaigns(ctx: ActionContext) -> list[Campaign] | ActionOutcome:
+    """P2A's campaigns, or the failed outcome to return (a passing failure propagates)."""
     try:
         campaigns: list[Campaign] = await ctx.upstreams.p2a.list_campaigns()
-    except UpstreamUnavailable as exc:
-        raise ActionRetry(str(exc)) from exc
     except UpstreamRejected as exc:
         log.warning("p2a campaigns refused", error=str(exc)[:200])
-        return Outcome(ok=False, reason="rejected")
+        return ActionOutcome(ok=False, reason="rejected")
     return campaigns

@@ -46,9 +46,8 @@ import re
 from typing import ClassVar
 
 import structlog
-from pydantic import BaseModel
 
-from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.base import Action, ActionContext, ActionOutcome
 from bot.actions.lenient import LenientParams, to_bool, to_int, zip5_or_empty
 from bot.actions.p2a_common import (
     ADDRESS_MAX,
@@ -59,12 +58,7 @@ from bot.actions.p2a_common import (
     save_advocate,
 )
 from bot.phone import mask
-from bot.upstream.errors import (
-    UnexpectedAnswer,
-    UpstreamAuthFailed,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
+from bot.upstream.errors import UnexpectedAnswer, UpstreamAuthFailed, UpstreamRejected
 
 log = structlog.get_logger("bot.actions.p2a_legislators")
 
@@ -94,44 +88,40 @@ class P2ALegislatorsParams(LenientParams):
     zip5: str = ""
 
 
-class P2ALegislators:
+class P2ALegislators(Action[P2ALegislatorsParams]):
     """The campaign's legislators for an address, as a menu."""
 
     name: ClassVar[str] = "p2a_legislators"
-    Params: ClassVar[type[BaseModel]] = P2ALegislatorsParams
-    replies: ClassVar[bool] = True
+    Params = P2ALegislatorsParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, P2ALegislatorsParams)
+    async def run(self, params: P2ALegislatorsParams, ctx: ActionContext) -> ActionOutcome:
         zip5, street = split_address(params.address)
         zip5 = zip5 or zip5_or_empty(params.zip5)
         if not zip5:
-            return Outcome(ok=False, reason="no_zip")
+            return ActionOutcome(ok=False, reason="no_zip")
         if not street and not to_bool(params.zip_ok, default=True):
-            return Outcome(ok=False, data={"zip5": zip5}, reason="need_street")
+            return ActionOutcome(ok=False, data={"zip5": zip5}, reason="need_street")
         campaign_id = to_int(params.campaign_id)
         if campaign_id is None or campaign_id <= 0:
-            return Outcome(ok=False, reason="invalid")
+            return ActionOutcome(ok=False, reason="invalid")
         try:
             legislators = await ctx.upstreams.p2a.list_legislators(
                 campaign_id, zip5=zip5, address1=street or None)
-        except UpstreamUnavailable as exc:
-            raise ActionRetry(str(exc)) from exc
         except (UpstreamAuthFailed, UnexpectedAnswer) as exc:
             log.warning("p2a legislators failed", error=str(exc)[:200])
-            return Outcome(ok=False, reason="rejected")
+            return ActionOutcome(ok=False, reason="rejected")
         except UpstreamRejected as exc:
             log.info("p2a address refused", phone=mask(ctx.phone), street=bool(street),
                      status=exc.status)
-            return Outcome(ok=False, data={"zip5": zip5},
+            return ActionOutcome(ok=False, data={"zip5": zip5},
                            reason="bad_address" if street else "need_street")
         targets = list({leg.id: leg for leg in legislators}.values())[:MENU_MAX]
         if not targets:
-            return Outcome(ok=False, data={"zip5": zip5}, reason="none_found")
+            return ActionOutcome(ok=False, data={"zip5": zip5}, reason="none_found")
         advocate_id = await save_advocate(ctx, campaign_id, address1=street, zip5=zip5)
-        if isinstance(advocate_id, Outcome):
+        if isinstance(advocate_id, ActionOutcome):
             return advocate_id
-        return Outcome(ok=True, data={
+        return ActionOutcome(ok=True, data={
             "targets_menu": menu([legislator_label(leg) for leg in targets]),
             "targets_ids": ",".join(str(leg.id) for leg in targets),
             "targets_count": len(targets),

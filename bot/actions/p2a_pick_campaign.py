@@ -28,9 +28,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 import structlog
-from pydantic import BaseModel
 
-from bot.actions.base import ActionContext, Outcome
+from bot.actions.base import Action, ActionContext, ActionOutcome
 from bot.actions.lenient import LenientParams, id_list, to_int
 from bot.actions.p2a_common import campaign_data, open_campaigns
 
@@ -44,24 +43,22 @@ class P2APickCampaignParams(LenientParams):
     ids: str
 
 
-class P2APickCampaign:
+class P2APickCampaign(Action[P2APickCampaignParams]):
     """The campaign behind a menu number."""
 
     name: ClassVar[str] = "p2a_pick_campaign"
-    Params: ClassVar[type[BaseModel]] = P2APickCampaignParams
-    replies: ClassVar[bool] = True
+    Params = P2APickCampaignParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, P2APickCampaignParams)
+    async def run(self, params: P2APickCampaignParams, ctx: ActionContext) -> ActionOutcome:
         ids = id_list(params.ids)
         choice = to_int(params.choice)
         if choice is None or not 1 <= choice <= len(ids):
-            return Outcome(ok=False, reason="no_such_choice")
+            return ActionOutcome(ok=False, reason="no_such_choice")
         wanted = ids[choice - 1]
         campaigns = await open_campaigns(ctx)
-        if isinstance(campaigns, Outcome):
+        if isinstance(campaigns, ActionOutcome):
             return campaigns
         campaign = next((c for c in campaigns if c.id == wanted), None)
         if campaign is None:
-            return Outcome(ok=False, reason="no_such_choice")
-        return Outcome(ok=True, data=campaign_data(campaign))
+            return ActionOutcome(ok=False, reason="no_such_choice")
+        return ActionOutcome(ok=True, data=campaign_data(campaign))

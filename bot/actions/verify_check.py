@@ -32,27 +32,21 @@ when that reaches the bound the reason is `locked` instead, same data), `expired
 (also WeVote's own lock or "request a new code"), `unavailable` (WeVote's answer was lost
 and its phone list does not show the number verified: never re-sent blindly, since a retry
 would spend a try or fail on a spent code), `rejected`. WeVote down before the request:
-retried by the worker (`ActionRetry`).
+retried by the worker.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import structlog
-from pydantic import BaseModel
 
-from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.base import Action, ActionContext, ActionOutcome
 from bot.actions.lenient import LenientParams, digits, to_int
-from bot.actions.verify_common import hash_matches
+from bot.actions.verify_common import VerifySettings, hash_matches
 from bot.phone import mask
-from bot.upstream.errors import (
-    OutcomeUnknown,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
-from bot.upstream.wevote import has_status
+from bot.upstream.errors import OutcomeUnknown, UpstreamError, UpstreamRejected
+from bot.upstream.wevote import WeVoteClient, has_status
 
 log = structlog.get_logger("bot.actions.verify_check")
 
@@ -75,74 +69,74 @@ class VerifyCheckParams(LenientParams):
     tries: str = ""
 
 
-class VerifyCheck:
+class VerifyCheck(Action[VerifyCheckParams]):
     """Check a verification code, counting wrong tries up to VERIFY_MAX_TRIES."""
 
     name: ClassVar[str] = "verify_check"
-    Params: ClassVar[type[BaseModel]] = VerifyCheckParams
-    replies: ClassVar[bool] = True
+    Params = VerifyCheckParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, VerifyCheckParams)
+    def __init__(self, settings: VerifySettings) -> None:
+        self.settings = settings
+
+    async def run(self, params: VerifyCheckParams, ctx: ActionContext) -> ActionOutcome:
         tries = max(0, to_int(params.tries) or 0)
-        bound = ctx.settings.verify_max_tries
+        bound = self.settings.max_tries
         if tries >= bound:
-            return Outcome(ok=False, data={"verify_tries": tries, "verify_tries_left": 0},
+            return ActionOutcome(ok=False, data={"verify_tries": tries, "verify_tries_left": 0},
                            reason="locked")
         expires = to_int(params.expires)
         if expires is None or ctx.now > expires or not (params.hash or params.device):
-            return Outcome(ok=False, reason="expired")
+            return ActionOutcome(ok=False, reason="expired")
         code = digits(params.code)
         if params.hash:
-            good = bool(code) and hash_matches(ctx.settings, params.salt, ctx.phone, code,
+            good = bool(code) and hash_matches(self.settings, params.salt, ctx.phone, code,
                                                params.hash)
             return self._result(good, tries, bound, ctx)
         return await self._wevote(params.device, code, tries, bound, ctx)
 
     @staticmethod
-    def _result(good: bool, tries: int, bound: int, ctx: ActionContext) -> Outcome:
+    def _result(good: bool, tries: int, bound: int, ctx: ActionContext) -> ActionOutcome:
         if good:
             log.info("verify code accepted", phone=mask(ctx.phone))
-            return Outcome(ok=True, data=VERIFIED)
+            return ActionOutcome(ok=True, data=VERIFIED)
         tries += 1
         data = {"verify_tries": tries, "verify_tries_left": max(0, bound - tries)}
         log.info("verify code wrong", phone=mask(ctx.phone), tries=tries)
-        return Outcome(ok=False, data=data, reason="locked" if tries >= bound else "wrong_code")
+        return ActionOutcome(ok=False, data=data,
+                             reason="locked" if tries >= bound else "wrong_code")
 
     async def _wevote(self, device: str, code: str, tries: int, bound: int,
-                      ctx: ActionContext) -> Outcome:
+                      ctx: ActionContext) -> ActionOutcome:
         wevote = ctx.upstreams.wevote
         try:
             answer = await wevote.verify_code(device, code, idempotency_key=ctx.idempotency_key)
-        except UpstreamUnavailable as exc:
-            raise ActionRetry(str(exc)) from exc
         except OutcomeUnknown:
             if await _wevote_verified(wevote, device, ctx.phone):
-                return Outcome(ok=True, data=VERIFIED)
+                return ActionOutcome(ok=True, data=VERIFIED)
             log.warning("verify check unclear", provider="wevote", phone=mask(ctx.phone))
-            return Outcome(ok=False, reason="unavailable")
+            return ActionOutcome(ok=False, reason="unavailable")
         except UpstreamRejected as exc:
             log.warning("verify check refused", provider="wevote", error=str(exc)[:200])
-            return Outcome(ok=False, reason="rejected")
+            return ActionOutcome(ok=False, reason="rejected")
         status = answer.status
         if answer.secret_code_verified:
             return self._result(True, tries, bound, ctx)
         if answer.secret_code_system_locked_for_this_voter_device_id:
-            return Outcome(ok=False, data={"verify_tries": tries}, reason="locked")
+            return ActionOutcome(ok=False, data={"verify_tries": tries}, reason="locked")
         if any(has_status(status, token) for token in WEVOTE_EXPIRED):
-            return Outcome(ok=False, reason="expired")
+            return ActionOutcome(ok=False, reason="expired")
         if answer.incorrect_secret_code_entered:
             outcome = self._result(False, tries, bound, ctx)
             if answer.voter_must_request_new_code:
-                return Outcome(ok=False, data=outcome.data, reason="locked")
+                return ActionOutcome(ok=False, data=outcome.data, reason="locked")
             return outcome
         if answer.voter_must_request_new_code or any(has_status(status, t)
                                                      for t in WEVOTE_LOCKED):
-            return Outcome(ok=False, data={"verify_tries": tries}, reason="locked")
-        return Outcome(ok=False, reason="rejected")
+            return ActionOutcome(ok=False, data={"verify_tries": tries}, reason="locked")
+        return ActionOutcome(ok=False, reason="rejected")
 
 
-async def _wevote_verified(wevote: Any, device: str, phone: str) -> bool:
+async def _wevote_verified(wevote: WeVoteClient, device: str, phone: str) -> bool:
     """After an unclear check: does WeVote list this phone as verified for the device?"""
     try:
         rows = await wevote.phone_numbers(device)

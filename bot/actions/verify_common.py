@@ -14,8 +14,11 @@ import hashlib
 import hmac
 import math
 import secrets
+from dataclasses import dataclass
+from typing import Literal
 
 import structlog
+from pydantic import SecretStr
 
 from bot.config import Settings
 
@@ -38,10 +41,29 @@ TELESIGN_LANGUAGES = {"en": "en-US", "es": "es-MX"}
 _warned: list[bool] = []
 
 
-def secret_key(settings: Settings) -> bytes:
+@dataclass(frozen=True)
+class VerifySettings:
+    """The settings `verify_send` and `verify_check` need, and nothing else."""
+
+    provider: Literal["telesign", "wevote", "local"]
+    code_ttl: int
+    max_tries: int
+    resend_cooldown: int
+    secret: SecretStr | None
+    program_name: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VerifySettings:
+        return cls(provider=settings.verify_provider, code_ttl=settings.verify_code_ttl,
+                   max_tries=settings.verify_max_tries,
+                   resend_cooldown=settings.verify_resend_cooldown,
+                   secret=settings.verify_secret, program_name=settings.program_name)
+
+
+def secret_key(settings: VerifySettings) -> bytes:
     """`VERIFY_SECRET`, or the development key (warned about once)."""
-    if settings.verify_secret is not None:
-        value = settings.verify_secret.get_secret_value()
+    if settings.secret is not None:
+        value = settings.secret.get_secret_value()
         if value:
             return value.encode("utf-8")
     if not _warned:
@@ -61,20 +83,20 @@ def new_salt() -> str:
     return secrets.token_hex(SALT_BYTES)
 
 
-def code_hash(settings: Settings, salt: str, phone: str, code: str) -> str:
+def code_hash(settings: VerifySettings, salt: str, phone: str, code: str) -> str:
     """HMAC-SHA256(key, salt|phone|code), hex."""
     message = f"{salt}|{phone}|{code}".encode()
     return hmac.new(secret_key(settings), message, hashlib.sha256).hexdigest()
 
 
-def hash_matches(settings: Settings, salt: str, phone: str, code: str, expected: str) -> bool:
+def hash_matches(settings: VerifySettings, salt: str, phone: str, code: str, expected: str) -> bool:
     """Constant-time comparison of the code's hash with the stored one."""
     return hmac.compare_digest(code_hash(settings, salt, phone, code), expected)
 
 
-def code_text(settings: Settings, lang: str, code: str) -> str:
+def code_text(settings: VerifySettings, lang: str, code: str) -> str:
     """The text carrying the code, in the voter's language (English otherwise)."""
-    minutes = max(1, math.ceil(settings.verify_code_ttl / 60))
+    minutes = max(1, math.ceil(settings.code_ttl / 60))
     one, many = MINUTE_WORDS.get(lang, MINUTE_WORDS["en"])
     template = CODE_TEXTS.get(lang, CODE_TEXTS["en"])
     return template.format(program=settings.program_name, code=code, minutes=minutes,

@@ -35,21 +35,21 @@ Reasons (ok=False): `cooldown` (a RESEND within VERIFY_RESEND_COOLDOWN seconds o
 send; data `verify_wait`), `locked` (WeVote locked the device after too many failures),
 `not_sent` (local: the guard held the text back, the phone is opted out or looping, or the
 sender refused it for good), `unsupported_phone` (a number the provider cannot text, e.g.
-one WeVote's phone validation refuses), `rejected`. Upstream down: retried by the worker
-(`ActionRetry`).
+one WeVote's phone validation refuses), `rejected`. Upstream down (or the sender says "try
+later"): retried by the worker.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import structlog
-from pydantic import BaseModel
 
-from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.base import Action, ActionContext, ActionOutcome
 from bot.actions.lenient import LenientParams, digits, to_bool, to_int
 from bot.actions.verify_common import (
     TELESIGN_LANGUAGES,
+    VerifySettings,
     code_hash,
     code_text,
     new_code,
@@ -62,8 +62,8 @@ from bot.upstream.errors import (
     UnsupportedPhone,
     UpstreamError,
     UpstreamRejected,
-    UpstreamUnavailable,
 )
+from bot.upstream.wevote import WeVoteClient
 
 log = structlog.get_logger("bot.actions.verify_send")
 
@@ -82,40 +82,39 @@ class VerifySendParams(LenientParams):
     sms_id: str = ""
 
 
-class VerifySend:
+class VerifySend(Action[VerifySendParams]):
     """Send a verification code by the configured provider."""
 
     name: ClassVar[str] = "verify_send"
-    Params: ClassVar[type[BaseModel]] = VerifySendParams
-    replies: ClassVar[bool] = True
+    Params = VerifySendParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, VerifySendParams)
+    def __init__(self, settings: VerifySettings) -> None:
+        self.settings = settings
+
+    async def run(self, params: VerifySendParams, ctx: ActionContext) -> ActionOutcome:
         now = int(ctx.now)
         if to_bool(params.resend, default=False):
             sent_at = to_int(params.sent_at)
-            cooldown = ctx.settings.verify_resend_cooldown
+            cooldown = self.settings.resend_cooldown
             if sent_at is not None and now - sent_at < cooldown:
                 wait = cooldown - (now - sent_at)
-                return Outcome(ok=False, data={"verify_wait": wait}, reason="cooldown")
-        provider = ctx.settings.verify_provider
+                return ActionOutcome(ok=False, data={"verify_wait": wait}, reason="cooldown")
+        provider = self.settings.provider
         try:
             if provider == "wevote":
                 return await self._wevote(params, ctx, now)
             return await self._own_code(provider, ctx, now)
-        except UpstreamUnavailable as exc:
-            raise ActionRetry(str(exc)) from exc
         except UnsupportedPhone:
-            return Outcome(ok=False, reason="unsupported_phone")
+            return ActionOutcome(ok=False, reason="unsupported_phone")
         except UpstreamRejected as exc:
             log.warning("verify code refused", provider=provider, phone=mask(ctx.phone),
                         error=str(exc)[:200])
-            return Outcome(ok=False, reason="rejected")
+            return ActionOutcome(ok=False, reason="rejected")
 
-    async def _own_code(self, provider: str, ctx: ActionContext, now: int) -> Outcome:
+    async def _own_code(self, provider: str, ctx: ActionContext, now: int) -> ActionOutcome:
         """`local` and `telesign`: our code, only its salted hash kept."""
         code, salt = new_code(), new_salt()
-        digest = code_hash(ctx.settings, salt, ctx.phone, code)
+        digest = code_hash(self.settings, salt, ctx.phone, code)
         if provider == "telesign":
             try:
                 await ctx.upstreams.telesign.send_verify_sms(
@@ -127,17 +126,18 @@ class VerifySend:
                             phone=mask(ctx.phone))
         else:
             try:
-                result = await ctx.send_sms(code_text(ctx.settings, ctx.lang, code))
+                result = await ctx.send_sms(code_text(self.settings, ctx.lang, code))
             except SendError as exc:
                 if exc.retryable:
-                    raise ActionRetry(str(exc)) from exc
-                return Outcome(ok=False, reason="not_sent")
+                    raise  # the worker tries again
+                return ActionOutcome(ok=False, reason="not_sent")
             if isinstance(result, Refused):
-                return Outcome(ok=False, reason="not_sent")
+                return ActionOutcome(ok=False, reason="not_sent")
         log.info("verify code sent", provider=provider, phone=mask(ctx.phone))
-        return Outcome(ok=True, data=_sent(ctx, now, digest=digest, salt=salt))
+        return ActionOutcome(ok=True, data=self._sent(now, digest=digest, salt=salt))
 
-    async def _wevote(self, params: VerifySendParams, ctx: ActionContext, now: int) -> Outcome:
+    async def _wevote(self, params: VerifySendParams, ctx: ActionContext, now: int
+                      ) -> ActionOutcome:
         """WeVote texts its own code; we keep the device and the SMS row id."""
         wevote = ctx.upstreams.wevote
         device = params.device
@@ -145,7 +145,7 @@ class VerifySend:
             voter = await wevote.new_voter(idempotency_key=ctx.idempotency_key)
             device = voter.voter_device_id
             if not device:
-                return Outcome(ok=False, reason="rejected")
+                return ActionOutcome(ok=False, reason="rejected")
         sms_id = params.sms_id
         try:
             saved = await wevote.send_sign_in_code(
@@ -158,15 +158,28 @@ class VerifySend:
             sms_id = sms_id or await _wevote_row(wevote, device, ctx.phone)
         except UpstreamRejected as exc:
             if WEVOTE_LOCKED in exc.detail:
-                return Outcome(ok=False, reason="locked")
+                return ActionOutcome(ok=False, reason="locked")
             if any(token in exc.detail for token in WEVOTE_BAD_PHONE):
-                return Outcome(ok=False, reason="unsupported_phone")
+                return ActionOutcome(ok=False, reason="unsupported_phone")
             raise
         log.info("verify code sent", provider="wevote", phone=mask(ctx.phone))
-        return Outcome(ok=True, data=_sent(ctx, now, device=device, sms_id=sms_id))
+        return ActionOutcome(ok=True, data=self._sent(now, device=device, sms_id=sms_id))
+
+    def _sent(self, now: int, *, digest: str = "", salt: str = "", device: str = "",
+              sms_id: str = "") -> dict[str, str | int]:
+        """The data of a successful send."""
+        return {
+            "verify_hash": digest,
+            "verify_salt": salt,
+            "verify_device": device,
+            "verify_sms_id": sms_id,
+            "verify_expires": now + self.settings.code_ttl,
+            "verify_sent_at": now,
+            "verify_tries": 0,
+        }
 
 
-async def _wevote_row(wevote: Any, device: str, phone: str) -> str:
+async def _wevote_row(wevote: WeVoteClient, device: str, phone: str) -> str:
     """After an unclear send: the SMS row id of this phone, if WeVote shows one (else "")."""
     try:
         rows = await wevote.phone_numbers(device)
@@ -178,16 +191,3 @@ async def _wevote_row(wevote: Any, device: str, phone: str) -> str:
             return str(row.sms_we_vote_id)
     return ""
 
-
-def _sent(ctx: ActionContext, now: int, *, digest: str = "", salt: str = "", device: str = "",
-          sms_id: str = "") -> dict[str, str | int]:
-    """The data of a successful send."""
-    return {
-        "verify_hash": digest,
-        "verify_salt": salt,
-        "verify_device": device,
-        "verify_sms_id": sms_id,
-        "verify_expires": now + ctx.settings.verify_code_ttl,
-        "verify_sent_at": now,
-        "verify_tries": 0,
-    }

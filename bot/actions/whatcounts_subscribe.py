@@ -20,12 +20,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import structlog
-from pydantic import BaseModel
 
-from bot.actions.base import ActionContext, ActionRetry, Outcome
+from bot.actions.base import Action, ActionContext, ActionOutcome
 from bot.actions.lenient import LenientParams
 from bot.phone import mask
-from bot.upstream.errors import UpstreamRejected, UpstreamUnavailable
+from bot.upstream.errors import UpstreamRejected
 
 log = structlog.get_logger("bot.actions.whatcounts_subscribe")
 
@@ -34,26 +33,22 @@ class WhatCountsSubscribeParams(LenientParams):
     """No params."""
 
 
-class WhatCountsSubscribe:
+class WhatCountsSubscribe(Action[WhatCountsSubscribeParams]):
     """Subscribe the phone to the configured WhatCounts sender code (and group)."""
 
     name: ClassVar[str] = "whatcounts_subscribe"
-    Params: ClassVar[type[BaseModel]] = WhatCountsSubscribeParams
-    replies: ClassVar[bool] = True
+    Params = WhatCountsSubscribeParams
 
-    async def run(self, params: BaseModel, ctx: ActionContext) -> Outcome:
-        assert isinstance(params, WhatCountsSubscribeParams)
-        whatcounts = getattr(ctx.upstreams, "whatcounts", None)
+    async def run(self, params: WhatCountsSubscribeParams, ctx: ActionContext) -> ActionOutcome:
+        whatcounts = ctx.upstreams.whatcounts
         if whatcounts is None:
-            return Outcome(ok=True, reason="skipped")
+            return ActionOutcome(ok=True, reason="skipped")
         try:
             subscribed = await whatcounts.subscribe(ctx.phone,
                                                     idempotency_key=ctx.idempotency_key)
-        except UpstreamUnavailable as exc:
-            raise ActionRetry(str(exc)) from exc
         except UpstreamRejected as exc:
             log.warning("whatcounts subscribe refused", phone=mask(ctx.phone),
                         error=str(exc)[:200])
-            return Outcome(ok=False, reason="rejected")
-        return Outcome(ok=True, data={"whatcounts_subscribed": True,
+            return ActionOutcome(ok=False, reason="rejected")
+        return ActionOutcome(ok=True, data={"whatcounts_subscribed": True,
                                       "whatcounts_already": bool(subscribed.already)})

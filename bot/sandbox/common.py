@@ -4,7 +4,9 @@ Request handling order, like the real services: record the call, check auth (the
 own 401 shape), then a forced failure (`state.fail_next[route]` first, then a magic input in
 the request), then the handler; the answer then waits `delay` seconds before it leaves. So a
 client whose timeout is shorter than `delay` sees a timeout for a request that DID happen
-(the "outcome unknown" case), while kind `timeout` hangs without doing anything.
+(the "outcome unknown" case), while kind `timeout` hangs without doing anything and kind
+`lost` does the work but answers 504 (the answer lost on its way back: "outcome unknown"
+for one request, without slowing down the others).
 
 Magic inputs (the service decides which kinds it knows; unknown kinds are ignored):
 - a token `__<kind>__` anywhere in the path, query or body, e.g. `__503__`, `__timeout__`;
@@ -31,6 +33,7 @@ TOKEN = re.compile(r"__([a-z0-9-]+)__")
 MAGIC_PHONE = re.compile(r"5005550(\d{3})")
 PHONE_RUN = re.compile(r"[\d+][\d ().+-]{8,}\d")
 TIMEOUT = "timeout"
+LOST = "lost"
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,9 @@ def middleware(
             if kind == TIMEOUT:
                 await asyncio.sleep(state.hang_seconds)
                 return web.Response(status=504, text="sandbox: gave up")
+            if kind == LOST:
+                await handler(request)
+                return web.Response(status=504, text="sandbox: answer lost")
             answer = fail(request, kind)
             if answer is not None:
                 return answer

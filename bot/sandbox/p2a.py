@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox import data, p2a_actions
+from bot.sandbox import p2a_actions
 from bot.sandbox.common import CallLog, middleware
 from bot.sandbox.p2a_state import (
     P2A,
@@ -29,14 +29,14 @@ from bot.sandbox.p2a_state import (
 __all__ = ["P2A", "P2AState", "create_app"]
 
 
-def validate(body: dict[str, Any]) -> str | None:
+def validate(state: P2AState, body: dict[str, Any]) -> str | None:
     """The documented field rules of `POST /advocates`; an error text or None."""
     campaigns = body.get("campaigns") or []
     phone, email = body.get("phone"), body.get("email")
     error = None
     if not campaigns and not body.get("advocateid"):
         error = "campaigns is required"
-    elif any(data.campaign(int(c)) is None for c in campaigns if str(c).isdigit()):
+    elif any(state.campaign(int(c)) is None for c in campaigns if str(c).isdigit()):
         error = "Invalid campaign ID"
     elif not phone and not email and not body.get("advocateid"):
         error = "One of email or phone is required"
@@ -66,7 +66,8 @@ def apply(state: P2AState, advocate: dict[str, Any], body: dict[str, Any]) -> No
     members = {m["campaignid"] for m in advocate["memberships"]}
     for cid in (int(c) for c in body.get("campaigns", [])):
         if cid not in members:
-            name = data.campaign(cid).name if data.campaign(cid) else ""  # type: ignore[union-attr]
+            campaign = state.campaign(cid)
+            name = campaign.name if campaign else ""
             advocate["memberships"].append(
                 {"id": state.next_id + cid, "campaignid": cid, "name": name, "created_at": now}
             )
@@ -83,7 +84,7 @@ async def save_advocate(request: web.Request) -> web.Response:
     """POST /advocates: create, or update by `advocateid` (or an existing phone)."""
     state = request.app[P2A]
     body = await fields(request)
-    error = validate(body)
+    error = validate(state, body)
     if error:
         return refuse(400, error)
     if body.get("advocateid"):

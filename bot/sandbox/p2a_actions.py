@@ -24,7 +24,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
     generic = query.get("includeGeneric", "false").lower() == "true"
     private = query.get("includePrivate", "false").lower() == "true"
     found = []
-    for campaign in data.CAMPAIGNS:
+    for campaign in request.app[P2A].campaigns:
         if not campaign.public and not private:
             continue
         if "campaignid" in query and str(campaign.id) != query["campaignid"]:
@@ -38,7 +38,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
 async def list_legislators(request: web.Request) -> web.Response:
     """GET /legislators?campaignid=&zip5=&address1=: 422 when the ZIP needs an address."""
     query = request.query
-    campaign = data.campaign(int(digits(query.get("campaignid")) or 0))
+    campaign = request.app[P2A].campaign(int(digits(query.get("campaignid")) or 0))
     zip5 = query.get("zip5", "")
     if campaign is None:
         return refuse(400, "Invalid campaign ID")
@@ -55,7 +55,7 @@ async def create_connection(request: web.Request) -> web.Response:
     state = request.app[P2A]
     body = await fields(request)
     advocate = state.advocates.get(int(digits(body.get("advocateid")) or 0))
-    campaign = data.campaign(int(digits(body.get("campaignid")) or 0))
+    campaign = state.campaign(int(digits(body.get("campaignid")) or 0))
     types = body.get("type") or []
     types = [types] if isinstance(types, str) else types
     if advocate is None:

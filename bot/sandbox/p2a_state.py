@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.sandbox import credentials as cred
+from bot.sandbox import data
 from bot.sandbox.common import ServiceState, basic_auth
 
 SERVICE = "p2a"
@@ -16,12 +17,18 @@ SERVICE = "p2a"
 
 @dataclass
 class P2AState(ServiceState):
-    """Advocates and connections made through this sandbox."""
+    """Advocates and connections made through this sandbox, and the campaigns it lists
+    (`data.CAMPAIGNS` unless a test sets its own)."""
 
+    campaigns: tuple[data.SandboxCampaign, ...] = data.CAMPAIGNS
     advocates: dict[int, dict[str, Any]] = field(default_factory=dict)
     opted_out: set[int] = field(default_factory=set)  # smsOptout can never be undone
     connections: dict[int, dict[str, Any]] = field(default_factory=dict)
     next_id: int = 5001
+
+    def campaign(self, campaign_id: int) -> data.SandboxCampaign | None:
+        """A listed campaign by id."""
+        return next((c for c in self.campaigns if c.id == campaign_id), None)
 
 
 P2A = web.AppKey("p2a_sandbox", P2AState)

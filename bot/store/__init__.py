@@ -4,8 +4,8 @@ consent (the opt-out flag and the audit log), and the outbox the worker reads.""
 from bot.store.consent import ConsentStore, SendConsent
 from bot.store.conversations import (
     Ack,
+    CommitResult,
     ConversationStore,
-    Outcome,
     Snapshot,
     StoreError,
     VersionConflict,
@@ -16,5 +16,5 @@ from bot.store.outbox import Entry, Outbox
 from bot.store.recent import RecentConversations
 
 __all__ = ["GROUP", "Ack", "ConsentStore", "ConversationStore", "Entry", "Keys", "Outbox",
-           "Outcome", "RecentConversations", "SendConsent", "Snapshot", "StoreError",
+           "CommitResult", "RecentConversations", "SendConsent", "Snapshot", "StoreError",
            "VersionConflict", "Written"]

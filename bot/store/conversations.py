@@ -32,7 +32,7 @@ class VersionConflict(StoreError):
         self.current = current
 
 
-class Outcome(StrEnum):
+class CommitResult(StrEnum):
     """What a commit did."""
 
     OK = "ok"
@@ -64,7 +64,7 @@ class Ack:
 class Written:
     """What a commit did, and the value it stored (for a cache of recent conversations)."""
 
-    outcome: Outcome
+    outcome: CommitResult
     value: str
 
 
@@ -99,7 +99,7 @@ class ConversationStore:
         return Snapshot(conversation=conv, seen=bool(dedup and values[2] is not None))
 
     async def commit(self, before: Conversation, step: Step, dedup: str | None = None,
-                     ack: Ack | None = None, ignored: str = "") -> Outcome:
+                     ack: Ack | None = None, ignored: str = "") -> CommitResult:
         """Write the step whole, or raise `VersionConflict`; a seen `dedup` is a no-op."""
         return (await self.write(before, step, dedup, ack, ignored)).outcome
 
@@ -118,7 +118,7 @@ class ConversationStore:
         return await self._commit(keys=keys, args=args)
 
     async def commit_many(self, items: Sequence[tuple[Conversation, Step, str | None]]
-                          ) -> list[Outcome | VersionConflict]:
+                          ) -> list[CommitResult | VersionConflict]:
         """Commit many steps (of different phones) in one pipelined round trip.
 
         Each is the same atomic script as `commit`; a clash comes back as a
@@ -127,7 +127,7 @@ class ConversationStore:
         """
         calls = [self._commit_call(before, step, dedup, None, "") for before, step, dedup in items]
         results = await call_many(self.redis, self._commit, calls)
-        out: list[Outcome | VersionConflict] = []
+        out: list[CommitResult | VersionConflict] = []
         for (_, step, _), result in zip(items, results, strict=True):
             if isinstance(result, Exception):
                 raise result
@@ -162,7 +162,7 @@ class ConversationStore:
         return keys, args + consent.args
 
 
-def _outcome(phone: str, result: Any) -> Outcome:
+def _outcome(phone: str, result: Any) -> CommitResult:
     """The commit script's answer; a clash raises with the state the script found."""
     if isinstance(result, list):  # ['conflict', value or '', opt-out flag]
         conv = decode(phone, result[1] or None)
@@ -172,7 +172,7 @@ def _outcome(phone: str, result: Any) -> Outcome:
     outcome = result.decode() if isinstance(result, bytes) else str(result)
     if outcome == "conflict":
         raise VersionConflict(phone)
-    return Outcome(outcome)
+    return CommitResult(outcome)
 
 
 def encode(conv: Conversation, version: int) -> str:

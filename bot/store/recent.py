@@ -12,8 +12,8 @@ from __future__ import annotations
 from bot.models import Conversation, Step
 from bot.store.conversations import (
     Ack,
+    CommitResult,
     ConversationStore,
-    Outcome,
     Snapshot,
     VersionConflict,
     decode,
@@ -41,7 +41,7 @@ class RecentConversations:
         return await self.store.load(phone, dedup)
 
     async def commit(self, before: Conversation, step: Step, dedup: str | None = None,
-                     ack: Ack | None = None, ignored: str = "") -> Outcome:
+                     ack: Ack | None = None, ignored: str = "") -> CommitResult:
         """`ConversationStore.commit`, remembering what it wrote (or what a clash found)."""
         phone = step.conversation.phone
         try:
@@ -49,7 +49,7 @@ class RecentConversations:
         except VersionConflict as clash:
             self._remember(phone, _value_of(clash.current))
             raise
-        if written.outcome is Outcome.OK:
+        if written.outcome is CommitResult.OK:
             self._remember(phone, written.value)
         return written.outcome
 

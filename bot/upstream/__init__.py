@@ -98,8 +98,10 @@ def build_upstreams(
     """Build every client from settings; see the module docstring for the rules."""
     setups = {name: _Setup(settings, session, name, settings.api_base(name, sandbox_root))
               for name in SERVICES}
-    modes: dict[str, str] = {name: "sandbox" if settings.uses_sandbox(name) else setup.base
-             for name, setup in setups.items()}
+    modes: dict[str, str] = {
+        name: "sandbox" if settings.uses_sandbox(name) else setup.base
+        for name, setup in setups.items()
+    }
     whatcounts, disabled = _whatcounts(setups["whatcounts"])
     if disabled:
         modes["whatcounts"] = disabled
@@ -126,7 +128,7 @@ def _build(setup: _Setup, client: Callable[..., C], *credentials: str) -> C:
 def _twilio(setup: _Setup) -> TwilioClient:
     """Twilio sends from `SMS_FROM`; against the sandbox, from its magic valid number."""
     sender = setup.settings.sms_from
-    if sender is None and not setup.settings.has_credentials("twilio"):
+    if not sender and not setup.settings.has_credentials("twilio"):
         sender = SANDBOX_DEFAULTS["twilio_from"]
     return TwilioClient(setup.session, setup.base, setup.cred("account_sid"),
                         setup.cred("auth_token"), sender, timeout=setup.timeout)

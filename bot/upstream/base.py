@@ -8,7 +8,6 @@ transport failures into typed errors. It never retries: the worker owns retries.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Mapping
@@ -218,10 +217,9 @@ def retry_after(reply: Reply) -> float | None:
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
-    """An `Authorization: Basic base64(user:password)` header (aiohttp's BasicAuth is
-    deprecated)."""
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return {"Authorization": f"Basic {token}"}
+    """The `Authorization` header of HTTP Basic auth, encoded by aiohttp
+    (`encode_basic_auth`, which replaces the deprecated `BasicAuth` in aiohttp 3.14)."""
+    return {"Authorization": aiohttp.encode_basic_auth(user, password)}
 
 
 def flag(value: bool | None) -> str | None:

@@ -1,16 +1,13 @@
 """Keep phones and secrets out of log lines and exception texts.
 
-`mask_phone` is `bot.phone.mask` (`+1******0100`); `redact_text` masks
-any phone-like digit run in free text an upstream sent back (error messages echo numbers).
+`mask_phone` is `bot.phone.mask` (`+1******0100`); `redact_text` masks any phone-like digit
+run in free text an upstream sent back (error messages echo numbers) with the same rule
+(`bot.phone.mask_in_text`), and cuts the text short.
 """
 
 from __future__ import annotations
 
-import re
-
-from bot.phone import mask
-
-_PHONE_RUN = re.compile(r"\+?\d[\d\-\s().]{5,}\d")
+from bot.phone import mask, mask_in_text
 
 
 def mask_phone(e164: str) -> str:
@@ -19,14 +16,7 @@ def mask_phone(e164: str) -> str:
 
 
 def redact_text(text: str, limit: int = 200) -> str:
-    """Mask phone-like digit runs (keep the last 4) and cut to `limit` characters."""
-
-    def _mask(match: re.Match[str]) -> str:
-        run = match.group(0)
-        digits = [ch for ch in run if ch.isdigit()]
-        if len(digits) < 7:
-            return run
-        return "*" * (len(digits) - 4) + "".join(digits[-4:])
-
-    cleaned = _PHONE_RUN.sub(_mask, text)
+    """Mask phone-like digit runs (keep the country code and the last 4) and cut to `limit`
+    characters."""
+    cleaned = mask_in_text(text)
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"

@@ -35,7 +35,7 @@ from bot.upstream.telesign_models import (
     UNAVAILABLE_ERRORS,
     CodeCheck,
     MessageSent,
-    Outcome,
+    StatusMeaning,
     TeleSignResponse,
     VerifySent,
 )
@@ -179,7 +179,7 @@ class TeleSignClient(ApiClient):
 
     def _reference(self, answer: TeleSignResponse) -> str:
         """The reference id of an accepted transaction, refusing final failures."""
-        if answer.outcome is Outcome.FAILED or not answer.reference_id:
+        if answer.outcome is StatusMeaning.FAILED or not answer.reference_id:
             raise UpstreamRejected(
                 self.service, _describe(answer), code=answer.status.code
             )

@@ -2,7 +2,8 @@
 
 REST calls carry `Authorization: TSA {customer_id}:{signature}`, an HMAC-SHA256 (key: the
 base64-decoded API key) over the string-to-sign; Date and nonce are new on every attempt and
-the signed body is the exact byte string sent. Callbacks TeleSign sends us sign only the body.
+the signed body is the exact byte string sent. (The callbacks TeleSign sends us, which sign
+only the body, are checked in `webhooks/telesign_callbacks.py`.)
 """
 
 from __future__ import annotations
@@ -63,38 +64,3 @@ def rest_headers(
         "x-ts-auth-method": AUTH_METHOD,
         "x-ts-nonce": nonce,
     }
-
-
-def callback_signature(api_key: str, body: bytes) -> str:
-    """The signature TeleSign puts on a callback: HMAC-SHA256 over the raw body only."""
-    digest = hmac.new(base64.b64decode(api_key), body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def callback_authorization(customer_id: str, api_key: str, body: bytes) -> str:
-    """The `Authorization` value of a callback (`TSA {customer_id}:{signature}`); for tests."""
-    return f"TSA {customer_id}:{callback_signature(api_key, body)}"
-
-
-def verify_callback_signature(
-    api_key: str, authorization: str | None, body: bytes, *, customer_id: str | None = None
-) -> bool:
-    """Check a callback's `Authorization` (or `X-TS-Authorization`) header in constant time.
-
-    Accepts `TSA {customer_id}:{signature}` or the bare signature (what the SDK's
-    `verify_telesign_callback_signature` takes). With `customer_id`, the header's must match.
-    """
-    if not authorization:
-        return False
-    value = authorization.strip()
-    if value.startswith("TSA "):
-        cid, sep, signature = value[4:].rpartition(":")
-        if not sep or (customer_id is not None and not hmac.compare_digest(cid, customer_id)):
-            return False
-    else:
-        signature = value
-    try:
-        expected = callback_signature(api_key, body)
-    except ValueError:
-        return False
-    return hmac.compare_digest(signature.encode(), expected.encode())

@@ -1,16 +1,17 @@
-"""TeleSign answers and callbacks as pydantic models, and `status.code`/`errors[].code` mapped
-to typed outcomes (REFERENCE 5.3-5.8: code against these codes, never the HTTP status)."""
+"""TeleSign's answers to our calls as pydantic models, and `status.code`/`errors[].code`
+mapped to what they mean (REFERENCE 5.3-5.7: code against these codes, never the HTTP status).
+
+The callbacks TeleSign sends us live beside their webhook: `webhooks/telesign_callbacks.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class Outcome(StrEnum):
+class StatusMeaning(StrEnum):
     """What a TeleSign status means for us."""
 
     DELIVERED = "delivered"
@@ -33,17 +34,17 @@ HARD_CAP_ERRORS = frozenset({-40008})
 AUTH_ERRORS = frozenset({-10009, -20002, *range(-30015, -29999)})
 
 
-def classify(status_code: int, error_codes: Iterable[int] = ()) -> Outcome:
-    """Map `status.code` and `errors[].code` to an `Outcome`; retryable codes win."""
+def classify(status_code: int, error_codes: Iterable[int] = ()) -> StatusMeaning:
+    """Map `status.code` and `errors[].code` to an `StatusMeaning`; retryable codes win."""
     if RETRYABLE_ERRORS.intersection(error_codes) or status_code in RETRYABLE_STATUS_CODES:
-        return Outcome.RETRYABLE
+        return StatusMeaning.RETRYABLE
     if status_code in DELIVERED_CODES:
-        return Outcome.DELIVERED
+        return StatusMeaning.DELIVERED
     if status_code in IN_PROGRESS_CODES:
-        return Outcome.IN_PROGRESS
+        return StatusMeaning.IN_PROGRESS
     if status_code in UNKNOWN_CODES:
-        return Outcome.UNKNOWN
-    return Outcome.FAILED
+        return StatusMeaning.UNKNOWN
+    return StatusMeaning.FAILED
 
 
 class _Answer(BaseModel):
@@ -88,7 +89,7 @@ class TeleSignResponse(_Answer):
         return [e.code for e in self.errors]
 
     @property
-    def outcome(self) -> Outcome:
+    def outcome(self) -> StatusMeaning:
         """`classify` of this answer."""
         return classify(self.status.code, self.error_codes)
 
@@ -99,7 +100,7 @@ class VerifySent(BaseModel):
     model_config = ConfigDict(frozen=True)
     reference_id: str
     status_code: int
-    outcome: Outcome
+    outcome: StatusMeaning
     verify_code: str | None  # ours, when we generated it; None when TeleSign did
 
 
@@ -122,51 +123,4 @@ class MessageSent(BaseModel):
     model_config = ConfigDict(frozen=True)
     reference_id: str
     status_code: int
-    outcome: Outcome
-
-
-class DeliveryReport(TeleSignResponse):
-    """Delivery-report callback body (REFERENCE 5.8); unknown fields are accepted."""
-
-    reference_id: str
-    submit_timestamp: str | None = None
-    external_id: str | None = None
-
-
-class UserResponse(_Answer):
-    """`user_response` of an inbound SMS: sender, text, our number (REFERENCE decision)."""
-
-    phone_number: str
-    mo_message: str = ""
-    sender_id: str | None = None
-
-    @property
-    def phone_e164(self) -> str:
-        """The sender as E.164 (TeleSign sends digits with the country code)."""
-        digits = "".join(ch for ch in self.phone_number if ch.isdigit())
-        return f"+{digits}"
-
-
-class InboundSms(_Answer):
-    """Inbound SMS (MO) callback body: `sub_resource: "mo_sms"`, status 800."""
-
-    reference_id: str
-    sub_resource: Literal["mo_sms"]
-    status: Status
-    errors: list[ErrorItem] = Field(default_factory=list)
-    user_response: UserResponse
-
-
-def parse_callback(body: bytes) -> DeliveryReport | InboundSms:
-    """Parse a TeleSign callback body into the inbound-SMS or delivery-report model.
-
-    Raises pydantic's `ValidationError` on a body that is neither (answer 400).
-    """
-    probe = _Probe.model_validate_json(body)
-    if probe.sub_resource == "mo_sms":
-        return InboundSms.model_validate_json(body)
-    return DeliveryReport.model_validate_json(body)
-
-
-class _Probe(_Answer):
-    sub_resource: str | None = None
+    outcome: StatusMeaning

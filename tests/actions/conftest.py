@@ -11,11 +11,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from pydantic import BaseModel
 
-from bot.actions.base import Action, ActionContext, Outcome
+from bot.actions import build_registry
+from bot.actions.base import ActionContext, ActionOutcome, Registry
 from bot.config import SERVICES, Settings
 from bot.sandbox import SANDBOX, Sandbox, create_sandbox_app
+from bot.sms import Refused
 from bot.upstream import Upstreams, build_upstreams
 from tests.apphelpers import with_sandbox
 from tests.conftest import make_settings
@@ -40,7 +41,7 @@ class Env:
     settings: Settings
     upstreams: Upstreams
     texts: list[str] = field(default_factory=list)
-    send_result: object = "mem-1"
+    send_result: Refused | str = "mem-1"
     send_error: Exception | None = None
     now: float = NOW
     lang: str = "en"
@@ -52,7 +53,12 @@ class Env:
         self.settings = _settings(self.root, **overrides)
         self.upstreams = build_upstreams(self.settings, self.http, self.root)
 
-    async def send_sms(self, body: str) -> object:
+    @property
+    def registry(self) -> Registry:
+        """The actions as the runtime builds them from these settings."""
+        return build_registry(self.settings)
+
+    async def send_sms(self, body: str) -> Refused | str:
         if self.send_error is not None:
             raise self.send_error
         self.texts.append(body)
@@ -62,16 +68,17 @@ class Env:
         self.runs += 1
         values: dict[str, Any] = {
             "phone": self.phone, "idempotency_key": f"fx{self.runs}",
-            "settings": self.settings, "upstreams": self.upstreams, "now": self.now,
+            "upstreams": self.upstreams, "now": self.now,
             "lang": self.lang, "send_sms": self.send_sms,
         }
         values.update(overrides)
         return ActionContext(**values)
 
-    async def run(self, action: Action, **params: Any) -> Outcome:
-        """Validate `params` like the worker does, then run the action once."""
-        model: BaseModel = action.Params.model_validate(params)
-        return await action.run(model, self.ctx())
+    async def run(self, name: str, **params: Any) -> ActionOutcome:
+        """Bind `params` like the worker does, then run the action `name` once."""
+        action = self.registry.get(name)
+        assert action is not None, name
+        return await action.bind(params)(self.ctx())
 
     def calls(self, service: str | None = None) -> list[str]:
         """The sandbox call log (of one service)."""

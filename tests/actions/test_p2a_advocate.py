@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.actions.base import ActionRetry
-from bot.actions.p2a_advocate import P2AAdvocate
+from bot.upstream.errors import UpstreamUnavailable
 from tests.actions.conftest import PHONE, PHONE10, Env
 
-ADVOCATE = P2AAdvocate()
+ADVOCATE = "p2a_advocate"
 
 
 def posts(env: Env) -> list[dict[str, object]]:
@@ -70,7 +69,7 @@ async def test_refused_by_p2a(env: Env) -> None:
     assert (outcome.ok, outcome.reason) == (False, "rejected")
 
 
-async def test_unavailable_is_retried(env: Env) -> None:
+async def test_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.p2a.fail_next["POST /advocates"] = [503]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(ADVOCATE, campaign_id="1001")

@@ -1,26 +1,17 @@
-"""`p2a_call`: the choice, the connection request, the lookup after an unclear answer, and
-"503 twice then success gives exactly one call" through the worker's real retry loop."""
+"""`p2a_call`: the choice, the connection request, and the lookup after an unclear answer
+(the worker's retries of it: `tests/actions/test_through_the_worker.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from bot.actions import build_registry
 from bot.actions.base import ActionRetry
-from bot.actions.p2a_call import P2ACall
-from bot.actions.p2a_legislators import P2ALegislators
-from bot.clock import FrozenClock
-from bot.models import ActionResult, RunAction
-from bot.upstream.errors import OutcomeUnknown
-from bot.upstream.phone2action_models import ConnectionData
-from bot.worker import RetryPolicy, Worker
-from tests.actions.conftest import NOW, PHONE, Env
+from bot.upstream.errors import UpstreamUnavailable
+from tests.actions.conftest import NOW, Env
 
-CALL = P2ACall()
+CALL = "p2a_call"
 NAMES = "Sen. Jordan Avery|Sen. Casey Morgan|Rep. Riley Chen"
 EVERYONE = "Sen. Jordan Avery, Sen. Casey Morgan, Rep. Riley Chen"
 ROUTE = "POST /connections"
@@ -28,8 +19,7 @@ ROUTE = "POST /connections"
 
 async def advocate(env: Env, campaign: str = "1001", address: str = "64108") -> str:
     """An advocate of the campaign with an address (as the flow makes one)."""
-    found = await P2ALegislators().run(P2ALegislators.Params.model_validate(
-        {"campaign_id": campaign, "address": address}), env.ctx())
+    found = await env.run("p2a_legislators", campaign_id=campaign, address=address)
     assert found.ok, found
     assert found.data["targets_names"] == NAMES
     env.sandbox.log.clear()
@@ -69,16 +59,16 @@ async def test_all(env: Env, choice: str) -> None:
     assert outcome.data["call_with"] == outcome.data["call_chosen"] == EVERYONE
 
 
-async def test_pick_matching_what_p2a_calls_is_kept(env: Env,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    async def only_chen(*args: Any, **kwargs: Any) -> ConnectionData:
-        return ConnectionData.model_validate({"ids": [9], "leg": {"3003": {
-            "id": 3003, "title": "Representative", "name_full": "Riley Chen"}}})
-
-    monkeypatch.setattr(env.upstreams.p2a, "create_call", only_chen)
-    outcome = await env.run(CALL, **call_params("5002", "3"))
-    assert outcome.data["call_with"] == "Rep. Riley Chen"
-    assert outcome.data["call_ids"] == "9"
+async def test_pick_matching_what_p2a_calls_is_kept(env: Env) -> None:
+    # DC's library campaign targets the ward member alone: P2A calls exactly the pick.
+    found = await env.run("p2a_legislators", campaign_id="1002", address="1 K St NE 20001")
+    [name] = str(found.data["targets_names"]).split("|")
+    env.sandbox.log.clear()
+    outcome = await env.run(CALL, campaign_id="1002", advocate_id=str(found.data["advocate_id"]),
+                            choice="1", names=name)
+    assert outcome.data["call_with"] == outcome.data["call_chosen"] == name
+    [connection] = env.sandbox.p2a.connections
+    assert outcome.data["call_ids"] == str(connection)
 
 
 @pytest.mark.parametrize("choice", ["0", "4", "x", "", "1,2"])
@@ -106,10 +96,10 @@ async def test_refused_without_an_address(env: Env) -> None:
     assert env.sandbox.p2a.connections == {}
 
 
-async def test_unavailable_is_retried(env: Env) -> None:
+async def test_unavailable_is_left_to_the_worker(env: Env) -> None:
     advocate_id = await advocate(env)
     env.sandbox.p2a.fail_next[ROUTE] = [503]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(CALL, **call_params(advocate_id, "1"))
     assert env.sandbox.p2a.connections == {}
 
@@ -126,16 +116,9 @@ async def test_unclear_and_nothing_happened_is_retried(env: Env) -> None:
     assert lookup["updated_at"] == str(int(NOW) - 300)
 
 
-async def test_unclear_but_the_call_started_is_found(env: Env,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_unclear_but_the_call_started_is_found(env: Env) -> None:
     advocate_id = await advocate(env)
-    real = env.upstreams.p2a.create_call
-
-    async def answer_lost(*args: Any, **kwargs: Any) -> ConnectionData:
-        await real(*args, **kwargs)  # P2A starts the call, but the answer is lost:
-        raise OutcomeUnknown("p2a", "POST /connections timed out after sending")
-
-    monkeypatch.setattr(env.upstreams.p2a, "create_call", answer_lost)
+    env.sandbox.p2a.fail_next[ROUTE] = ["lost"]  # P2A starts the call; the answer is lost
     outcome = await env.run(CALL, **call_params(advocate_id, "2"))
     assert (outcome.ok, outcome.reason) == (True, None)
     assert env.calls() == ["POST /p2a/connections", "GET /p2a/connections"]
@@ -151,77 +134,3 @@ async def test_unclear_and_the_lookup_fails_is_not_retried(env: Env) -> None:
     env.sandbox.p2a.fail_next["GET /connections"] = [503]
     outcome = await env.run(CALL, **call_params(advocate_id, "1"))
     assert (outcome.ok, outcome.reason) == (False, "unavailable")
-
-
-# --- through the worker's retry loop -----------------------------------------------------
-@dataclass
-class FakeCore:
-    """What `Worker._action` uses of the core: the clock, `apply`, the metrics."""
-
-    clock: FrozenClock
-    events: list[Any] = field(default_factory=list)
-    metrics: Any = field(default_factory=lambda: SimpleNamespace(
-        dead_letters=SimpleNamespace(inc=lambda: None)))
-
-    async def apply(self, phone: str, event: Any, dedup: str | None = None) -> None:
-        self.events.append((event, dedup))
-
-
-@dataclass
-class FakeOutbox:
-    dead: list[str] = field(default_factory=list)
-
-    async def dead_letter(self, entry: Any, effect: Any, reason: str) -> None:
-        self.dead.append(reason)
-
-
-def worker_for(env: Env, tries: int, now: float = NOW
-               ) -> tuple[Worker, FakeCore, FakeOutbox]:
-    core, outbox = FakeCore(FrozenClock(now)), FakeOutbox()
-    worker = Worker(core, outbox, sender=None, actions=build_registry(),  # type: ignore[arg-type]
-                    settings=env.settings, upstreams=env.upstreams,
-                    retry=RetryPolicy(max_tries=tries, base=0.0))
-    return worker, core, outbox
-
-
-async def test_503_twice_then_success_gives_exactly_one_call(env: Env) -> None:
-    advocate_id = await advocate(env)
-    env.sandbox.p2a.fail_next[ROUTE] = [503, 503]
-    worker, core, outbox = worker_for(env, tries=4)
-    effect = RunAction(id="e7", phone=PHONE, action="p2a_call",
-                       params=call_params(advocate_id, "1"))
-    assert await worker._action(None, effect) == "ok"  # type: ignore[arg-type]
-    assert env.calls() == ["POST /p2a/connections"] * 3
-    # One connection request went through: one call, one connection per target.
-    assert len(env.sandbox.p2a.connections) == 3
-    assert len({c["legislator_id"] for c in env.sandbox.p2a.connections.values()}) == 3
-    [(event, dedup)] = core.events
-    assert isinstance(event, ActionResult) and event.ok and dedup == "fx:e7"
-    assert event.data["call_count"] == 3
-    assert outbox.dead == []
-
-
-async def test_p2a_down_for_good_fails_into_the_flow_without_a_call(env: Env) -> None:
-    advocate_id = await advocate(env)
-    env.sandbox.p2a.fail_next[ROUTE] = [503] * 5
-    worker, core, outbox = worker_for(env, tries=3)
-    effect = RunAction(id="e8", phone=PHONE, action="p2a_call",
-                       params=call_params(advocate_id, "ALL"))
-    assert await worker._action(None, effect) == "unavailable"  # type: ignore[arg-type]
-    assert env.calls() == ["POST /p2a/connections"] * 3  # bounded
-    assert env.sandbox.p2a.connections == {}
-    [(event, _)] = core.events
-    assert (event.ok, event.reason) == (False, "unavailable")
-    assert len(outbox.dead) == 1
-
-
-async def test_worker_passes_its_frozen_time_to_the_lookup(env: Env) -> None:
-    advocate_id = await advocate(env)
-    env.sandbox.p2a.fail_next[ROUTE] = [500, 500]
-    worker, _, _ = worker_for(env, tries=2, now=NOW + 1000)
-    effect = RunAction(id="e9", phone=PHONE, action="p2a_call",
-                       params=call_params(advocate_id, "1"))
-    assert await worker._action(None, effect) == "unavailable"  # type: ignore[arg-type]
-    lookups = [r.query["updated_at"] for r in env.sandbox.log.requests
-               if r.route == "GET /connections"]
-    assert lookups == [str(int(NOW) + 700)] * 2

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.actions.base import ActionRetry
-from bot.actions.p2a_campaigns import P2ACampaigns
 from bot.actions.p2a_common import plain, zip_ok
-from bot.actions.p2a_pick_campaign import P2APickCampaign
 from bot.sandbox import data
+from bot.upstream.errors import UpstreamUnavailable
 from bot.upstream.phone2action_models import Campaign
 from tests.actions.conftest import Env
 
-CAMPAIGNS, PICK = P2ACampaigns(), P2APickCampaign()
+CAMPAIGNS, PICK = "p2a_campaigns", "p2a_pick_campaign"
 ALL_FOUR = ("1) Clean Water Now\n2) Fund DC Libraries\n3) California Transit\n"
             "4) Missouri Rural Health")
 LONG_CTA = ("<p>Call <b>your</b> members of Congress &amp; tell them: &ldquo;pass the bill&rdquo;"
@@ -56,8 +54,8 @@ async def test_a_page_past_the_end_shows_the_first(env: Env, page: str) -> None:
     assert outcome.data["campaigns_ids"] == "1001,1002,1003"
 
 
-async def test_single_campaign_skips_the_menu(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "CAMPAIGNS", (one_campaign(),))
+async def test_single_campaign_skips_the_menu(env: Env) -> None:
+    env.sandbox.p2a.campaigns = (one_campaign(),)
     outcome = await env.run(CAMPAIGNS)
     assert (outcome.ok, outcome.reason) == (True, "single")
     assert set(outcome.data) == {"campaign_id", "campaign_name", "campaign_cta",
@@ -70,15 +68,15 @@ async def test_single_campaign_skips_the_menu(env: Env, monkeypatch: pytest.Monk
     assert outcome.data["campaign_zip_ok"] is True
 
 
-async def test_no_campaign(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "CAMPAIGNS", ())
+async def test_no_campaign(env: Env) -> None:
+    env.sandbox.p2a.campaigns = ()
     outcome = await env.run(CAMPAIGNS)
     assert (outcome.ok, outcome.reason) == (False, "none")
 
 
 async def test_campaigns_failures(env: Env) -> None:
     env.sandbox.p2a.fail_next["GET /campaigns"] = [503]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(CAMPAIGNS)
     env.sandbox.p2a.fail_next["GET /campaigns"] = [400]
     outcome = await env.run(CAMPAIGNS)
@@ -135,7 +133,7 @@ async def test_pick_of_a_campaign_no_longer_listed(env: Env) -> None:
     assert env.calls() == ["GET /p2a/campaigns"]
 
 
-async def test_pick_unavailable_is_retried(env: Env) -> None:
+async def test_pick_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.p2a.fail_next["GET /campaigns"] = [502]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(PICK, choice="1", ids="1001")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.actions.base import ActionRetry
-from bot.actions.p2a_legislators import P2ALegislators, split_address
+from bot.actions.p2a_legislators import split_address
+from bot.upstream.errors import UpstreamUnavailable
 from tests.actions.conftest import PHONE10, Env
 
-LEGISLATORS = P2ALegislators()
+LEGISLATORS = "p2a_legislators"
 MO_MENU = "1) Sen. Jordan Avery (R)\n2) Sen. Casey Morgan (D)\n3) Rep. Riley Chen (D)"
 
 
@@ -107,12 +107,12 @@ async def test_unsupported_phone_after_the_lookup(env: Env) -> None:
     assert (outcome.ok, outcome.reason) == (False, "unsupported_phone")
 
 
-async def test_unavailable_is_retried(env: Env) -> None:
+async def test_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.p2a.fail_next["GET /legislators"] = [503]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(LEGISLATORS, campaign_id="1001", address="64108")
     env.sandbox.p2a.fail_next["POST /advocates"] = [503]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(LEGISLATORS, campaign_id="1001", address="64108")
 
 

@@ -1,67 +1,83 @@
-"""The registry holds every action under its contract name; no log line carries a whole
-phone number or a code."""
+"""The registry holds every action under its contract name, typed over its params; no log
+line carries a whole phone number or a code."""
 
 from __future__ import annotations
 
 import importlib
 import re
+from typing import Any, get_type_hints
 
 import pytest
 from structlog.testing import capture_logs
 
 from bot.actions import build_registry
-from bot.actions.base import ActionRetry
-from bot.actions.p2a_call import P2ACall
-from bot.actions.p2a_legislators import P2ALegislators
-from bot.actions.verify_check import VerifyCheck
-from bot.actions.verify_send import VerifySend
-from bot.upstream.errors import OutcomeUnknown
+from bot.actions.base import Action, ActionRetry
+from bot.actions.lenient import LenientParams
 from tests.actions.conftest import PHONE10, Env
+from tests.conftest import make_settings
 
-NAMES = ["verify_send", "verify_check", "whatcounts_subscribe", "p2a_campaigns",
-         "p2a_pick_campaign", "p2a_advocate", "p2a_legislators", "p2a_call"]
+REGISTRY = build_registry(make_settings())
+#: What the flows may name (the engine emits the others itself).
+FLOW_ACTIONS = ["verify_send", "verify_check", "whatcounts_subscribe", "p2a_campaigns",
+                "p2a_pick_campaign", "p2a_advocate", "p2a_legislators", "p2a_call"]
 
 
-def test_every_action_is_registered_under_its_name() -> None:
-    registry = build_registry()
-    for name in NAMES:
-        action = registry.get(name)
-        assert action is not None, name
-        assert action.replies is True
-        module = importlib.import_module(f"bot.actions.{name}")
-        assert type(action).__module__ == module.__name__
-        doc = module.__doc__ or ""
-        assert f"type: {name}" in doc  # the YAML example of how a flow calls it
+def registered() -> list[Action[Any]]:
+    actions = [REGISTRY.get(name) for name in REGISTRY.names()]
+    assert all(actions)
+    return [a for a in actions if a is not None]
+
+
+def test_the_flow_actions_are_all_registered() -> None:
+    assert set(FLOW_ACTIONS) <= set(REGISTRY.names())
+    assert set(REGISTRY.names()) - set(FLOW_ACTIONS) == {"consent_sync"}
+
+
+@pytest.mark.parametrize("action", registered(), ids=lambda a: a.name)
+def test_every_action_is_registered_under_its_module_name(action: Action[Any]) -> None:
+    module = importlib.import_module(f"bot.actions.{action.name}")
+    assert type(action).__module__ == module.__name__
+    doc = module.__doc__ or ""
+    assert f"type: {action.name}" in doc  # the YAML example of how a flow calls it
+    if action.replies:  # a flow routes on what it answers
         assert "Reasons" in doc or "Tags" in doc
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_params_refuse_unknown_keys_and_take_strings(name: str) -> None:
-    params = build_registry().params_models()[name]
-    assert params is not None
-    assert params.model_config.get("extra") == "forbid"
-    assert all(f.annotation is str for f in params.model_fields.values())
+@pytest.mark.parametrize("action", registered(), ids=lambda a: a.name)
+def test_every_action_runs_on_its_own_params_model(action: Action[Any]) -> None:
+    assert get_type_hints(type(action).run)["params"] is action.Params
+    assert action.Params.model_config.get("extra") == "forbid"
 
 
-async def test_logs_never_carry_a_whole_phone_or_a_code(env: Env,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("name", FLOW_ACTIONS)
+def test_flow_action_params_take_strings(name: str) -> None:
+    action = REGISTRY.get(name)
+    assert action is not None
+    assert issubclass(action.Params, LenientParams)
+    assert all(f.annotation is str for f in action.Params.model_fields.values())
+
+
+def test_a_name_registers_once() -> None:
+    action = REGISTRY.get("p2a_call")
+    assert action is not None
+    with pytest.raises(ValueError, match="twice"):
+        REGISTRY.register(action)
+
+
+async def test_logs_never_carry_a_whole_phone_or_a_code(env: Env) -> None:
     with capture_logs() as logs:
-        sent = await env.run(VerifySend())
+        sent = await env.run("verify_send")
         code = re.findall(r"\d{6}", env.texts[-1])[0]
         check = {"hash": sent.data["verify_hash"], "salt": sent.data["verify_salt"],
                  "expires": str(sent.data["verify_expires"])}
-        await env.run(VerifyCheck(), code=f"{(int(code) + 1) % 10**6:06d}", **check)
-        await env.run(VerifyCheck(), code=code, **check)
+        await env.run("verify_check", code=f"{(int(code) + 1) % 10**6:06d}", **check)
+        await env.run("verify_check", code=code, **check)
         env.configure(verify_provider="telesign")
-        await env.run(VerifySend())
-        found = await env.run(P2ALegislators(), campaign_id="1001", address="64108")
-
-        async def lost(*args: object, **kwargs: object) -> None:
-            raise OutcomeUnknown("p2a", "timed out after sending")
-
-        monkeypatch.setattr(env.upstreams.p2a, "create_call", lost)
-        with pytest.raises(ActionRetry):  # nothing started: the lookup finds no call
-            await env.run(P2ACall(), campaign_id="1001",
+        await env.run("verify_send")
+        found = await env.run("p2a_legislators", campaign_id="1001", address="64108")
+        env.sandbox.p2a.fail_next["POST /connections"] = [500]  # unclear, nothing started
+        with pytest.raises(ActionRetry):  # the lookup finds no call: safe to try again
+            await env.run("p2a_call", campaign_id="1001",
                           advocate_id=str(found.data["advocate_id"]), choice="1",
                           names=str(found.data["targets_names"]))
     assert len(logs) >= 8

@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from bot.actions.base import ActionRetry, Outcome
-from bot.actions.verify_check import VerifyCheck
-from bot.actions.verify_send import VerifySend
+from bot.actions.base import ActionOutcome
+from bot.upstream.errors import UpstreamUnavailable
 from tests.actions.conftest import NOW, PHONE, Env
 
-SEND, CHECK = VerifySend(), VerifyCheck()
+SEND, CHECK = "verify_send", "verify_check"
 
 
 async def sent(env: Env) -> tuple[str, dict[str, Any]]:
@@ -35,7 +34,7 @@ def other(code: str) -> str:
     return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
-def result(outcome: Outcome) -> tuple[bool, str | None]:
+def result(outcome: ActionOutcome) -> tuple[bool, str | None]:
     return outcome.ok, outcome.reason
 
 
@@ -170,11 +169,11 @@ async def test_wevote_unclear_check_that_did_verify_is_found(env: Env) -> None:
     assert result(outcome) == (True, None)
 
 
-async def test_wevote_unavailable_is_retried(env: Env) -> None:
+async def test_wevote_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.configure(verify_provider="wevote")
     code, params = await sent(env)
     env.sandbox.wevote.fail_next["GET /voterVerifySecretCode/"] = [503]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(CHECK, code=code, **params)
 
 

@@ -8,13 +8,12 @@ import re
 
 import pytest
 
-from bot.actions.base import ActionRetry
 from bot.actions.verify_common import DEV_KEY
-from bot.actions.verify_send import VerifySend
 from bot.sms import Refused, SendError
+from bot.upstream.errors import UpstreamUnavailable
 from tests.actions.conftest import NOW, PHONE, Env
 
-SEND = VerifySend()
+SEND = "verify_send"
 KEYS = {"verify_hash", "verify_salt", "verify_device", "verify_sms_id", "verify_expires",
         "verify_sent_at", "verify_tries"}
 
@@ -82,7 +81,7 @@ async def test_local_text_held_back_by_the_guard_is_not_sent(env: Env, result: R
 
 async def test_local_send_errors(env: Env) -> None:
     env.send_error = SendError("provider down", retryable=True)
-    with pytest.raises(ActionRetry):
+    with pytest.raises(SendError):
         await env.run(SEND)
     env.send_error = SendError("bad number", retryable=False)
     outcome = await env.run(SEND)
@@ -142,10 +141,10 @@ async def test_telesign_unclear_answer_counts_as_sent(env: Env) -> None:
     assert env.calls() == ["POST /telesign/v1/verify/sms"]
 
 
-async def test_telesign_unavailable_is_retried(env: Env) -> None:
+async def test_telesign_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.configure(verify_provider="telesign")
     env.sandbox.telesign.fail_next["POST /v1/verify/sms"] = [503]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(SEND)
 
 
@@ -234,8 +233,8 @@ async def test_wevote_unclear_send_counts_as_sent_and_finds_the_row(env: Env) ->
     assert outcome.data["verify_device"] == device
 
 
-async def test_wevote_unavailable_is_retried(env: Env) -> None:
+async def test_wevote_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.configure(verify_provider="wevote")
     env.sandbox.wevote.fail_next["GET /voterSMSPhoneNumberSave/"] = [503]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(SEND)

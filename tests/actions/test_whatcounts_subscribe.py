@@ -6,12 +6,11 @@ import dataclasses
 
 import pytest
 
-from bot.actions.base import ActionRetry
-from bot.actions.whatcounts_subscribe import WhatCountsSubscribe
 from bot.sandbox import credentials
+from bot.upstream.errors import UpstreamUnavailable
 from tests.actions.conftest import PHONE10, Env
 
-SUBSCRIBE = WhatCountsSubscribe()
+SUBSCRIBE = "whatcounts_subscribe"
 ROUTE = "POST /rest/sms/addPhoneToSenderCode/{phone}/{sender_code}"
 CALL = f"POST /whatcounts/rest/sms/addPhoneToSenderCode/{PHONE10}/2025550199"
 
@@ -47,7 +46,7 @@ async def test_business_error_is_rejected(env: Env) -> None:
     assert (outcome.ok, outcome.reason) == (False, "rejected")
 
 
-async def test_unavailable_is_retried(env: Env) -> None:
+async def test_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.whatcounts.fail_next[ROUTE] = [503]
-    with pytest.raises(ActionRetry):
+    with pytest.raises(UpstreamUnavailable):
         await env.run(SUBSCRIBE)

@@ -20,7 +20,7 @@ from bot.upstream.errors import (
 )
 from bot.upstream.telesign import TeleSignClient
 from bot.upstream.telesign_auth import rest_headers
-from bot.upstream.telesign_models import Outcome
+from bot.upstream.telesign_models import StatusMeaning
 
 PHONE = "+12025550100"
 
@@ -29,7 +29,7 @@ async def test_send_our_own_code_then_check_it(upstreams: Upstreams, sandbox: Sa
     sent = await upstreams.telesign.send_verify_sms(
         PHONE, verify_code="482915", idempotency_key="eff-1"
     )
-    assert sent.outcome is Outcome.IN_PROGRESS and sent.status_code == 290
+    assert sent.outcome is StatusMeaning.IN_PROGRESS and sent.status_code == 290
     assert sent.verify_code == "482915"
     check = await upstreams.telesign.check_code(sent.reference_id, "482915")
     assert check.valid and check.code_state == "VALID"
@@ -81,7 +81,7 @@ async def test_unknown_reference_is_rejected(upstreams: Upstreams) -> None:
 
 async def test_plain_sms(upstreams: Upstreams, sandbox: Sandbox) -> None:
     sent = await upstreams.telesign.send_sms(PHONE, "Thanks for joining. Reply STOP to end.")
-    assert sent.outcome is Outcome.IN_PROGRESS
+    assert sent.outcome is StatusMeaning.IN_PROGRESS
     assert sandbox.log == ["POST /telesign/v1/messaging"]
     assert sandbox.log.last().body == {
         "phone_number": "12025550100",
@@ -201,7 +201,7 @@ async def test_documented_errors_of_a_send(
     assert (info.value.status, info.value.code) == (status, code)  # type: ignore[attr-defined]
     assert not isinstance(info.value, OutcomeUnknown)
     retry = await upstreams.telesign.send_verify_sms(PHONE, verify_code="1234")
-    assert retry.outcome is Outcome.IN_PROGRESS  # fail_next is spent: the next call works
+    assert retry.outcome is StatusMeaning.IN_PROGRESS  # fail_next is spent: the next call works
 
 
 async def test_magic_phone_gives_503(upstreams: Upstreams) -> None:

@@ -1,19 +1,11 @@
-"""TeleSign signatures: REFERENCE 5.7 vectors, the official SDK, and callback bodies (5.8)."""
+"""TeleSign REST signatures: REFERENCE 5.7 vectors and the official SDK."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from telesign.rest import RestClient
-from telesign.util import verify_telesign_callback_signature as sdk_verify_callback
 
-from bot.upstream.telesign_auth import (
-    callback_authorization,
-    callback_signature,
-    rest_headers,
-    verify_callback_signature,
-)
+from bot.upstream.telesign_auth import rest_headers
 
 CUSTOMER = "FFFFFFFF-EEEE-DDDD-1234-AB1234567890"
 API_KEY = "EXAMPLE----TE8sTgg45yusumoN6BYsBVkh+yRJ5czgsnCehZaOYldPJdmFh6NeX8kunZ2zU1YWaUw/0wV6xfw=="
@@ -64,35 +56,3 @@ def test_date_and_nonce_are_new_on_every_attempt() -> None:
     second = rest_headers(CUSTOMER, API_KEY, "POST", "/v1/verify/sms", "a=b")
     assert first["x-ts-nonce"] != second["x-ts-nonce"]
     assert first["Authorization"] != second["Authorization"]
-
-
-BODY = json.dumps({"reference_id": "ABC", "status": {"code": 200}}).encode()
-
-
-def test_callback_signature_agrees_with_the_sdk() -> None:
-    signature = callback_signature(API_KEY, BODY)
-    assert sdk_verify_callback(API_KEY, signature, BODY.decode())
-    assert verify_callback_signature(API_KEY, signature, BODY)
-
-
-def test_callback_authorization_header_checks_out() -> None:
-    header = callback_authorization(CUSTOMER, API_KEY, BODY)
-    assert header.startswith(f"TSA {CUSTOMER}:")
-    assert verify_callback_signature(API_KEY, header, BODY, customer_id=CUSTOMER)
-
-
-@pytest.mark.parametrize(
-    ("header", "body", "customer"),
-    [
-        pytest.param(None, BODY, None, id="missing"),
-        pytest.param("", BODY, None, id="empty"),
-        pytest.param("TSA nocolon", BODY, None, id="malformed"),
-        pytest.param("TSA " + CUSTOMER + ":AAAA", BODY, None, id="wrong-signature"),
-        pytest.param("TAMPERED", BODY + b" ", None, id="tampered-body"),
-        pytest.param("OTHER", BODY, "00000000-0000-0000-0000-000000000000", id="other-customer"),
-    ],
-)
-def test_callback_signature_refusals(header: str | None, body: bytes, customer: str | None) -> None:
-    if header in ("TAMPERED", "OTHER"):
-        header = callback_authorization(CUSTOMER, API_KEY, BODY)
-    assert not verify_callback_signature(API_KEY, header, body, customer_id=customer)

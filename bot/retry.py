@@ -1,0 +1,94 @@
+"""Bounded retries for the worker's effects, through tenacity: exponential backoff with full
+jitter, or the upstream's own `Retry-After` when it gave one (bounded too).
+
+Which errors are worth another try is the caller's rule (`retryable`); this module only
+decides how often and how long to wait, and says why it gave up (`GiveUp`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+log = structlog.get_logger("bot.retry")
+T = TypeVar("T")
+
+
+class GiveUp(Exception):
+    """An effect failed for good (permanent error, or out of tries)."""
+
+
+def retry_after(exc: BaseException | None) -> float | None:
+    """The pause an upstream asked for (`retry_after` of the error or of its cause)."""
+    while exc is not None:
+        hint = getattr(exc, "retry_after", None)
+        if isinstance(hint, int | float) and hint > 0:
+            return float(hint)
+        exc = exc.__cause__
+    return None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`max_tries` tries; between them a full-jitter pause under `base * 2**n` (at most
+    `cap`), or the upstream's `Retry-After` (at most `retry_after_cap`). `sleep` is
+    injectable so a test needs no wall clock."""
+
+    max_tries: int = 6
+    base: float = 0.25
+    cap: float = 20.0
+    retry_after_cap: float = 60.0
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, compare=False)
+
+    def wait(self, state: RetryCallState) -> float:
+        """The pause before the next try."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        hint = retry_after(error)
+        if hint is not None:
+            return min(hint, self.retry_after_cap)
+        jitter = wait_random_exponential(multiplier=self.base, max=self.cap)
+        return float(jitter(state))
+
+    async def run(self, call: Callable[[], Awaitable[T]],
+                  retryable: Callable[[BaseException], bool],
+                  passthrough: tuple[type[BaseException], ...] = ()) -> T:
+        """`call()` until it succeeds, fails with an error that is not `retryable`, or runs
+        out of tries. Errors of a `passthrough` type propagate as they are; every other
+        failure becomes `GiveUp` with the reason."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(max(1, self.max_tries)),
+            wait=self.wait,
+            retry=retry_if_exception(retryable),
+            sleep=self.sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+
+        async def attempt() -> T:  # a coroutine function, so tenacity awaits each try
+            return await call()
+
+        try:
+            return await retrying(attempt)
+        except passthrough:
+            raise
+        except Exception as exc:
+            why = "out of tries" if retryable(exc) else "permanent"
+            raise GiveUp(f"{why}: {exc!r}"[:300]) from exc
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome is not None else None
+    pause = state.next_action.sleep if state.next_action is not None else 0.0
+    log.info("retry", attempt=state.attempt_number, delay=round(pause, 2),
+             error=repr(error)[:120])
