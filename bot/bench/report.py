@@ -45,7 +45,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
     def add(figure: str, value: str, target: str, ok: bool | None) -> None:
         out.append((figure, value, target, _verdict(ok)))
 
-    for section in (_throughput, _latency, _burst, _effects, _memory, _engine):
+    for section in (_throughput, _latency, _cluster, _burst, _effects, _memory, _engine):
         section(results, add)
     return out
 
@@ -112,6 +112,35 @@ def _latency(results: dict[str, Any], add: Add) -> None:
     add("2 text -> reply at Twilio p50 / p99 / max", _ms(lat["text_to_reply"]), "", None)
     add("2 replies matched / unmatched",
         f"{lat['replies_matched']:,} / {lat['replies_unmatched']:,}", "", None)
+
+
+def _cluster(results: dict[str, Any], add: Add) -> None:
+    """`--redis cluster`: each figure on single Redis and on the cluster, side by side."""
+    cluster = results.get("cluster")
+    if not cluster:
+        return
+    single_tp, cluster_tp = _get(results, "throughput", "bot"), cluster.get("throughput")
+    if single_tp and cluster_tp:
+        add("C inbound texts/s: single / cluster",
+            f"{single_tp['rate_per_s']:,.0f} / {cluster_tp['rate_per_s']:,.0f}", "", None)
+        add("C server CPU per text: single / cluster",
+            f"{single_tp['server_cpu_us_per_text']:,.0f} / "
+            f"{cluster_tp['server_cpu_us_per_text']:,.0f} us", "", None)
+        errors = sum(n for st, n in cluster_tp["statuses"].items() if st != "200")
+        add("C errors (non-200) on the cluster", str(errors), "0", errors == 0)
+    single_lat, cluster_lat = results.get("latency"), cluster.get("latency")
+    waiting = cluster.get("latency_wait_replica")
+    for label, lat in (("single", single_lat), ("cluster", cluster_lat),
+                       ("cluster + WAIT 1 replica", waiting)):
+        if lat:
+            add(f"C answer p50 / p99 / max @ {lat['offered_rate']:,.0f}/s, {label}",
+                _ms(lat["answer"]),
+                f"core {lat['server_core_busy']:.0%} ({lat['server_core_other_processes']:.0%}"
+                " others)", None)
+    for label, lat in (("cluster", cluster_lat), ("cluster + WAIT 1 replica", waiting)):
+        if lat:
+            add(f"C errors (non-200) at that rate, {label}", str(lat["errors"]), "0",
+                lat["errors"] == 0)
 
 
 def _burst(results: dict[str, Any], add: Add) -> None:

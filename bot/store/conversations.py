@@ -12,7 +12,7 @@ from bot.models import Conversation, FireTimer, SetTimer, Step
 from bot.redis_conn import RedisClient
 from bot.store.consent import ConsentStore
 from bot.store.keys import GROUP, Keys
-from bot.store.scriptcalls import call_and_wait, call_many
+from bot.store.scriptcalls import AutoPipeline, call_and_wait, call_many
 from bot.store.scripts import COMMIT
 
 SEEN_TTL = 3 * 24 * 3600  # providers retry for hours at most; three days is plenty
@@ -85,6 +85,7 @@ class ConversationStore:
         self.wait_replicas = wait_replicas  # `REDIS_WAIT_REPLICAS`: see `scriptcalls`
         self.wait_timeout_ms = wait_timeout_ms
         self._commit = redis.register_script(COMMIT)
+        self._pipeline = AutoPipeline(redis)  # commits of one loop turn: one round trip
 
     async def load(self, phone: str, dedup: str | None = None) -> Snapshot:
         """Read the conversation, the opt-out flag and the dedup mark in one MGET."""
@@ -115,7 +116,7 @@ class ConversationStore:
         if self.wait_replicas:
             return await call_and_wait(self.redis, self._commit, keys, args,
                                        self.wait_replicas, self.wait_timeout_ms)
-        return await self._commit(keys=keys, args=args)
+        return await self._pipeline.call(self._commit, keys, args)
 
     async def commit_many(self, items: Sequence[tuple[Conversation, Step, str | None]]
                           ) -> list[CommitResult | VersionConflict]:
