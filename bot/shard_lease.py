@@ -45,6 +45,7 @@ class ShardLeases:
         self.consumer = consumer
         self.ttl_ms = ttl_ms
         self.owned: set[int] = set()
+        self._renewed: dict[int, float] = {}  # shard -> when its lease was last extended
         self._renew = redis.register_script(RENEW)
         self._release = redis.register_script(RELEASE)
         # Each worker looks at the shards from its own starting point: fewer collisions.
@@ -66,13 +67,26 @@ class ShardLeases:
         return math.ceil(self.keys.shards / max(1, workers))
 
     async def renew(self) -> set[int]:
-        """Extend every lease still ours; the shards lost (lapsed, taken) leave `owned`."""
+        """Extend every lease still ours; the shards lost leave `owned`: lapsed or taken, or
+        not renewable (their node is failing over) for most of a TTL, after which another
+        worker may take them."""
         shards = sorted(self.owned)
         calls = [([self.keys.lease(s)], [self.consumer, self.ttl_ms]) for s in shards]
         results = await call_many(self.redis, self._renew, calls)
-        lost = {s for s, r in zip(shards, results, strict=True)
-                if isinstance(r, Exception) or not int(r)}
+        now = time.monotonic()
+        stale = now - 0.75 * self.ttl_ms / 1000
+        lost: set[int] = set()
+        for shard, result in zip(shards, results, strict=True):
+            if isinstance(result, Exception):
+                if self._renewed.get(shard, now) < stale:
+                    lost.add(shard)
+            elif int(result):
+                self._renewed[shard] = now
+            else:
+                lost.add(shard)
         self.owned -= lost
+        for shard in lost:
+            self._renewed.pop(shard, None)
         return lost
 
     async def acquire(self, wanted: int) -> list[int]:
@@ -93,12 +107,16 @@ class ShardLeases:
             won = await pipe.execute(raise_on_error=False)
         taken = [s for s, ok in zip(free, won, strict=True) if ok is True]
         self.owned.update(taken)
+        now = time.monotonic()
+        self._renewed.update((s, now) for s in taken)
         return taken
 
     async def release(self, shards: list[int]) -> None:
         """Give these shards back (the caller finished what it took from them)."""
         calls = [([self.keys.lease(s)], [self.consumer]) for s in shards]
         self.owned.difference_update(shards)
+        for shard in shards:
+            self._renewed.pop(shard, None)
         if calls:
             await call_many(self.redis, self._release, calls)
 
