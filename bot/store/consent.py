@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from bot.models import ConsentChange
 from bot.redis_conn import RedisClient
 from bot.store.keys import Keys
+from bot.store.scriptcalls import AutoPipeline
 from bot.store.scripts import SEND_GUARD
 
 
@@ -43,6 +44,7 @@ class ConsentStore:
         self.redis = redis
         self.keys = keys
         self._guard = redis.register_script(SEND_GUARD)
+        self._pipeline = AutoPipeline(redis)  # guards of one loop turn: one round trip
 
     def flag_key(self, phone: str) -> str:
         """The opt-out flag's key (read by the commit's MGET and its compare-and-set)."""
@@ -76,7 +78,8 @@ class ConsentStore:
         """The send guard's checks in one round trip (opt-out first: a refused text is not
         counted). The loop counter lives here, beside the flag, so one script answers both."""
         keys = [self.flag_key(phone), self.keys.loop(phone, body)]
-        count = int(await self._guard(keys=keys, args=["1" if check_opt_out else "0", window]))
+        count = int(await self._pipeline.call(self._guard, keys,
+                                              ["1" if check_opt_out else "0", window]))
         return None if count < 0 else count
 
     async def history(self, phone: str | None = None) -> list[ConsentChange]:
