@@ -172,3 +172,34 @@ async def test_wait_replicas_commits_reach_a_replica_before_the_200(
             await drop_prefix(client_redis, key_prefix)
             await client_redis.aclose()
 
+
+
+async def test_a_batch_of_commits_waits_once_per_node_for_its_replicas(
+        local_cluster: LocalCluster, cluster_redis: RedisClient, prefixed: Keys) -> None:
+    """Commits of one loop turn share a pipeline per node and one WAIT each: every commit
+    is on a replica when its call returns, or the call says it is not."""
+    from bot.models import Conversation, Step
+    from bot.store import CommitResult, ConversationStore
+    from bot.store.scriptcalls import NotReplicated
+
+    convs = [Conversation(phone=f"+1555555{n:04d}") for n in range(160, 190)]
+    for replicas, ok in ((1, True), (2, False)):
+        store = ConversationStore(cluster_redis, prefixed, ttl=600, wait_replicas=replicas,
+                                  wait_timeout_ms=200)
+        results = await asyncio.gather(
+            *(store.commit(c, Step(conversation=c.model_copy(update={"texts_in": 1})),
+                           f"twilio:SM-w{replicas}-{n}") for n, c in enumerate(convs)),
+            return_exceptions=True)
+        if ok:
+            assert results == [CommitResult.OK] * len(convs)
+            for conv in convs:  # each one is on its master's replica already
+                master = cluster_redis.get_node_from_key(  # type: ignore[union-attr]
+                    prefixed.conversation(conv.phone))
+                with redis_sync.Redis(port=local_cluster.replica_of(master.port)) as r:
+                    r.execute_command("READONLY")
+                    assert r.exists(prefixed.conversation(conv.phone)) == 1
+            convs = [(await store.load(c.phone)).conversation for c in convs]
+        else:  # written on the masters, not confirmed: the webhook would answer 503
+            assert all(isinstance(r, NotReplicated) for r in results)
+            for conv in convs:
+                assert (await store.load(conv.phone)).conversation.version == 2

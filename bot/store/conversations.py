@@ -12,7 +12,7 @@ from bot.models import Conversation, FireTimer, SetTimer, Step
 from bot.redis_conn import RedisClient
 from bot.store.consent import ConsentStore
 from bot.store.keys import GROUP, Keys
-from bot.store.scriptcalls import AutoPipeline, call_and_wait, call_many
+from bot.store.scriptcalls import AutoPipeline, call_many
 from bot.store.scripts import COMMIT
 
 SEEN_TTL = 3 * 24 * 3600  # providers retry for hours at most; three days is plenty
@@ -85,7 +85,9 @@ class ConversationStore:
         self.wait_replicas = wait_replicas  # `REDIS_WAIT_REPLICAS`: see `scriptcalls`
         self.wait_timeout_ms = wait_timeout_ms
         self._commit = redis.register_script(COMMIT)
-        self._pipeline = AutoPipeline(redis)  # commits of one loop turn: one round trip
+        # Commits of one loop turn: one round trip (and one WAIT per node, when asked).
+        self._pipeline = AutoPipeline(
+            redis, (wait_replicas, wait_timeout_ms) if wait_replicas else None)
 
     async def load(self, phone: str, dedup: str | None = None) -> Snapshot:
         """Read the conversation, the opt-out flag and the dedup mark in one MGET."""
@@ -113,9 +115,6 @@ class ConversationStore:
 
     async def _call_commit(self, keys: list[str], args: list[Any]) -> Any:
         """The commit script, and `WAIT` for replicas when asked (`NotReplicated` if short)."""
-        if self.wait_replicas:
-            return await call_and_wait(self.redis, self._commit, keys, args,
-                                       self.wait_replicas, self.wait_timeout_ms)
         return await self._pipeline.call(self._commit, keys, args)
 
     async def commit_many(self, items: Sequence[tuple[Conversation, Step, str | None]]

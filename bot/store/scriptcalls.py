@@ -1,13 +1,12 @@
-"""Script calls in one round trip: many at once, or one followed by `WAIT` for replicas.
+"""Script calls in one round trip: many at once, optionally followed by `WAIT` for replicas.
 
-Both speak EVALSHA through a pipeline themselves (redis-py's script objects cannot ride a
+They speak EVALSHA through a pipeline themselves (redis-py's script objects cannot ride a
 cluster pipeline), and load the script when a node does not know it yet (a new master).
-
 
 Redis replicates asynchronously: a text answered 200 just before its master dies can be
 lost with it. `REDIS_WAIT_REPLICAS=n` makes a commit wait (bounded) until n replicas hold
-it. `WAIT` counts the writes of its own connection, so it rides in the same pipeline as the
-script: on a cluster, pinned to the node that owns the script's keys.
+it. `WAIT` counts the writes of its own connection, so it rides at the end of the same
+pipeline as the scripts: on a cluster, one per node the scripts went to.
 """
 
 from __future__ import annotations
@@ -36,31 +35,6 @@ async def call_many(redis: RedisClient, script: AsyncScript,
     return await _call_scripts(redis, [(script, keys, args) for keys, args in calls])
 
 
-async def call_and_wait(redis: RedisClient, script: AsyncScript, keys: list[str],
-                        args: list[Any], replicas: int, timeout_ms: int) -> Any:
-    """Run `script` and then `WAIT replicas timeout_ms` on the same connection; the script's
-    answer, or `NotReplicated` (also when the wait itself failed, e.g. after a failover)."""
-    for _ in range(2):  # a fresh node may not know the script yet: load it and go again
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            if isinstance(redis, RedisCluster):
-                node = redis.get_node_from_key(keys[0])
-                pipe.execute_command("WAIT", replicas, timeout_ms, target_nodes=node)
-            else:
-                pipe.execute_command("WAIT", replicas, timeout_ms)
-            result, acked = await pipe.execute(raise_on_error=False)
-        if isinstance(result, NoScriptError):
-            await redis.script_load(script.script)
-            continue
-        if isinstance(result, Exception):
-            raise result
-        if isinstance(acked, Exception) or int(acked) < replicas:
-            raise NotReplicated(f"{acked!r} of {replicas} replicas acknowledged in "
-                                f"{timeout_ms} ms")
-        return result
-    raise NotReplicated("the script could not be loaded")
-
-
 class AutoPipeline:
     """Script calls made in the same event-loop turn go to Redis in one pipeline.
 
@@ -74,8 +48,9 @@ class AutoPipeline:
     and the others of its batch get a connection error (503: the provider retries).
     """
 
-    def __init__(self, redis: RedisClient) -> None:
+    def __init__(self, redis: RedisClient, wait: Wait | None = None) -> None:
         self.redis = redis
+        self.wait = wait  # (replicas, timeout ms): every call waits for replicas
         self._queue: list[_Queued] = []
 
     async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -97,11 +72,12 @@ class AutoPipeline:
 
     async def _send(self, batch: list[_Queued]) -> None:
         try:
-            if len(batch) == 1:
+            if len(batch) == 1 and self.wait is None:
                 script, keys, args, _ = batch[0]
                 results: list[Any] = [await script(keys=keys, args=args)]
             else:
-                results = await _call_scripts(self.redis, [(s, k, a) for s, k, a, _ in batch])
+                results = await _call_scripts(self.redis, [(s, k, a) for s, k, a, _ in batch],
+                                              self.wait)
         except Exception as exc:  # noqa: BLE001 - every caller of the batch gets it
             _fail(batch, exc)
             return
@@ -124,23 +100,62 @@ def _fail(batch: list[_Queued], exc: BaseException) -> None:
 
 
 async def _call_scripts(redis: RedisClient,
-                        calls: list[tuple[AsyncScript, list[str], list[Any]]]) -> list[Any]:
-    """Like `call_many`, for calls of possibly different scripts."""
+                        calls: list[tuple[AsyncScript, list[str], list[Any]]],
+                        wait: Wait | None = None) -> list[Any]:
+    """Like `call_many`, for calls of possibly different scripts; with `wait`, each
+    connection's scripts are followed by `WAIT`, and a call whose node did not get enough
+    replicas to confirm in time answers `NotReplicated`."""
     results: list[Any] = [None] * len(calls)
     todo = list(range(len(calls)))
     for _ in range(2):
+        nodes = [_node_of(redis, calls[i][1]) for i in todo] if wait else []
         async with redis.pipeline(transaction=False) as pipe:
             for index in todo:
                 script, keys, args = calls[index]
                 pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            waits = _queue_waits(redis, pipe, nodes, wait)
             answers = await pipe.execute(raise_on_error=False)
-        for index, answer in zip(todo, answers, strict=True):
-            results[index] = answer
-        missing = [i for i, answer in zip(todo, answers, strict=True)
-                   if isinstance(answer, NoScriptError)]
+        acked = dict(zip(waits, answers[len(todo):], strict=True))
+        for n, (index, answer) in enumerate(zip(todo, answers, strict=False)):
+            confirmed = wait and not isinstance(answer, Exception)
+            results[index] = _confirmed(answer, acked[nodes[n]], wait) if confirmed else answer
+        missing = [i for i in todo if isinstance(results[i], NoScriptError)]
         if not missing:
             break
         for script in {id(calls[i][0]): calls[i][0] for i in missing}.values():
             await redis.script_load(script.script)
         todo = missing
     return results
+
+
+Wait = tuple[int, int]
+"""How many replicas a write waits for, and for how many milliseconds at most."""
+
+
+def _node_of(redis: RedisClient, keys: list[str]) -> str:
+    """The node a call's keys live on ("" for a single server: one connection)."""
+    if isinstance(redis, RedisCluster):
+        node = redis.get_node_from_key(keys[0])
+        return node.name if node is not None else ""
+    return ""
+
+
+def _queue_waits(redis: RedisClient, pipe: Any, nodes: list[str],
+                 wait: Wait | None) -> list[str]:
+    """Queue one `WAIT` per node the calls went to (after them: same connection)."""
+    if wait is None:
+        return []
+    names = list(dict.fromkeys(nodes))
+    for name in names:
+        if isinstance(redis, RedisCluster):
+            pipe.execute_command("WAIT", *wait, target_nodes=redis.get_node(node_name=name))
+        else:
+            pipe.execute_command("WAIT", *wait)
+    return names
+
+
+def _confirmed(answer: Any, acked: Any, wait: Wait | None) -> Any:
+    assert wait is not None
+    if isinstance(acked, Exception) or int(acked) < wait[0]:
+        return NotReplicated(f"{acked!r} of {wait[0]} replicas acknowledged in {wait[1]} ms")
+    return answer
