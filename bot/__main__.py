@@ -1,4 +1,4 @@
-"""The command line: `python -m bot serve | worker | chat | flows check | sandbox`."""
+"""The command line: `python -m bot serve | worker | chat | dead | flows | sandbox | bench`."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; returns the exit status."""
     args = _parser().parse_args(argv)
     settings = Settings()
-    setup_logging(settings.log_level if args.command != "chat" else "ERROR",
-                  settings.log_json)
+    quiet = args.command == "chat" or getattr(args, "flows_command", "") == "test"
+    setup_logging("CRITICAL" if quiet else settings.log_level, settings.log_json)
     try:
         return int(args.run(args, settings))
     except FlowError as exc:
@@ -49,6 +49,20 @@ def _parser() -> argparse.ArgumentParser:
                            prefix_chars="+", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
     bench.set_defaults(run=_bench)
+    dead = sub.add_parser("dead", help="dead letters: list, show, replay, drop")
+    dead_sub = dead.add_subparsers(dest="dead_command", required=True)
+    dead_list = dead_sub.add_parser("list", help="the oldest dead letters, one a line")
+    dead_list.add_argument("--limit", type=int, default=100)
+    for name, what in (("show", "one dead letter in full (phone masked)"),
+                       ("replay", "queue it again (an unknown-outcome send is looked up "
+                                  "upstream first)"),
+                       ("drop", "delete it")):
+        cmd = dead_sub.add_parser(name, help=what)
+        cmd.add_argument("id", help="the id `dead list` shows (<shard>-<stream id>)")
+        if name == "replay":
+            cmd.add_argument("--force", action="store_true",
+                             help="send even when the upstream cannot say it was not sent")
+    dead.set_defaults(run=_dead)
     flows = sub.add_parser("flows", help="work with flow files")
     flows_sub = flows.add_subparsers(dest="flows_command", required=True)
     check = flows_sub.add_parser("check", help="load and check flows, then report")
@@ -58,6 +72,16 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("name", nargs="?", help="the flow's name (default: the first)")
     graph.add_argument("--path", type=Path, help="a flow file or folder (FLOW_PATH)")
     graph.set_defaults(run=_flows_graph)
+    test = flows_sub.add_parser("test", help="run the conversation scripts in flows/tests/")
+    test.add_argument("path", nargs="?", type=Path,
+                      help="a flow folder, a flow file or a script file (FLOW_PATH)")
+    test.set_defaults(run=_flows_test)
+    reload = flows_sub.add_parser("reload", help="check the flows, then have every server "
+                                  "and worker load them (through Redis)")
+    reload.set_defaults(run=_flows_reload)
+    actions = flows_sub.add_parser("actions", help="list the actions a flow can call "
+                                   "(docs/actions.md)")
+    actions.set_defaults(run=_flows_actions)
     schema = flows_sub.add_parser("schema", help="write the JSON Schema of the flow format")
     schema.set_defaults(run=_flows_schema)
     return parser
@@ -68,6 +92,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.embedded import create_embedded_app
     from bot.runtime import load_flows
+    from webhooks.signing import startup_problems
 
     updates: dict[str, object] = {}
     if args.no_worker:
@@ -76,6 +101,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         updates["port"] = args.port
     settings = settings.model_copy(update=updates)
     flows = load_flows(settings)  # refuse to start on a broken flow, before binding
+    problems = startup_problems(settings)  # or on webhooks nobody can verify
+    if problems:
+        print("refusing to start: " + "\n".join(problems), file=sys.stderr)
+        return 2
     _use_uvloop()
     print(f"civictext on http://127.0.0.1:{settings.port} | flows: "
           f"{', '.join(flows.flows)} | redis: {'server' if settings.redis_url else 'in-process'}"
@@ -92,16 +121,28 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         print("the worker alone needs REDIS_URL: with the in-process Redis, `serve` runs it",
               file=sys.stderr)
         return 2
+    from bot.flowreload import flow_reloads
     from bot.runtime import open_runtime
 
     async def run() -> None:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings) as runtime, flow_reloads(runtime, watch=True):
             await runtime.new_worker().run()
 
     _use_uvloop()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
     return 0
+
+
+def _dead(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.redis_url is None:
+        print("dead letters live in Redis: set REDIS_URL", file=sys.stderr)
+        return 2
+    from bot.dead import run_dead_command
+
+    return asyncio.run(run_dead_command(settings, args.dead_command, getattr(args, "id", ""),
+                                        limit=getattr(args, "limit", 100),
+                                        force=getattr(args, "force", False)))
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -124,15 +165,67 @@ def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.flowcheck import report
     from bot.runtime import flow_path
 
-    print(report(args.path or flow_path(settings)))
-    return 0
+    deployed = flow_path(settings)
+    text, usable = report(args.path or deployed, neighbours=deployed)
+    print(text, file=sys.stdout if usable else sys.stderr)
+    return 0 if usable else 2
 
 
 def _flows_graph(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.flowcheck import mermaid
+    from bot.flowcheck import UnknownFlow, mermaid
     from bot.runtime import flow_path
 
-    print(mermaid(args.path or flow_path(settings), args.name))
+    try:
+        print(mermaid(args.path or flow_path(settings), args.name))
+    except UnknownFlow as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+def _flows_test(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowtest import run_flow_tests
+    from bot.runtime import flow_path
+
+    report = run_flow_tests(args.path or flow_path(settings))
+    print(report.render(), file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _flows_reload(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowcheck import report
+    from bot.flowreload import announce
+    from bot.redis_conn import make_redis
+    from bot.runtime import flow_path
+    from bot.store import Keys
+
+    text, usable = report(flow_path(settings))
+    if not usable:
+        print(f"{text}\nNothing reloaded: the running flows stay.", file=sys.stderr)
+        return 2
+    if settings.redis_url is None:
+        print("No REDIS_URL: the bot runs as one process with its Redis inside; send it "
+              "SIGHUP to reload (kill -HUP <pid of python -m bot serve>).", file=sys.stderr)
+        return 2
+
+    async def bump() -> int:
+        redis = make_redis(settings)
+        try:
+            return await announce(redis, Keys(shards=settings.redis_shards))
+        finally:
+            await redis.aclose()
+
+    number = asyncio.run(bump())
+    print(f"The flows pass the check. Reload #{number} announced: every server and worker "
+          "checks and loads them within a few seconds (a process whose files differ keeps "
+          "its flows and logs why).")
+    return 0
+
+
+def _flows_actions(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.flowcheck import actions_doc
+
+    sys.stdout.write(actions_doc())
     return 0
 
 

@@ -8,11 +8,11 @@ real text; the bot's texts to this phone are printed as they are sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sys
-import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -25,7 +25,6 @@ from bot.sandbox import MOUNTED, Sandbox
 from webhooks.keys import RUNTIME
 from webhooks.twilio import compute_signature
 
-QUIET_SECONDS = 0.6
 MAX_WAIT_SECONDS = 15.0
 
 
@@ -35,12 +34,10 @@ class ChatSender:
 
     phone: str
     name: str = "chat"
-    last_at: float = field(default=0.0)
 
     async def send(self, phone: str, body: str, *, idempotency_key: str) -> str:
         who = "" if phone == self.phone else f" (to {phone})"
         print(f"bot{who}> {body}", flush=True)
-        self.last_at = time.monotonic()
         return f"chat-{idempotency_key}"
 
 
@@ -63,15 +60,14 @@ async def run_chat(settings: Settings, phone_raw: str) -> int:
           flush=True)
     try:
         async with aiohttp.ClientSession() as http:
-            await _relay(http, settings, app[RUNTIME], sender, phone, port,
-                         app.get(MOUNTED))
+            await _relay(http, settings, app[RUNTIME], phone, port, app.get(MOUNTED))
     finally:
         await runner.cleanup()
     return 0
 
 
 async def _relay(http: aiohttp.ClientSession, settings: Settings, runtime: Runtime,
-                 sender: ChatSender, phone: str, port: int, sandbox: Sandbox | None) -> None:
+                 phone: str, port: int, sandbox: Sandbox | None) -> None:
     loop = asyncio.get_running_loop()
     path = "/webhooks/twilio/sms"
     while True:
@@ -95,7 +91,7 @@ async def _relay(http: aiohttp.ClientSession, settings: Settings, runtime: Runti
         async with http.post(url, data=form, headers=headers) as resp:
             if resp.status != 200:
                 print(f"(the webhook answered {resp.status}: {await resp.text()})", flush=True)
-        await _settle(runtime, sender)
+        await _settle(runtime)
         if sandbox is not None:
             _show_sandbox_codes(sandbox, phone)
 
@@ -112,11 +108,7 @@ def _show_sandbox_codes(sandbox: Sandbox, phone: str) -> None:
             print(f"sms from {service} (sandbox)> Your verification code is {code}", flush=True)
 
 
-async def _settle(runtime: Runtime, sender: ChatSender) -> None:
-    """Wait until the outbox is empty and no text went out for a moment (bounded)."""
-    started = time.monotonic()
-    while time.monotonic() - started < MAX_WAIT_SECONDS:
-        await asyncio.sleep(0.1)
-        quiet = time.monotonic() - max(sender.last_at, started) > QUIET_SECONDS
-        if quiet and await runtime.outbox.pending_count() == 0:
-            return
+async def _settle(runtime: Runtime) -> None:
+    """Wait until every effect of the last text has run (bounded): its replies are printed."""
+    with contextlib.suppress(TimeoutError):
+        await runtime.settle(timeout=MAX_WAIT_SECONDS)

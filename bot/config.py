@@ -129,7 +129,29 @@ class Settings(BaseSettings):
             "handling): we record and act, but send no confirmation of our own."
         ),
     )
+    flow_max_auto_steps: int = Field(
+        25, ge=1, description="States a conversation may enter between two texts of the voter "
+        "before it is ended with an apology (a flow looping on its own).")
+    flow_max_actions_per_hour: int = Field(
+        30, ge=1, description="Actions one conversation may call in an hour before it is "
+        "ended with an apology (no conversation can hammer an upstream).")
     program_name: str = Field("civictext", description="Program name used in HELP/STOP texts.")
+
+    # --- abuse and cost -----------------------------------------------------------------
+    sms_countries: str = Field(
+        "US", description="Countries (ISO codes, comma-separated) texts and codes may go to; "
+                          "a text from elsewhere gets one short answer and nothing else.")
+    verify_codes_per_hour: int = Field(5, description="Verification codes one phone may get "
+                                                      "in an hour.")
+    verify_codes_per_day: int = Field(10, description="Verification codes one phone may get "
+                                                      "in a day.")
+    verify_codes_per_minute: int = Field(
+        60, description="Verification codes all phones together may get in a minute; past it "
+                        "a breaker pauses code sends for VERIFY_BREAKER_SECONDS.")
+    verify_breaker_seconds: int = Field(300, description="How long the code breaker pauses.")
+    allow_unsigned_webhooks: bool = Field(
+        False, description="Start with provider credentials but no way to check the "
+                           "provider's webhook signatures (never in production).")
     help_contact: str = Field(
         "ask the organizer who shared this number",
         description="How a voter gets help (a URL, email or phone).",
@@ -168,6 +190,18 @@ class Settings(BaseSettings):
     quorum_api_key: SecretStr | None = None
     quorum_api_base: str | None = None
     upstream_timeout: float = Field(10.0, description="Seconds for one upstream HTTP call.")
+    webhook_targets: dict[str, str] = Field(
+        default_factory=dict, description="Where a flow's `webhook` action may post, by name: "
+        'JSON like {"petition_sheet": "https://crm.example.org/hooks/sign"}.')
+    webhook_secret: SecretStr | None = Field(
+        None, description="Key of the HMAC-SHA256 signature on every webhook body (set it; "
+        "unset, a fixed development key is used and a warning logged).")
+    webhook_timeout: float = Field(10.0, description="Seconds for one webhook call.")
+
+    @property
+    def countries(self) -> frozenset[str]:
+        """`SMS_COUNTRIES` as a set of upper-case ISO codes."""
+        return frozenset(c.strip().upper() for c in self.sms_countries.split(",") if c.strip())
 
     def has_credentials(self, service: Service) -> bool:
         """True when the service's credentials are all set (so it may go to the real API)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -56,6 +57,8 @@ class Core:
     ids: IdFactory
     metrics: Metrics
 
+    observers: list[Callable[[str, Step], None]] = field(default_factory=list)
+    """Called with every committed step (the flow-test runner records the states visited)."""
     _phones: dict[str, _PhoneTurn] = field(default_factory=dict, init=False, repr=False)
 
     async def apply(self, phone: str, event: Event, dedup: str | None,
@@ -106,6 +109,13 @@ class Core:
                 self.metrics.inbound.labels(_provider(event), "duplicate").inc()
                 return Applied(CommitResult.DUPLICATE, None, attempt)
             self.metrics.steps.labels(result.note).inc()
+            for observe in self.observers:
+                observe(phone, result)
+            if result.note.startswith("halted:"):
+                bound = result.note.removeprefix("halted:")
+                self.metrics.halted.labels(bound).inc()
+                log.warning("conversation halted by a run-time bound", phone=phone, bound=bound,
+                            flow=snap.conversation.flow, state=snap.conversation.state)
             log.info("step", phone=phone, kind=event.type, note=result.note,
                      state=result.conversation.state, effects=len(result.effects),
                      retries=attempt, ms=round((time.perf_counter() - started) * 1000, 2))

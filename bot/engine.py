@@ -27,10 +27,13 @@ from bot.models import (
     Step,
     TimerFired,
 )
+from bot.phone import region_of
 from bot.quiet import outside_quiet_hours
+from bot.safety import calling_action, entering_state, voter_texted
 from bot.texts import default_text, pick, render
 
-#: Most state changes one event may cause (mailroom caps a sprint at 250 steps).
+#: Most `goto`s one event may follow (mailroom caps a sprint at 250 steps); the tighter
+#: bound across events is `Rules.max_auto_steps`.
 STEP_BUDGET = 50
 CONSENT_SYNC = "consent_sync"
 
@@ -45,6 +48,14 @@ class Rules:
     consent_sync: bool = True  # push opt-outs/opt-ins upstream with the `consent_sync` action
     quiet_start: int = 21  # local hour quiet hours begin (timers marked quiet_hours wait)
     quiet_end: int = 8
+    countries: frozenset[str] = frozenset({"US"})  # SMS_COUNTRIES: where texts may go
+    flood_texts: int = 30  # more texts than this in a minute: faster than a person types
+    flood_answers: int = 3  # answers a minute to a phone that floods
+    max_auto_steps: int = 25  # states entered between two voter texts (bot/safety.py)
+    max_actions_per_hour: int = 30  # actions one conversation may call in an hour
+
+
+FLOOD_WINDOW = 60.0
 
 
 @dataclass
@@ -63,6 +74,13 @@ class Turn:
     effects: list[SendSms | RunAction | SetTimer] = field(default_factory=list)
     consent: list[ConsentChange] = field(default_factory=list)
     event: Event | None = None
+    halted: str | None = None  # the run-time bound this step broke (bot/safety.py)
+    entered: list[str] = field(default_factory=list)
+
+    def finish(self, note: str) -> Step:
+        """The step this turn recorded."""
+        return Step(conversation=self.conv, effects=list(self.effects), consent=self.consent,
+                    flow=self.flow.name, entered=self.entered, note=note)
 
     # --- recording helpers -----------------------------------------------------------
     def say(self, text: str | None) -> None:
@@ -72,6 +90,10 @@ class Turn:
             body = render(text, values)
             self.effects.append(SendSms(id=self.ids.new_id(), phone=self.conv.phone, body=body))
 
+    def stored(self) -> dict[str, object]:
+        """What `when: {var: ...}` reads: the stored values, and `lang`."""
+        return {**self.conv.vars, "lang": self.conv.lang}
+
     def text(self, value: object) -> str | None:
         return pick(value, self.conv.lang, self.flow.spec.languages[0])  # type: ignore[arg-type]
 
@@ -79,6 +101,13 @@ class Turn:
     def enter(self, name: str, state: StateSpec) -> None:
         """Entering a state: say its message, call its action, set its timer, or end."""
         conv = self.conv
+        if self.halted is None:
+            self.halted = entering_state(conv, self.rules.max_auto_steps)
+        if self.halted is None and state.action is not None:
+            self.halted = calling_action(conv, self.now, self.rules.max_actions_per_hour)
+        if self.halted is not None:
+            return  # `_settle` ends the conversation with an apology
+        self.entered.append(name)
         conv.state = name
         conv.token += 1
         conv.attempts = 0
@@ -122,11 +151,19 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
     work = conv.model_copy(update={"vars": dict(conv.vars), "updated_at": now})
     if isinstance(event, Inbound):
         work.texts_in += 1
-        return _on_text(flows, work, event, now, ids, rules)
+        if region_of(work.phone) not in rules.countries:
+            return _not_served(flows, work, event, now, ids, rules)
+        return _paced_text(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):
         return _opt_out(flows, work, event, now, ids, rules, confirm=False)
-    if work.flow is None or work.state is None or work.flow not in flows.flows:
+    if work.flow is None or work.state is None:
         return Step(conversation=work, note="stale")
+    if _vanished(flows, work):
+        if isinstance(event, TimerFired):  # the voter is not waiting: never text at random
+            work.flow = work.state = work.pending = None
+            work.token += 1
+            return Step(conversation=work, note="flow_gone_quiet")
+        return _after_reload(flows, work, now, ids, rules)
     turn = Turn(work, flows.flows[work.flow], now, ids, rules, event=event)
     if isinstance(event, ActionResult):
         if event.effect_id != work.pending:
@@ -139,6 +176,48 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
             return Step(conversation=work, note="stale")
         return _run(turn, EXPIRE, note="timeout")
     return Step(conversation=work, note="unknown")
+
+
+def _paced_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float,
+                ids: IdFactory, rules: Rules) -> Step:
+    """A text from a served country: answered, unless the phone floods and already had its
+    few answers this minute (then only recorded, as an ignored text)."""
+    voter_texted(conv)
+    flooding = _count_text(conv, now, rules)
+    if flooding and conv.rate_out >= rules.flood_answers:
+        return Step(conversation=conv, note="ignored")
+    result = _on_text(flows, conv, event, now, ids, rules)
+    if flooding and any(isinstance(e, SendSms) for e in result.effects):
+        result.conversation.rate_out += 1
+    return result
+
+
+def _count_text(conv: Conversation, now: float, rules: Rules) -> bool:
+    """Count a text in the phone's current minute; True while the phone floods (over
+    `flood_texts` a minute, until a minute passes at a person's pace)."""
+    if now - conv.rate_t0 >= FLOOD_WINDOW:
+        conv.flooding = conv.flooding and conv.rate_in > rules.flood_texts
+        conv.rate_t0, conv.rate_in, conv.rate_out = now, 0, 0
+    conv.rate_in += 1
+    if conv.rate_in > rules.flood_texts:
+        conv.flooding = True
+    return conv.flooding
+
+
+def _not_served(flows: FlowSet, conv: Conversation, event: Inbound, now: float,
+                ids: IdFactory, rules: Rules) -> Step:
+    """A phone outside SMS_COUNTRIES: one short answer, the first time, and nothing else
+    ever (no flow, so no code). A STOP is still recorded, answered only if it came first."""
+    first = conv.texts_in == 1
+    if classify(event.body, flows.lists) is Keyword.STOP and not conv.opted_out:
+        return _opt_out(flows, conv, event, now, ids, rules, confirm=first)
+    if not first:
+        return Step(conversation=conv, note="ignored")
+    countries = ", ".join(sorted(rules.countries))
+    body = render(default_text("not_served", conv.lang),
+                  {"program": rules.program, "countries": countries})
+    return Step(conversation=conv, effects=[SendSms(id=ids.new_id(), phone=conv.phone,
+                                                    body=body)], note="not_served")
 
 
 def _on_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
@@ -162,6 +241,10 @@ def _on_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids
 def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
                rules: Rules) -> Step:
     started = flows.keywords.get(normalise(event.body))
+    if _vanished(flows, conv):
+        if started is None:
+            return _after_reload(flows, conv, now, ids, rules)
+        conv.flow = conv.state = conv.pending = None
     if conv.flow in flows.flows and conv.state is not None:
         flow = flows.flows[conv.flow]
         turn = Turn(conv, flow, now, ids, rules, text_in=event.body, event=event)
@@ -175,7 +258,7 @@ def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, i
                 return _reprompt(turn, state)
         elif started is None:
             turn.say(default_text("busy", conv.lang))
-            return Step(conversation=conv, effects=list(turn.effects), note="busy")
+            return turn.finish("busy")
     if started is None:
         return _compliance_reply(flows, conv, "idle", ids, rules, note="idle")
     name, lang = started
@@ -183,6 +266,33 @@ def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, i
     turn = Turn(conv, flows.flows[name], now, ids, rules, text_in=event.body, event=event)
     turn.enter(turn.flow.spec.start, turn.flow.state(turn.flow.spec.start))
     return _settle(turn, note="start")
+
+
+def _vanished(flows: FlowSet, conv: Conversation) -> bool:
+    """The conversation is in a flow or state that a reload removed."""
+    if conv.flow is None or conv.state is None:
+        return False
+    flow = flows.flows.get(conv.flow)
+    return flow is None or conv.state not in flow.spec.states
+
+
+def _after_reload(flows: FlowSet, conv: Conversation, now: float, ids: IdFactory,
+                  rules: Rules) -> Step:
+    """Never stuck after a reload: back to the flow's start if the flow is still there
+    (what was saved is dropped: it may not fit the new flow), else ended, with a short text."""
+    flow = flows.flows.get(conv.flow or "")
+    conv.pending, conv.attempts = None, 0
+    conv.token += 1
+    if flow is None:
+        conv.flow = conv.state = None
+        body = render(default_text("flow_gone", conv.lang), {"program": rules.program})
+        return Step(conversation=conv, effects=[SendSms(id=ids.new_id(), phone=conv.phone,
+                                                        body=body)], note="flow_gone")
+    conv.vars = {}
+    turn = Turn(conv, flow, now, ids, rules)
+    turn.say(default_text("flow_restarted", conv.lang))
+    turn.enter(flow.spec.start, flow.state(flow.spec.start))
+    return _settle(turn, note="flow_restarted")
 
 
 def _run(turn: Turn, trigger: str, note: str) -> Step:
@@ -194,10 +304,22 @@ def _run(turn: Turn, trigger: str, note: str) -> Step:
 def _settle(turn: Turn, note: str) -> Step:
     conv = turn.conv
     for _ in range(STEP_BUDGET):
-        if conv.state is None or not turn.flow.state(conv.state).goto:
+        if turn.halted or conv.state is None or not turn.flow.state(conv.state).goto:
             break
         turn.flow.fire(turn, ADVANCE)
-    return Step(conversation=conv, effects=list(turn.effects), consent=turn.consent, note=note)
+    if turn.halted:
+        return _halt(turn)
+    return turn.finish(note)
+
+
+def _halt(turn: Turn) -> Step:
+    """A run-time bound broke: end the conversation, say sorry (the flow cannot go on)."""
+    conv = turn.conv
+    conv.flow = conv.state = conv.pending = None
+    conv.token += 1
+    conv.attempts = 0
+    turn.say(default_text("halted", conv.lang))
+    return turn.finish(f"halted:{turn.halted}")
 
 
 def _reprompt(turn: Turn, state: StateSpec) -> Step:
@@ -208,7 +330,7 @@ def _reprompt(turn: Turn, state: StateSpec) -> Step:
             return _run(turn, GIVE_UP, note="give_up")
         turn.say(default_text("goodbye", conv.lang))
         conv.flow = conv.state = None
-        return Step(conversation=conv, effects=list(turn.effects), note="give_up")
+        return turn.finish("give_up")
     custom = turn.text(state.reprompt)
     if custom:
         turn.say(custom)
@@ -216,7 +338,7 @@ def _reprompt(turn: Turn, state: StateSpec) -> Step:
         hint = turn.flow.hints.get((conv.state or "", conv.lang), "")
         turn.say(" ".join(p for p in (default_text("sorry", conv.lang), hint) if p))
         turn.say(turn.text(state.say))
-    return Step(conversation=conv, effects=list(turn.effects), note="reprompt")
+    return turn.finish("reprompt")
 
 
 def _save_result(turn: Turn, event: ActionResult) -> None:

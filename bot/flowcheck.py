@@ -1,8 +1,9 @@
 """`python -m bot flows check | graph | schema`: what staff run on their flow files.
 
-`check` loads every flow (any error stops it with file, line and reason), then lists each
-message with its SMS segment count and warns about characters that force UCS-2. `graph`
-writes a flow as a Mermaid diagram; `schema` writes the JSON Schema editors validate with.
+`check` reports every error and warning of every file (`file:line: what is wrong`, then a
+fix), and when there is no error lists each message with its SMS segment count. `graph`
+writes a flow as a Mermaid diagram with edges labelled like the YAML; `schema` writes the
+JSON Schema editors validate with.
 """
 
 from __future__ import annotations
@@ -14,14 +15,29 @@ from pathlib import Path
 from bot.actions import build_registry
 from bot.config import Settings
 from bot.flow import FlowSet, load_flow_set
-from bot.flow.schema import FlowSpec, StateSpec, Text
+from bot.flow.actiondocs import action_schema, actions_markdown
+from bot.flow.loader import ActionParams, check_flows
+from bot.flow.schema import (
+    ChoiceMatch,
+    FlowSpec,
+    KeywordMatch,
+    ReplyMatch,
+    StateSpec,
+    Text,
+    VarMatch,
+)
+from bot.flow.suggest import did_you_mean
 from bot.segments import count_segments
 
 SCHEMA_ID = "https://civictext.org/schema/flow.schema.json"
 
 
+def _actions() -> ActionParams:
+    return build_registry(Settings()).params_models()
+
+
 def _load(path: Path) -> FlowSet:
-    return load_flow_set(path, build_registry(Settings()).params_models())
+    return load_flow_set(path, _actions())
 
 
 def _texts(state: StateSpec) -> Iterator[tuple[str, Text]]:
@@ -31,73 +47,121 @@ def _texts(state: StateSpec) -> Iterator[tuple[str, Text]]:
             yield key, value
 
 
-def report(path: Path) -> str:
-    """One line per flow, then one per message: segments, encoding, warnings."""
-    flows = _load(path)
-    lines: list[str] = []
-    warnings = 0
-    for name, flow in flows.flows.items():
-        spec = flow.spec
+def report(path: Path, neighbours: Path | None = None) -> tuple[str, bool]:
+    """Every error and warning of every file, then one line per flow and per message with
+    its segments; and whether the flows can be used (no errors)."""
+    result = check_flows(path, _actions(), neighbours=neighbours)
+    lines = [issue.render() for issue in result.issues]
+    if result.errors:
+        lines.append(f"{len(result.errors)} error(s), {len(result.warnings)} warning(s): "
+                     "the bot refuses these flows until every error is fixed.")
+        return "\n".join(lines), False
+    for spec in result.specs:
         words = ", ".join(f"{w} ({lang})" for lang, ws in spec.keywords_by_language().items()
                           for w in ws)
-        lines.append(f"ok  {name}: {len(spec.states)} states, languages "
+        lines.append(f"ok  {spec.name}: {len(spec.states)} states, languages "
                      f"{'/'.join(spec.languages)}, keywords {words}")
         for state_name, state in spec.states.items():
             for key, text in _texts(state):
                 variants = text.items() if isinstance(text, dict) else [("*", text)]
                 for lang, body in variants:
                     seg = count_segments(body)
-                    note = ""
-                    if seg.encoding == "UCS-2":
-                        warnings += 1
-                        note = f"  WARNING: {seg.ucs2_chars!r} forces UCS-2 (70 chars/segment)"
                     lines.append(f"    {state_name}.{key}[{lang}]: {seg.count} segment"
                                  f"{'s' if seg.count != 1 else ''} ({seg.encoding}, "
-                                 f"{seg.units} chars before placeholders){note}")
-    lines.append(f"{len(flows.flows)} flow(s) ok, {warnings} warning(s). Segment counts are "
-                 "for the text as written; {placeholders} add their length when sent.")
-    return "\n".join(lines)
+                                 f"{seg.units} chars before placeholders)")
+    lines.append(f"{len(result.specs)} flow(s) ok, {len(result.warnings)} warning(s). Segment "
+                 "counts are for the text as written; {placeholders} add their length when "
+                 "sent.")
+    return "\n".join(lines), True
+
+
+class UnknownFlow(LookupError):
+    """`flows graph NAME` named no flow; the message lists the flows there are."""
 
 
 def mermaid(path: Path, name: str | None = None) -> str:
     """A Mermaid state diagram of one flow (the first when `name` is None)."""
     flows = _load(path)
+    if name is not None and name not in flows.flows:
+        raise UnknownFlow(f"there is no flow named {name!r} in {path}."
+                          f"{did_you_mean(name, flows.flows)} Flows: {', '.join(flows.flows)}")
     flow = flows.flows[name or flows.default]
     spec = flow.spec
     out = ["stateDiagram-v2", f"    [*] --> {spec.start}: {' / '.join(_all_keywords(spec))}"]
     for state_name, state in spec.states.items():
-        out.extend(f"    {state_name} --> {dest}: {label}"
-                   for dest, label in _edges(state))
+        out.extend(f"    {state_name} --> {dest}: {_mermaid_safe(label)}"
+                   for dest, label in edges(state))
         if state.end:
             out.append(f"    {state_name} --> [*]")
     return "\n".join(out)
+
+
+def _mermaid_safe(label: str) -> str:
+    """Mermaid ends a label at `:` and chokes on braces; keep the words, drop those."""
+    return label.replace(":", " ").replace("{", "").replace("}", "").replace('"', "")
 
 
 def _all_keywords(spec: FlowSpec) -> list[str]:
     return [w for ws in spec.keywords_by_language().values() for w in ws]
 
 
-def _edges(state: StateSpec) -> Iterator[tuple[str, str]]:
+def when_label(when: ReplyMatch | str | VarMatch | None) -> str:
+    """A `when:` as staff wrote it: `yes`, `RESEND / REENVIAR`, `choice 2`, `lang = es`."""
+    if when is None:
+        return "any other result"
+    if isinstance(when, str):
+        return when
+    if isinstance(when, KeywordMatch):
+        return " / ".join(when.keyword)
+    if isinstance(when, ChoiceMatch):
+        return f"choice {when.choice}"
+    if when.exists is not None:
+        return f"{when.var} {'is set' if when.exists else 'is not set'}"
+    if when.in_ is not None:
+        return f"{when.var} in " + " / ".join(str(v) for v in when.in_)
+    return f"{when.var} = {when.equals}"
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+def edges(state: StateSpec) -> Iterator[tuple[str, str]]:
+    """(destination, label) of each way out of a state, labelled like the YAML."""
     for t in state.on:
-        when = t.when if isinstance(t.when, str) else json.dumps(t.when.model_dump())
-        yield t.goto, f"reply {when}".replace('"', "'").replace(":", "=")
-    for key, routes in (("ok", state.on_success), ("failed", state.on_failure)):
+        yield t.goto, when_label(t.when)
+    for key, routes in (("on_success", state.on_success), ("on_failure", state.on_failure)):
         if isinstance(routes, str):
             yield routes, key
         elif routes:
             for route in routes:
-                yield route.goto, f"{key} {route.when}" if route.when else key
+                yield route.goto, f"{key} {when_label(route.when)}" if route.when else key
     if state.goto:
-        yield state.goto, "then"
+        yield state.goto, "goto"
     if state.timeout:
-        yield state.timeout.goto, f"after {state.timeout.after}s"
+        quiet = ", not at night" if state.timeout.quiet_hours else ""
+        yield state.timeout.goto, f"timeout after {_duration(state.timeout.after)}{quiet}"
     if state.on_max_attempts:
-        yield state.on_max_attempts, "too many tries"
+        yield state.on_max_attempts, f"on_max_attempts ({state.max_attempts} tries)"
+
+
+def actions_doc() -> str:
+    """`docs/actions.md`: every action a flow may call."""
+    return actions_markdown(_actions())
 
 
 def json_schema() -> str:
     """The JSON Schema of the flow format (what `flows/flow.schema.json` holds)."""
     schema = FlowSpec.model_json_schema()
+    actions = action_schema(_actions())
+    ref = schema["$defs"]["ActionRef"]
+    ref["properties"]["type"] = {**ref["properties"]["type"], "enum": actions["enum"],
+                                 "oneOf": actions["oneOf"]}
+    ref["allOf"] = actions["allOf"]
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
               **schema, "title": "civictext flow"}
     return json.dumps(schema, indent=2, sort_keys=False) + "\n"

@@ -1,7 +1,9 @@
 """structlog set-up, with one processor that masks phone numbers and codes everywhere.
 
 Call sites log freely (`log.info("inbound", phone=phone)`); this processor makes sure a
-whole phone number, a verification code or a secret never reaches the output.
+whole phone number, a verification code or a secret never reaches the output. Records of
+the standard `logging` module (aiohttp's access log and its request parser errors, which
+quote the raw request) go through the same processor, tracebacks included.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -32,13 +34,46 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
+_OURS = "_civictext_handler"
+
+
+def _renderer(json_lines: bool) -> Any:
+    return (structlog.processors.JSONRenderer() if json_lines
+            else structlog.dev.ConsoleRenderer(colors=False))
+
+
+def stdlib_handler(stream: TextIO, json_lines: bool = False) -> logging.Handler:
+    """A `logging` handler that renders records like ours, masked. The traceback is turned
+    into text before `redact` runs, so an exception quoting a phone is masked too."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            structlog.processors.format_exc_info,
+            redact,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    _renderer(json_lines)],
+    ))
+    return handler
+
+
 def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
-    """Configure structlog once, in `__main__` (tests keep structlog's defaults + redact)."""
+    """Configure structlog once, in `__main__` (tests keep structlog's defaults + redact),
+    and route the standard `logging` records (aiohttp's own) through the same masking."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    renderer: Any = (structlog.processors.JSONRenderer() if json_lines
-                     else structlog.dev.ConsoleRenderer(colors=False))
+    renderer = _renderer(json_lines)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
+        root.removeHandler(old)  # set up again: replace ours, leave anyone else's
+    handler = stdlib_handler(sys.stderr, json_lines)
+    setattr(handler, _OURS, True)
+    root.addHandler(handler)
+    root.setLevel(numeric)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

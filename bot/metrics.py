@@ -31,6 +31,15 @@ class Metrics:
                                 "Delivery status callbacks", ["provider", "status"], registry=r)
         self.dead_letters = Counter("civictext_dead_letters_total",
                                     "Effects given up on after their last try", registry=r)
+        self.codes_refused = Counter("civictext_codes_refused_total",
+                                     "Verification codes not sent: per-phone limit or breaker",
+                                     ["reason"], registry=r)
+        self.code_breaker_trips = Counter("civictext_code_breaker_trips_total",
+                                          "Times the total code rate paused code sends",
+                                          registry=r)
+        self.halted = Counter("civictext_conversations_halted_total",
+                              "Conversations ended by a run-time bound (a flow looping or "
+                              "calling actions too often)", ["bound"], registry=r)
         self.worker_busy = Gauge("civictext_worker_inflight", "Effects running now", registry=r)
         self.worker_shards = Gauge("civictext_worker_shards",
                                    "Outbox shards this process's worker reads now (its leases)",

@@ -138,6 +138,15 @@ class Conversation(BaseModel):
     opted_out: bool = False
     texts_in: int = 0
     updated_at: float = 0.0
+    # Flood guard (see `bot.engine`): the current minute's start, texts and answers in it,
+    # and whether the phone is texting faster than a person can.
+    rate_t0: float = 0.0
+    rate_in: int = 0
+    rate_out: int = 0
+    flooding: bool = False
+    auto: int = 0  # states entered since the voter's last text (bot/safety.py)
+    acts: int = 0  # actions called since `acts_at`, in a window of an hour
+    acts_at: float = 0.0
 
 
 class ConsentChange(Frozen):
@@ -161,3 +170,5 @@ class Step(BaseModel):
     effects: list[SendSms | RunAction | SetTimer | FireTimer] = Field(default_factory=list)
     consent: list[ConsentChange] = Field(default_factory=list)
     note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...
+    flow: str | None = None  # the flow the step ran in
+    entered: list[str] = Field(default_factory=list)  # its states entered, in order

@@ -95,6 +95,20 @@ def _country_code_len(e164: str) -> int:
     return len(str(number.country_code))
 
 
+@lru_cache(maxsize=65536)
+def region_of(e164: str) -> str | None:
+    """The ISO country of an E.164 number (`US`, `CA`, `DE`), None when unknown. The
+    fictional `+1 NPA 555-01XX` numbers count as `US`."""
+    if _FICTIONAL.match(e164):
+        return "US"
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    region: str | None = phonenumbers.region_code_for_number(number)
+    return region
+
+
 def us_area_code(e164: str) -> str | None:
     """The three-digit area code of a NANP number (`+1AAA...`), else None."""
     if e164.startswith("+1") and len(e164) == 12:

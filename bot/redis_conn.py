@@ -15,6 +15,7 @@ import socket
 from typing import Any, TypeAlias
 
 import fakeredis
+from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.backoff import ExponentialBackoff
@@ -199,3 +200,27 @@ async def warm_up(redis: RedisClient, connections: int = WARM_CONNECTIONS) -> No
             for conn in got:
                 if not isinstance(conn, BaseException):
                     await pool.release(conn)
+
+
+#: Redis errors that say "not now" (down, restarting, loading its data, failing over, a
+#: full pool), never "this command is wrong": whoever meets one tries again later.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError,
+    redis_errors.ReadOnlyError, redis_errors.TryAgainError, redis_errors.ClusterDownError,
+    redis_errors.MasterDownError, redis_errors.MaxConnectionsError,
+)
+_NOT_TRANSIENT = (redis_errors.AuthenticationError, redis_errors.AuthorizationError)
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """True for a Redis outage or fail-over (retry), false for a wrong command or password."""
+    return isinstance(exc, REDIS_UNAVAILABLE) and not isinstance(exc, _NOT_TRANSIENT)
+
+
+def redis_lost_group(exc: BaseException) -> bool:
+    """Redis lost the outbox's consumer group (a flushed or brand-new empty server)."""
+    # A pipeline wraps the message ("Command # 1 (...) of pipeline caused error: NOGROUP...");
+    # fakeredis (the embedded default) words a missing stream its own way.
+    text = str(exc)
+    return isinstance(exc, redis_errors.ResponseError) and (
+        "NOGROUP" in text or "requires the key to exist" in text)

@@ -26,10 +26,13 @@ from bot.engine import Rules
 from bot.flow import FlowSet, load_flow_set
 from bot.metrics import Metrics
 from bot.redis_conn import RedisClient, connect_redis
+from bot.retry import RetryPolicy
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
 from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
+from bot.store.codes import CodeBudget
 from bot.store.layout import check_shard_count
+from bot.timer_poll import TimerPoll
 from bot.upstream import Upstreams, build_upstreams
 from bot.worker import Worker
 
@@ -52,10 +55,19 @@ class Runtime:
     sender: GuardedSender
     upstreams: Upstreams
     session: aiohttp.ClientSession
+    timer_poll: TimerPoll | None = None  # None: the worker's own (every second)
+    retry: RetryPolicy | None = None  # None: the worker's own (WORKER_MAX_TRIES, real pauses)
     workers: list[Worker] = field(default_factory=list)
 
     def new_worker(self, **kwargs: Any) -> Worker:
         """A worker over this runtime (several may run, e.g. in tests)."""
+        kwargs.setdefault("timer_poll", self.timer_poll)
+        kwargs.setdefault("retry", self.retry)
+        kwargs.setdefault("codes", CodeBudget(
+            self.redis, self.keys, per_hour=self.settings.verify_codes_per_hour,
+            per_day=self.settings.verify_codes_per_day,
+            per_minute=self.settings.verify_codes_per_minute,
+            pause_seconds=self.settings.verify_breaker_seconds))
         worker = Worker(self.core, self.outbox, self.sender, self.registry, self.settings,
                         self.upstreams, **kwargs)
         self.workers.append(worker)
@@ -66,12 +78,16 @@ class Runtime:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            busy = any(w.busy for w in self.workers)
-            if not busy and await self.outbox.pending_count() == 0:
-                return
-            await asyncio.sleep(0.01)
+            if not any(w.busy for w in self.workers):
+                if await self.outbox.pending_count() == 0:
+                    return
+                for worker in self.workers:
+                    worker.wake()  # entries wait: read them now, not after the idle pause
+            await asyncio.sleep(SETTLE_POLL)
         raise TimeoutError("the outbox did not settle")
 
+
+SETTLE_POLL = 0.005
 
 PROJECT_FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
@@ -100,9 +116,13 @@ def sandbox_root(settings: Settings) -> str:
 async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
                        sender: Sender | None = None, clock: Clock | None = None,
                        ids: IdFactory | None = None, keys: Keys | None = None,
-                       metrics: Metrics | None = None, registry: Registry | None = None
+                       metrics: Metrics | None = None, registry: Registry | None = None,
+                       timer_poll: TimerPoll | None = None, retry: RetryPolicy | None = None
                        ) -> AsyncIterator[Runtime]:
-    """Open Redis and the HTTP session, build the core, and close both at the end."""
+    """Open Redis and the HTTP session, build the core, and close both at the end.
+
+    `timer_poll`: when the runtime's workers look for due timers; `retry`: how they retry
+    (tests drive both, so no test waits on the wall clock)."""
     registry = registry or build_registry(settings)
     flows = load_flows(settings, registry)
     keys = keys or Keys(shards=settings.redis_shards)
@@ -122,7 +142,10 @@ async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
         outbox = Outbox(redis, keys)
         rules = Rules(program=settings.program_name, help_contact=settings.help_contact,
                       provider_handles_keywords=settings.provider_handles_keywords,
-                      quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end)
+                      quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end,
+                      countries=settings.countries,
+                      max_auto_steps=settings.flow_max_auto_steps,
+                      max_actions_per_hour=settings.flow_max_actions_per_hour)
         core = Core(flows=flows, rules=rules, store=RecentConversations(store),
                     clock=clock or SystemClock(),
                     ids=ids or RandomIds(), metrics=metrics)
@@ -131,7 +154,8 @@ async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
         yield Runtime(settings=settings, redis=redis, keys=keys, store=store, consent=consent,
                       outbox=outbox,
                       core=core, metrics=metrics, registry=registry, sender=guarded,
-                      upstreams=upstreams, session=session)
+                      upstreams=upstreams, session=session, timer_poll=timer_poll,
+                      retry=retry)
     finally:
         await session.close()
         if own_redis:

@@ -42,6 +42,27 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "en": "Sorry, I did not understand.",
         "es": "Perdon, no entendi.",
     },
+    "not_served": {
+        "en": "{program}: Sorry, this service is only for phones in {countries}. "
+              "We will not text you again.",
+        "es": "{program}: Perdon, este servicio es solo para telefonos de {countries}. "
+              "No le enviaremos mas mensajes.",
+    },
+    "halted": {
+        "en": "{program}: Sorry, something went wrong on our side, so we stopped here. "
+              "Please try again later.",
+        "es": "{program}: Perdon, algo fallo de nuestro lado y nos detuvimos aqui. Intente de "
+              "nuevo mas tarde.",
+    },
+    "flow_restarted": {
+        "en": "Sorry, this conversation was changed on our side, so we are starting it again.",
+        "es": "Perdon, esta conversacion cambio de nuestro lado, asi que la empezamos de nuevo.",
+    },
+    "flow_gone": {
+        "en": "{program}: Sorry, this conversation is no longer available. Reply HELP for help.",
+        "es": "{program}: Perdon, esta conversacion ya no esta disponible. Responda AYUDA para "
+              "ayuda.",
+    },
     "goodbye": {
         "en": "{program}: Let's stop here for now. Text JOIN any time to start again.",
         "es": "{program}: Lo dejamos aqui por ahora. Envie UNETE para empezar de nuevo.",

@@ -7,6 +7,12 @@ results back into the engine as events, claims entries a dead worker left behind
 across any number of workers: each shard's stream is read by one worker at a time
 (`bot.shard_lease`), and inside a worker a phone's entries take turns; different phones run
 concurrently, up to a bound.
+
+Redis itself failing (down, restarting, failing over, flushed) is never a reason to give an
+effect up: those errors are retried, and an entry that still cannot be settled stays
+pending, to be claimed again; lost consumer groups are made again. Finished entries are
+acknowledged by their own loop within a few milliseconds, so a killed worker repeats only
+what was running.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pydantic import ValidationError
 from bot.actions.base import ActionContext, ActionRetry, Registry
 from bot.config import Settings
 from bot.core import Core
+from bot.lookup import sent_upstream
 from bot.models import (
     ActionResult,
     CarrierOptOut,
@@ -35,12 +42,15 @@ from bot.models import (
     SendSms,
     TimerFired,
 )
+from bot.redis_conn import REDIS_UNAVAILABLE, redis_lost_group, redis_unavailable
 from bot.retry import GiveUp, RetryPolicy
 from bot.shard_lease import ShardLeases
 from bot.sms import GuardedSender, Refused, SendError
 from bot.store import Entry, Outbox
+from bot.store.codes import CodeBudget, CodeVerdict
+from bot.timer_poll import TimerPoll, every
 from bot.upstream import Upstreams
-from bot.upstream.errors import RecipientOptedOut, UpstreamUnavailable
+from bot.upstream.errors import OutcomeUnknown, RecipientOptedOut, UpstreamUnavailable
 
 log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
@@ -51,6 +61,13 @@ READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch u
 READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empty
 STOP_TIMEOUT = 5.0
 LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worker loop
+ERROR_PAUSE = 0.5  # after a failed loop call or entry, before going on
+CODE_ACTIONS = frozenset({"verify_send"})  # actions that text a verification code
+CODE_LIMITED = "code_limit"  # the reason a flow sees when the code budget says no
+MAX_RESOLVES = 3  # sends of one effect whose outcome a lookup had to settle
+LOOKUP_TIMEOUT = 15.0
+CLOCK_SKEW = 5.0  # seconds our clock may run ahead of the provider's
+ACK_BATCH_SECONDS = 0.003  # finished entries wait this long to share one acknowledgement
 
 
 class Worker:
@@ -58,7 +75,8 @@ class Worker:
 
     def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
                  settings: Settings, upstreams: Upstreams, *, retry: RetryPolicy | None = None,
-                 consumer: str | None = None, lease_ttl_ms: int | None = None) -> None:
+                 consumer: str | None = None, timer_poll: TimerPoll | None = None,
+                 codes: CodeBudget | None = None, lease_ttl_ms: int | None = None) -> None:
         self.core = core
         self.outbox = outbox
         self.sender = sender
@@ -66,6 +84,7 @@ class Worker:
         self.settings = settings
         self.upstreams = upstreams
         self.retry = retry or RetryPolicy(max_tries=settings.worker_max_tries)
+        self.codes = codes
         self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._phone_locks: dict[str, asyncio.Lock] = {}
@@ -75,10 +94,13 @@ class Worker:
         self._reading_shards: set[int] = set()  # owned, taken over, and read now
         self._leased = asyncio.Event()  # set after the first round of leases
         self._taking = asyncio.Lock()  # held while entries are read or claimed and dispatched
-        self._settled: list[Entry] = []  # done, acknowledged by the reader's next trip
-        self._reading = False
+        self._settled: list[Entry] = []  # done, acknowledged by the ack loop in a moment
+        self._ack_wanted = asyncio.Event()
+        self._acking = False
+        self.timer_poll = timer_poll or every(TIMER_POLL_SECONDS)
         self.processed = 0
-        self._stopping = False
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # ends the reader's pause early (set by `stop` too)
 
     @functools.cached_property
     def leases(self) -> ShardLeases:
@@ -92,26 +114,60 @@ class Worker:
         return bool(self._inflight)
 
     # --- loops -------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask `run` to return: each loop ends at its next pause, running effects finish.
+
+        Preferred over cancelling the task: a cancellation that lands inside a Redis call
+        can be lost in the client, and the loops then run on until the caller gives up."""
+        self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Read the outbox now instead of at the end of the reader's pause (which is at
+        most `READ_PAUSE_IDLE`): for callers that wait on the outbox, like `Runtime.settle`."""
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     async def run(self) -> None:
-        """Run until cancelled: the leases, the reader (every shard this worker holds), the
-        timer mover and the claimer."""
+        """Run until `stop()` (or cancelled): the leases, the reader (every shard this worker
+        holds), the timer mover, the claimer and the acknowledger."""
         await self.outbox.ensure_groups()
         log.info("worker started", consumer=self.consumer, shards=self.outbox.keys.shards)
-        loops = [self._lease_loop(), self._read_loop(), self._timer_loop(), self._claim_loop()]
+        loops = [self._lease_loop(), self._read_loop(), self._timer_loop(), self._claim_loop(),
+                 self._ack_loop()]
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
             await asyncio.gather(*tasks)
         finally:
-            self._stopping = True
+            self._stop.set()
             for task in tasks:
                 task.cancel()
-            # Bounded: a loop that swallowed its cancellation still sees `_stopping`.
+            # Bounded: a loop that swallowed its cancellation still sees `stopping`.
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
             await self.drain(timeout=STOP_TIMEOUT)
             await self._ack_settled()
             with contextlib.suppress(Exception):  # else the leases lapse within their TTL
                 async with asyncio.timeout(STOP_TIMEOUT):
                     await self.leases.leave()
+
+    async def _pause(self, seconds: float, until: asyncio.Event | None = None) -> None:
+        """Wait `seconds`, or less when `until` (default: the stop event) is set."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await (until or self._stop).wait()
+
+    async def _until_stopped(self, wait: Awaitable[object]) -> None:
+        """Await `wait`, or less when the worker is asked to stop."""
+        waiting = asyncio.ensure_future(wait)
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((waiting, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            stopped.cancel()
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for effects already running to finish."""
@@ -125,27 +181,42 @@ class Worker:
         connections behind the worker.) The pause lets entries batch up while they keep
         coming, and backs off to `READ_PAUSE_IDLE` while the outbox is empty."""
         pause = READ_PAUSE_BUSY
-        self._reading = True
-        await self._leased.wait()
+        await self._until_stopped(self._leased.wait())
+        while not self.stopping:
+            shards = sorted(self._reading_shards)
+            count = max(4, 2 * self.settings.worker_concurrency // max(1, len(shards)))
+            async with self._taking:
+                entries = await self._guarded("read", self.outbox.read_shards(
+                    shards, self.consumer, count)) if shards else []
+                for entry in entries or []:
+                    await self._dispatch(entry)
+            pause = READ_PAUSE_BUSY if entries else min(READ_PAUSE_IDLE, pause * 2)
+            await self._pause(pause, self._wake)
+            self._wake.clear()
+
+    async def _ack_loop(self) -> None:
+        """Acknowledge finished entries as they finish, a few milliseconds' worth at a time
+        in one round trip. Never behind the reader: it may wait for a free slot to
+        dispatch, and an entry done but not yet acknowledged is what a kill -9 repeats."""
+        self._acking = True
         try:
-            while not self._stopping:
-                shards = sorted(self._reading_shards)
-                count = max(4, 2 * self.settings.worker_concurrency // max(1, len(shards)))
-                async with self._taking:
-                    settled, self._settled = self._settled, []
-                    entries = await self._guarded("read", self.outbox.read_shards(
-                        shards, self.consumer, count, settled))
-                    if entries is None:
-                        self._settled[:0] = settled  # not acknowledged: try again next time
-                    for entry in entries or []:
-                        await self._dispatch(entry)
-                pause = READ_PAUSE_BUSY if entries else min(READ_PAUSE_IDLE, pause * 2)
-                await asyncio.sleep(pause)
+            while not self.stopping:
+                await self._until_stopped(self._ack_wanted.wait())
+                await asyncio.sleep(ACK_BATCH_SECONDS)
+                self._ack_wanted.clear()
+                settled, self._settled = self._settled, []
+                if not settled:
+                    continue
+                done = await self._guarded("ack", self.outbox.read_shards(
+                    [], self.consumer, 0, settled))
+                if done is None:
+                    self._settled[:0] = settled  # not acknowledged: try again
+                    self._ack_wanted.set()
         finally:
-            self._reading = False
+            self._acking = False
 
     async def _ack_settled(self) -> None:
-        """Acknowledge what the reader has not (it stopped), bounded in time."""
+        """Acknowledge what the ack loop has not (it stopped), bounded in time."""
         settled, self._settled = self._settled, []
         if settled:
             with contextlib.suppress(Exception):
@@ -154,9 +225,9 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         idle = self.settings.worker_claim_idle_ms
-        every = max(0.2, min(5.0, idle / 2000))
-        while not self._stopping:
-            await asyncio.sleep(every)
+        pause = max(0.2, min(5.0, idle / 2000))
+        while not self.stopping:
+            await self._pause(pause)
             for shard in sorted(self._reading_shards):
                 async with self._taking:
                     if shard not in self._reading_shards:
@@ -165,22 +236,29 @@ class Worker:
                         shard, self.consumer, idle, 50))
                     for entry in claimed or []:
                         await self._dispatch(entry)
+                if claimed == []:
+                    # Nothing left to claim here: consumers that stopped reading (dead
+                    # workers) and hold nothing pending can go.
+                    await self._guarded("forget consumers", self.outbox.forget_idle_consumers(
+                        shard, idle, keep=self.consumer))
 
     async def _timer_loop(self) -> None:
-        await self._leased.wait()
-        while not self._stopping:
+        """A pass over every shard this worker holds, then `timer_poll` says when the next
+        one is due."""
+        await self._until_stopped(self._leased.wait())
+        while not self.stopping:
             for shard in sorted(self._reading_shards):
                 await self._guarded("timers", self.outbox.move_due_timers(
                     shard, self.core.clock.now()))
-            await asyncio.sleep(TIMER_POLL_SECONDS)
+            await self._until_stopped(self.timer_poll())
 
     async def _lease_loop(self) -> None:
         """Hold this worker's share of the shards: renew, hand back extras, take free ones."""
-        every = self.leases.ttl_ms / 4000
-        while not self._stopping:
+        pause = self.leases.ttl_ms / 4000
+        while not self.stopping:
             await self._guarded("leases", self._rebalance())
             self._leased.set()
-            await asyncio.sleep(every)
+            await self._pause(pause)
 
     async def _rebalance(self) -> None:
         workers = await self.leases.heartbeat()
@@ -221,18 +299,25 @@ class Worker:
         if entries:
             log.info("shard taken over", shard=shard, pending=len(entries))
 
-    @staticmethod
-    async def _guarded(where: str, call: Awaitable[T]) -> T | None:
+    async def _guarded(self, where: str, call: Awaitable[T]) -> T | None:
         """A Redis blip must not kill a loop: log it, pause briefly, and go on. Every call is
-        bounded in time (a silent Redis peer is otherwise only found by TCP keepalive)."""
+        bounded in time (a silent Redis peer is otherwise only found by TCP keepalive). A
+        Redis that lost the consumer groups (flushed, or replaced by an empty server) gets
+        them again at once, and the worker goes on."""
         try:
             async with asyncio.timeout(LOOP_CALL_TIMEOUT):
                 return await call
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+            if redis_lost_group(exc):
+                log.warning("consumer groups lost: creating them again", where=where)
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(LOOP_CALL_TIMEOUT):
+                        await self.outbox.ensure_groups()
+                        return None
             log.warning("worker loop error", where=where, error=repr(exc)[:200])
-            await asyncio.sleep(0.5)
+            await self._pause(ERROR_PAUSE, self._wake)  # `wake()`: someone waits, try now
             return None
 
     async def _dispatch(self, entry: Entry) -> None:
@@ -249,7 +334,7 @@ class Worker:
             raise
         except Exception as exc:  # noqa: BLE001 - left unacked: claimed and retried later
             log.warning("entry left for retry", entry=entry.entry_id, error=repr(exc)[:200])
-            await asyncio.sleep(0.5)
+            await self._pause(ERROR_PAUSE)
         finally:
             self._running.pop(entry.entry_id, None)
             self._slots.release()
@@ -270,10 +355,11 @@ class Worker:
                     await self._run_effect(entry, effect)
                     if index < len(entry.effects) - 1:
                         await self.outbox.mark_done(phone, effect.id)
-                if self._reading:
-                    # Acknowledged with the reader's next round trip (within a few ms),
-                    # instead of a round trip of its own for every entry.
+                if self._acking:
+                    # Acknowledged by the ack loop within a few ms, together with whatever
+                    # else finished meanwhile, instead of a round trip for every entry.
                     self._settled.append(entry)
+                    self._ack_wanted.set()
                 else:
                     await self.outbox.ack(entry)
                 self.processed += 1
@@ -307,16 +393,45 @@ class Worker:
                      outcome=outcome, ms=round(elapsed * 1000, 1))
 
     async def _send(self, entry: Entry, effect: SendSms) -> str:
+        since = time.time() - CLOCK_SKEW
+        for _ in range(MAX_RESOLVES):
+            try:
+                return await self._send_once(effect)
+            except GiveUp as exc:
+                if not _outcome_unknown(exc):
+                    await self._dead(entry, effect, str(exc))
+                    return "dead"
+                found = await self._look_up(effect, since)
+                if found is None:  # cannot tell: a person decides (`python -m bot dead`)
+                    await self._dead(entry, effect, str(exc), unknown=True)
+                    return "dead"
+                if found:
+                    log.info("unclear send found upstream", id=effect.id, phone=effect.phone)
+                    return "sent"
+                log.info("unclear send confirmed absent: sending again", id=effect.id,
+                         phone=effect.phone)
+            except RecipientOptedOut:
+                event = CarrierOptOut(phone=effect.phone, message_id=effect.id,
+                                      provider="carrier")
+                await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
+                return "carrier_opted_out"
+        await self._dead(entry, effect, "outcome unknown after every lookup", unknown=True)
+        return "dead"
+
+    async def _look_up(self, effect: SendSms, since: float) -> bool | None:
+        """Resolve an unclear send at the provider (`bot.lookup`); None when it cannot."""
         try:
-            result = await self.retry.run(lambda: self.sender.send(effect), retryable,
-                                          passthrough=(RecipientOptedOut,))
-        except RecipientOptedOut:
-            event = CarrierOptOut(phone=effect.phone, message_id=effect.id, provider="carrier")
-            await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
-            return "carrier_opted_out"
-        except GiveUp as exc:
-            await self._dead(entry, effect, str(exc))
-            return "dead"
+            async with asyncio.timeout(LOOKUP_TIMEOUT):
+                return await sent_upstream(self.upstreams, self.settings.sms_sender,
+                                           effect.phone, effect.body, since)
+        except Exception as exc:  # noqa: BLE001 - a failed lookup proves nothing
+            log.warning("lookup failed", id=effect.id, error=repr(exc)[:200])
+            return None
+
+    async def _send_once(self, effect: SendSms) -> str:
+        """One send with its retries; `GiveUp` when it failed or ended unclearly."""
+        result = await self.retry.run(lambda: self.sender.send(effect), retryable,
+                                      passthrough=(RecipientOptedOut, *REDIS_UNAVAILABLE))
         return result if result in ("opted_out", "loop") else "sent"
 
     async def _action(self, entry: Entry, effect: RunAction) -> str:
@@ -324,6 +439,12 @@ class Worker:
         if action is None:
             await self._dead(entry, effect, f"unknown action {effect.action!r}")
             return "dead"
+        refused = await self._code_refused(effect)
+        if refused is not None:
+            event = self._result(effect, ok=False, reason=CODE_LIMITED)
+            if action.replies:
+                await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
+            return refused
         try:
             call = action.bind(effect.params)
         except ValidationError as exc:  # the params did not fit after filling placeholders
@@ -332,15 +453,32 @@ class Worker:
         else:
             ctx = self._context(effect)
             try:
-                outcome = await self.retry.run(lambda: call(ctx), retryable)
+                outcome = await self.retry.run(lambda: call(ctx), retryable,
+                                               passthrough=REDIS_UNAVAILABLE)
                 event = self._result(effect, ok=outcome.ok, data=dict(outcome.data),
                                      reason=outcome.reason)
             except GiveUp as exc:
-                await self._dead(entry, effect, str(exc))
+                await self._dead(entry, effect, str(exc), unknown=_outcome_unknown(exc))
                 event = self._result(effect, ok=False, reason="unavailable")
         if action.replies:
             await self.core.apply(effect.phone, event, dedup=f"fx:{effect.id}")
         return "ok" if event.ok else (event.reason or "failed")
+
+    async def _code_refused(self, effect: RunAction) -> str | None:
+        """Why a verification code may not go out now (per-phone limits, breaker), or
+        None. Only actions that send a code are counted."""
+        if self.codes is None or effect.action not in CODE_ACTIONS:
+            return None
+        verdict, tripped = await self.codes.take(effect.phone, self.core.clock.now())
+        if tripped:
+            self.core.metrics.code_breaker_trips.inc()
+            log.error("code breaker open: verification codes paused",
+                      per_minute=self.codes.per_minute, seconds=self.codes.pause_seconds)
+        if verdict is CodeVerdict.OK:
+            return None
+        self.core.metrics.codes_refused.labels(verdict.value).inc()
+        log.warning("verification code refused", phone=effect.phone, why=verdict.value)
+        return f"code_{verdict.value}"
 
     def _context(self, effect: RunAction) -> ActionContext:
         """What the action may use; its texts go through the guard like any other."""
@@ -359,18 +497,31 @@ class Worker:
         return ActionResult(effect_id=effect.id, phone=effect.phone, action=effect.action,
                             ok=ok, data=data or {}, reason=reason)
 
-    async def _dead(self, entry: Entry, effect: Effect, reason: str) -> None:
+    async def _dead(self, entry: Entry, effect: Effect, reason: str, *,
+                    unknown: bool = False) -> None:
         self.core.metrics.dead_letters.inc()
         log.error("dead letter", type=effect.type, id=effect.id, phone=effect.phone,
-                  reason=reason[:200])
-        await self.outbox.dead_letter(entry, effect, reason)
+                  reason=reason[:200], outcome_unknown=unknown)
+        await self.outbox.dead_letter(entry, effect, reason, unknown=unknown)
+
+
+def _outcome_unknown(exc: BaseException) -> bool:
+    """Somewhere in the chain an upstream call ended unclearly (it may have happened)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OutcomeUnknown):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def retryable(exc: BaseException) -> bool:
     """The one place a failure becomes a retry: an upstream's "try later"
     (`UpstreamUnavailable`, rate limits included), a sender's retryable `SendError`, an
-    action's own `ActionRetry`, and network trouble."""
+    action's own `ActionRetry`, network trouble, and our own Redis unavailable (which,
+    still failing after the last try, leaves the entry pending instead of dead: see
+    `REDIS_UNAVAILABLE` passed through)."""
     if isinstance(exc, SendError):
         return exc.retryable
     return isinstance(exc, ActionRetry | UpstreamUnavailable | TimeoutError | ConnectionError
-                      | OSError)
+                      | OSError) or redis_unavailable(exc)

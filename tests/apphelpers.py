@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,14 +11,16 @@ from typing import Any
 import fakeredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from redis.asyncio import Redis
 
 from bot.clock import FrozenClock, SequentialIds
 from bot.config import SERVICES, Settings
+from bot.redis_conn import RedisClient
+from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.sandbox import create_sandbox_app
 from bot.sms import MemorySender
 from bot.store import Keys
+from bot.timer_poll import OnDemand
 from webhooks.app import create_app
 from webhooks.keys import RUNTIME
 
@@ -31,10 +34,12 @@ def new_sid() -> str:
 class Bot:
     """The app under test, plus handles on what it did."""
 
-    def __init__(self, app: web.Application, sender: MemorySender, clock: FrozenClock) -> None:
+    def __init__(self, app: web.Application, sender: MemorySender, clock: FrozenClock,
+                 timers: OnDemand) -> None:
         self.app = app
         self.sender = sender
         self.clock = clock
+        self.timers = timers  # `await bot.timers.tick()`: the worker moves due timers once
 
     @property
     def runtime(self) -> Runtime:
@@ -61,24 +66,33 @@ async def start_bot(aiohttp_client: Any, aiohttp_server: Any, settings: Settings
 _MEMORY = MemorySender()
 
 
-def build_bot(settings: Settings, *, redis: Redis | None = None, keys: Keys | None = None,
+async def no_pause(seconds: float) -> None:
+    """The worker's pause between two tries, in tests: its turn on the loop, no wall clock
+    (the tries and their bound are the same)."""
+    await asyncio.sleep(0)
+
+
+def build_bot(settings: Settings, *, redis: RedisClient | None = None, keys: Keys | None = None,
               sender: MemorySender | None = _MEMORY, **app_kwargs: Any) -> Bot:
     """The real app; `redis` defaults to a fresh fakeredis server. `sender=None` keeps the
     sender `SMS_SENDER` names (e.g. Twilio's REST client against its sandbox)."""
     real_sender = sender is None
     sender = MemorySender() if sender is None or sender is _MEMORY else sender
     clock = FrozenClock()
+    timers = OnDemand()
     redis = redis or fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
 
     @asynccontextmanager
     async def factory(s: Settings) -> AsyncIterator[Runtime]:
         async with open_runtime(s, redis=redis, sender=None if real_sender else sender,
-                                clock=clock,
-                                ids=SequentialIds(), keys=keys) as runtime:
+                                clock=clock, ids=SequentialIds(), keys=keys,
+                                timer_poll=timers,
+                                retry=RetryPolicy(max_tries=s.worker_max_tries,
+                                                  sleep=no_pause)) as runtime:
             yield runtime
 
     app = create_app(settings, runtime_factory=factory, **app_kwargs)
-    return Bot(app, sender, clock)
+    return Bot(app, sender, clock, timers)
 
 
 async def text(client: TestClient[Any, Any], body: str, phone: str = "+15555550100", *,

@@ -43,7 +43,7 @@ def make_settings(**overrides: Any) -> Settings:
                               "run_worker": True, "worker_claim_idle_ms": 30_000,
                               "redis_shards": 4, "port": 8080}
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture(autouse=True)

@@ -43,7 +43,7 @@ class Voter:
     def code(self, provider: str, new: list[str]) -> str:
         """The one-time code as the voter received it."""
         if provider == "local":
-            found = re.findall(r"\b(\d{6})\b", " ".join(new))
+            found: list[str] = re.findall(r"\b(\d{6})\b", " ".join(new))
             assert found, new
             return found[-1]
         if provider == "telesign":

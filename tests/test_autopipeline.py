@@ -78,7 +78,7 @@ class StuckRedis(fakeredis.FakeAsyncRedis):
 
     def pipeline(self, *args: Any, **kwargs: Any) -> Any:
         pipe = super().pipeline(*args, **kwargs)
-        pipe.execute = lambda *a, **k: self._hang()
+        pipe.execute = lambda *a, **k: self._hang()  # type: ignore[method-assign]
         return pipe
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis as redis_sync
 from aiohttp.test_utils import TestClient
+from redis.asyncio.cluster import RedisCluster
 
 from bot.bench.cluster import LocalCluster
 from bot.redis_conn import RedisClient, connect_redis, make_cluster
@@ -25,6 +26,14 @@ pytestmark = CLUSTER_MARKS
 
 PHONE = "+15555550100"
 FAILOVER_BOUND = 20.0  # seconds: node timeout 1 s, election, and the client's slot refresh
+
+
+def master_port(client: RedisClient, key: str) -> int:
+    """The port of the master that holds `key` (by the client's slot map)."""
+    assert isinstance(client, RedisCluster)
+    node = client.get_node_from_key(key)
+    assert node is not None
+    return int(node.port)
 
 
 @pytest.fixture
@@ -94,7 +103,7 @@ async def test_master_killed_mid_conversation_503_then_200_without_restart(
     try:
         assert (await text(client, "JOIN")).status == 200
         await bot.runtime.settle(timeout=15)
-        local_cluster.kill_node(victim.port)
+        local_cluster.kill_node(int(victim.port))
         killed = time.monotonic()
         statuses = await _text_until_accepted(client, "HELP", FAILOVER_BOUND)
         outage = time.monotonic() - killed
@@ -108,7 +117,7 @@ async def test_master_killed_mid_conversation_503_then_200_without_restart(
         conv = (await bot.runtime.store.load(PHONE)).conversation
         assert conv.texts_in == 3  # JOIN, HELP (once, however often it was retried), YES
     finally:
-        local_cluster.start_node(victim.port)  # it comes back as a replica
+        local_cluster.start_node(int(victim.port))  # it comes back as a replica
         local_cluster.wait_ready()
         await drop_prefix(client_redis, key_prefix)
         await client_redis.aclose()
@@ -136,8 +145,7 @@ async def test_graceful_failover_keeps_the_conversation(
     client = await aiohttp_client(bot.app)
     assert (await text(client, "JOIN")).status == 200
     await bot.runtime.settle(timeout=15)
-    master = cluster_redis.get_node_from_key(prefixed.conversation(PHONE))  # type: ignore[union-attr]
-    replica = local_cluster.replica_of(master.port)
+    replica = local_cluster.replica_of(master_port(cluster_redis, prefixed.conversation(PHONE)))
     with redis_sync.Redis(port=replica, socket_timeout=5) as r:
         assert r.execute_command("CLUSTER", "FAILOVER") in (b"OK", "OK", True)
     local_cluster.wait_ready()
@@ -162,7 +170,7 @@ async def test_wait_replicas_commits_reach_a_replica_before_the_200(
             assert (await text(client, "JOIN", phone=phone)).status == status
             master = client_redis.get_node_from_key(keys.conversation(phone))
             assert master is not None
-            replica = local_cluster.replica_of(master.port)
+            replica = local_cluster.replica_of(int(master.port))
             with redis_sync.Redis(port=replica, socket_timeout=5) as r:
                 r.execute_command("READONLY")
                 # Acknowledged means on the replica; 503 means written, not confirmed.
@@ -193,9 +201,8 @@ async def test_a_batch_of_commits_waits_once_per_node_for_its_replicas(
         if ok:
             assert results == [CommitResult.OK] * len(convs)
             for conv in convs:  # each one is on its master's replica already
-                master = cluster_redis.get_node_from_key(  # type: ignore[union-attr]
-                    prefixed.conversation(conv.phone))
-                with redis_sync.Redis(port=local_cluster.replica_of(master.port)) as r:
+                master = master_port(cluster_redis, prefixed.conversation(conv.phone))
+                with redis_sync.Redis(port=local_cluster.replica_of(master)) as r:
                     r.execute_command("READONLY")
                     assert r.exists(prefixed.conversation(conv.phone)) == 1
             convs = [(await store.load(c.phone)).conversation for c in convs]

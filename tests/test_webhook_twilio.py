@@ -101,7 +101,7 @@ async def test_stop_from_every_state_stops_every_later_send(
     for body in ("JOIN", "HELP", "hello", "STOP", "UNETE", "no"):  # not START/YES: they opt in
         assert (await text(client, body)).status == 200
     bot.clock.advance(2 * 86400)  # any timer the flow had set is long due
-    await asyncio.sleep(1.2)
+    await bot.timers.tick()
     await bot.runtime.settle()
     assert len(bot.sender.sent) == sent_before + 1
     assert await bot.runtime.consent.is_opted_out(PHONE)
@@ -118,8 +118,8 @@ async def test_texts_queued_before_stop_are_never_sent(aiohttp_client: Any,
     try:
         await bot.runtime.settle()
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        worker.stop()
+        await task
     assert [body for _, body in bot.sender.sent] == [
         "civictext: You are unsubscribed and will get no more messages. "
         "Reply START to resubscribe."]

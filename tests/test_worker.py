@@ -18,11 +18,14 @@ from bot.actions import build_registry
 from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry, Registry
 from bot.clock import FrozenClock, SequentialIds
 from bot.models import Inbound
+from bot.redis_conn import RedisClient
 from bot.retry import RetryPolicy
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import SETTLE_POLL, Runtime, open_runtime
 from bot.sms import MemorySender, SendError
 from bot.store import Keys
+from bot.timer_poll import OnDemand, every
 from bot.worker import Worker
+from tests.apphelpers import no_pause
 from tests.conftest import ROOT, drop_prefix, make_settings
 
 PHONE = "+15555550100"
@@ -65,7 +68,7 @@ class FlakySender:
 
 
 @asynccontextmanager
-async def runtime_on(redis: Redis, *, sender: Any, registry: Registry | None = None,
+async def runtime_on(redis: RedisClient, *, sender: Any, registry: Registry | None = None,
                      clock: FrozenClock | None = None, keys: Keys | None = None,
                      **overrides: Any) -> AsyncIterator[Runtime]:
     if registry is not None:  # the demo flow needs the test's `lookup` action
@@ -86,14 +89,16 @@ async def inbound(runtime: Runtime, body: str, sid: str) -> None:
 
 async def run_until(worker: Worker, done: Callable[[], Awaitable[bool]],
                     timeout: float = 5.0) -> None:
+    """Run `worker` until `done()` (bounded), asking it to read at once, as `settle` does."""
     task = asyncio.create_task(worker.run())
     try:
         async with asyncio.timeout(timeout):
             while not await done():
-                await asyncio.sleep(0.02)
+                worker.wake()
+                await asyncio.sleep(SETTLE_POLL)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        worker.stop()
+        await task
 
 
 def outbox_empty(rt: Runtime) -> Callable[[], Awaitable[bool]]:
@@ -139,7 +144,7 @@ async def test_retryable_send_failures_are_retried_then_sent_once(fake_redis: Re
     sender = FlakySender([SendError("503", retryable=True), TimeoutError()])
     async with runtime_on(fake_redis, sender=sender) as rt:
         await inbound(rt, "JOIN", "SM1")
-        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, base=0.001))
+        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, sleep=no_pause))
         await run_until(worker, outbox_empty(rt))
         assert len(sender.sent) == 1
         assert await rt.outbox.dead_letters() == []
@@ -149,7 +154,7 @@ async def test_permanent_failure_goes_to_the_dead_letter_stream(fake_redis: Redi
     sender = FlakySender([SendError("invalid number", retryable=False)])
     async with runtime_on(fake_redis, sender=sender) as rt:
         await inbound(rt, "JOIN", "SM1")
-        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, base=0.001))
+        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, sleep=no_pause))
         await run_until(worker, outbox_empty(rt))
         assert sender.sent == []
         [dead] = await rt.outbox.dead_letters()
@@ -160,7 +165,7 @@ async def test_retries_are_bounded(fake_redis: Redis) -> None:
     sender = FlakySender([SendError("503", retryable=True)] * 10)
     async with runtime_on(fake_redis, sender=sender) as rt:
         await inbound(rt, "JOIN", "SM1")
-        worker = rt.new_worker(retry=RetryPolicy(max_tries=3, base=0.001))
+        worker = rt.new_worker(retry=RetryPolicy(max_tries=3, sleep=no_pause))
         await run_until(worker, outbox_empty(rt))
         assert sender.sent == [] and len(sender.errors) == 7  # exactly three tries
         assert "out of tries" in (await rt.outbox.dead_letters())[0]["reason"]
@@ -175,7 +180,7 @@ async def test_action_result_is_fed_back_and_idempotency_key_is_stable(fake_redi
     async with runtime_on(fake_redis, sender=sender, registry=registry) as rt:
         await inbound(rt, "DEMO", "SM1")
         await inbound(rt, "20001", "SM2")
-        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, base=0.001))
+        worker = rt.new_worker(retry=RetryPolicy(max_tries=4, sleep=no_pause))
 
         async def done() -> bool:
             return len(sender.sent) >= 2 and await rt.outbox.pending_count() == 0
@@ -195,7 +200,7 @@ async def test_action_that_stays_down_fails_into_the_flow(fake_redis: Redis) -> 
     async with runtime_on(fake_redis, sender=sender, registry=registry) as rt:
         await inbound(rt, "DEMO", "SM1")
         await inbound(rt, "20001", "SM2")
-        worker = rt.new_worker(retry=RetryPolicy(max_tries=2, base=0.001))
+        worker = rt.new_worker(retry=RetryPolicy(max_tries=2, sleep=no_pause))
 
         async def done() -> bool:
             return len(sender.sent) >= 2 and await rt.outbox.pending_count() == 0
@@ -220,3 +225,38 @@ async def test_timer_fires_through_the_worker(fake_redis: Redis) -> None:
         await run_until(worker, done)
         assert [b for _, b in sender.sent] == ["Your ZIP?", "Timed out."]
         assert (await rt.store.load(PHONE)).conversation.flow is None
+
+
+async def test_due_timers_move_when_the_poll_says_not_before(fake_redis: Redis) -> None:
+    sender, clock, ticks = MemorySender(), FrozenClock(), OnDemand()
+    registry = build_registry(make_settings())
+    registry.register(Lookup())
+    async with runtime_on(fake_redis, sender=sender, registry=registry, clock=clock) as rt:
+        worker = rt.new_worker(timer_poll=ticks)
+        task = asyncio.create_task(worker.run())
+        try:
+            await inbound(rt, "DEMO", "SM1")
+            await rt.settle()
+            clock.advance(601)
+            await rt.settle()
+            assert [b for _, b in sender.sent] == ["Your ZIP?"]  # due, but not looked for
+            await ticks.tick()
+            await rt.settle()
+            assert [b for _, b in sender.sent] == ["Your ZIP?", "Timed out."]
+        finally:
+            worker.stop()
+            await task
+
+
+async def test_stop_ends_every_loop_without_cancelling(fake_redis: Redis) -> None:
+    async with runtime_on(fake_redis, sender=MemorySender(),
+                          worker_claim_idle_ms=3_600_000) as rt:
+        worker = rt.new_worker(timer_poll=every(3600))  # every loop is in a long pause
+        task = asyncio.create_task(worker.run())
+        await inbound(rt, "JOIN", "SM1")
+        await rt.settle()
+        worker.stop()
+        async with asyncio.timeout(2):  # a bound, not a wait: ends at once or fails
+            await task
+        assert not task.cancelled() and task.exception() is None
+        assert worker.processed == 1

@@ -7,21 +7,23 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 import structlog
 from aiohttp import web
 
 from bot.config import SERVICES, Settings
+from bot.flowreload import flow_reloads
 from bot.redis_conn import warm_up
 from bot.runtime import Runtime, open_runtime
 from webhooks import health, telesign, twilio
 from webhooks.common import errors
 from webhooks.keys import CORE, METRICS, REDIS, RUNTIME, SETTINGS
+from webhooks.signing import check_startup
 
 log = structlog.get_logger("webhooks.app")
 
 RuntimeFactory = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
+WORKER_STOP_SECONDS = 10.0
 
 
 def create_app(settings: Settings, *, runtime_factory: RuntimeFactory | None = None
@@ -29,6 +31,7 @@ def create_app(settings: Settings, *, runtime_factory: RuntimeFactory | None = N
     """Build the web app. `runtime_factory` lets tests inject a clock, ids, sender or Redis.
 
     It serves no sandbox: the embedded default (`bot.embedded`) mounts them beside it."""
+    check_startup(settings)  # never serve webhooks nobody can verify on a live account
     app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
     app[SETTINGS] = settings
     twilio.setup_routes(app)
@@ -56,15 +59,16 @@ def _resources(factory: RuntimeFactory, sandboxed: Sequence[str]
             # otherwise pause the loop for tens of milliseconds in the middle of a spike.
             gc.freeze()
             await warm_up(runtime.redis)
-            task: asyncio.Task[Any] | None = None
-            if settings.run_worker:
-                task = asyncio.create_task(runtime.new_worker().run(), name="outbox-worker")
+            worker = runtime.new_worker() if settings.run_worker else None
+            task = (asyncio.create_task(worker.run(), name="outbox-worker")
+                    if worker is not None else None)
             try:
-                yield
+                async with flow_reloads(runtime, watch=settings.redis_url is not None):
+                    yield
             finally:
-                if task is not None:
-                    task.cancel()
+                if worker is not None and task is not None:
+                    worker.stop()  # then cancelled only if it does not end in time
                     with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                        await asyncio.wait_for(task, timeout=10)
+                        await asyncio.wait_for(task, timeout=WORKER_STOP_SECONDS)
 
     return resources

@@ -1,9 +1,13 @@
 """What every provider webhook shares: the error middleware and the inbound hand-off.
 
 Errors map to what a provider understands: a malformed request 400 (retrying will not
-help), a bad signature 403, Redis unreachable or contended 503 (retry, nothing was written;
-or written but not yet on the replicas `REDIS_WAIT_REPLICAS` asks for),
-anything else 500 with a log line.
+help), a bad signature 403, Redis unreachable, slow or contended 503 (retry), anything else
+500 with a masked log line (never aiohttp's raw traceback).
+
+A 503 does not always mean nothing was written: when Redis answers after the time bound,
+the commit may have landed just after the webhook gave up, or it landed but fewer replicas
+than `REDIS_WAIT_REPLICAS` asks for confirmed it in time. That is safe because the commit
+carries the provider's message id as its dedup mark, so the provider's retry is a no-op.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.core import Applied, Contended
 from bot.models import Inbound
 from bot.phone import to_e164
+from bot.store import CommitResult
 from bot.store.scriptcalls import NotReplicated
 from webhooks.keys import CORE, METRICS, SETTINGS
 
@@ -62,6 +67,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except RedisError as exc:
         log.error("storage error", path=request.path, error=repr(exc)[:200])
         return web.json_response({"error": "temporarily unavailable"}, status=503)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - logged through the masking, not raw
+        log.error("webhook failed", path=request.path, error=repr(exc)[:300])
+        return web.json_response({"error": "internal error"}, status=500)
 
 
 def _short(exc: Exception) -> str:
@@ -93,6 +103,7 @@ async def take_inbound(request: web.Request, provider: str, message_id: str, sen
     # that stopped answering costs a 503 well before the provider gives up (15 s).
     async with asyncio.timeout(INBOUND_TIMEOUT):
         applied = await core.apply(phone, event, dedup=f"{provider}:{message_id}")
-    metrics.inbound.labels(provider, applied.outcome.value).inc()
+    if applied.outcome is not CommitResult.DUPLICATE:  # the core counts a duplicate, once
+        metrics.inbound.labels(provider, applied.outcome.value).inc()
     metrics.webhook_seconds.labels(provider).observe(time.perf_counter() - started)
     return applied

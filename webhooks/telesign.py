@@ -13,6 +13,7 @@ from aiohttp import web
 
 from webhooks.common import BadRequest, SignatureError, take_inbound
 from webhooks.keys import METRICS, SETTINGS
+from webhooks.signing import route_closed
 from webhooks.telesign_callbacks import (
     DeliveryReport,
     InboundSms,
@@ -30,6 +31,8 @@ async def _verified_callback(request: web.Request) -> DeliveryReport | InboundSm
     if not raw or len(raw) > MAX_BODY_BYTES:
         raise BadRequest("expected a JSON body")
     settings = request.app[SETTINGS]
+    if route_closed(settings, "telesign"):
+        raise SignatureError("TELESIGN_API_KEY unset on a live server: cannot check")
     if settings.telesign_api_key is not None:
         header = request.headers.get("Authorization") or request.headers.get("X-TS-Authorization")
         if not verify_callback_signature(settings.telesign_api_key.get_secret_value(), header,

@@ -25,6 +25,7 @@ from bot.models import CarrierOptOut
 from bot.phone import to_e164
 from webhooks.common import INBOUND_TIMEOUT, BadRequest, SignatureError, take_inbound
 from webhooks.keys import CORE, METRICS, SETTINGS
+from webhooks.signing import route_closed
 
 log = structlog.get_logger("webhooks.twilio")
 
@@ -104,9 +105,12 @@ async def _verified_form(request: web.Request) -> MultiDictProxy[Any]:
         raise BadRequest("expected application/x-www-form-urlencoded")
     try:
         form = await request.post()
-    except ValueError as exc:
-        raise BadRequest("unreadable form") from exc
+    except (ValueError, LookupError) as exc:
+        # ValueError covers UnicodeDecodeError; LookupError is an unknown `charset=`.
+        raise BadRequest("unreadable form (body or charset)") from exc
     settings = request.app[SETTINGS]
+    if route_closed(settings, "twilio"):
+        raise SignatureError("TWILIO_AUTH_TOKEN unset on a live server: cannot check")
     if settings.twilio_auth_token is not None:
         check_signature(request, form, settings.twilio_auth_token.get_secret_value(),
                         settings.public_base_url)

@@ -14,6 +14,7 @@ from bot.actions.p2a_pick_campaign import P2APickCampaign
 from bot.actions.verify_check import VerifyCheck
 from bot.actions.verify_common import VerifySettings
 from bot.actions.verify_send import VerifySend
+from bot.actions.webhook import Webhook
 from bot.actions.whatcounts_subscribe import WhatCountsSubscribe
 from bot.config import Settings
 
@@ -36,6 +37,7 @@ def build_registry(settings: Settings) -> Registry:
         P2AAdvocate(),
         P2ALegislators(),
         P2ACall(),
+        Webhook(),
     )
     for action in actions:
         registry.register(action)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 
 import structlog
 
@@ -104,12 +105,13 @@ def menu(lines: list[str]) -> str:
 
 
 async def upsert_advocate(ctx: ActionContext, campaign_id: int, *, address1: str = "",
-                          zip5: str = "") -> int:
+                          zip5: str = "", fields: Mapping[int, str] | None = None) -> int:
     """Create or update the voter's advocate (found by phone), opted in to SMS, a member of
-    the campaign (P2A requires a campaign on every advocate), with the address when given."""
+    the campaign (P2A requires a campaign on every advocate), with the address and custom
+    fields when given."""
     advocate = AdvocateInput(
         campaigns=[campaign_id], phone=ctx.phone, sms_optin=True, sms_optin_confirmed=True,
-        address1=address1[:ADDRESS_MAX] or None, zip5=zip5 or None,
+        address1=address1[:ADDRESS_MAX] or None, zip5=zip5 or None, fields=dict(fields or {}),
     )
     advocate_id: int = await ctx.upstreams.p2a.upsert_advocate(
         advocate, idempotency_key=ctx.idempotency_key)
@@ -117,10 +119,12 @@ async def upsert_advocate(ctx: ActionContext, campaign_id: int, *, address1: str
 
 
 async def save_advocate(ctx: ActionContext, campaign_id: int, *, address1: str = "",
-                        zip5: str = "") -> int | ActionOutcome:
+                        zip5: str = "", fields: Mapping[int, str] | None = None
+                        ) -> int | ActionOutcome:
     """`upsert_advocate`, or the failed outcome to return (a passing failure propagates)."""
     try:
-        return await upsert_advocate(ctx, campaign_id, address1=address1, zip5=zip5)
+        return await upsert_advocate(ctx, campaign_id, address1=address1, zip5=zip5,
+                                     fields=fields)
     except UnsupportedPhone:
         return ActionOutcome(ok=False, reason="unsupported_phone")
     except UpstreamRejected as exc:

@@ -35,7 +35,9 @@ Reasons (ok=False): `cooldown` (a RESEND within VERIFY_RESEND_COOLDOWN seconds o
 send; data `verify_wait`), `locked` (WeVote locked the device after too many failures),
 `not_sent` (local: the guard held the text back, the phone is opted out or looping, or the
 sender refused it for good), `unsupported_phone` (a number the provider cannot text, e.g.
-one WeVote's phone validation refuses), `rejected`. Upstream down (or the sender says "try
+one WeVote's phone validation refuses), `rejected`, `code_limit` (said by the worker,
+before the action runs: the phone had its codes for the hour or day, or the code breaker
+paused all code sends; see VERIFY_CODES_PER_*). Upstream down (or the sender says "try
 later"): retried by the worker.
 """
 
@@ -152,6 +154,10 @@ class VerifySend(Action[VerifySendParams]):
                 device, ctx.phone, sms_we_vote_id=sms_id or None,
                 idempotency_key=ctx.idempotency_key)
             sms_id = saved.sms_we_vote_id or sms_id
+            if saved.secret_code_system_locked_for_this_voter_device_id:
+                # The save path says so only with this flag (REFERENCE, "WeVote locked
+                # device"): no status text, and no code was sent.
+                return ActionOutcome(ok=False, reason="locked")
         except OutcomeUnknown:
             log.warning("verify send unclear, treated as sent", provider="wevote",
                         phone=mask(ctx.phone))

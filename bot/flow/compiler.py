@@ -15,8 +15,8 @@ from typing import Any, cast
 from transitions import EventData, Machine, State
 
 from bot.compliance import normalise
-from bot.flow.predicates import Matcher, compile_match, hint_for
-from bot.flow.schema import FlowSpec, StateSpec, Transition
+from bot.flow.predicates import Matcher, VarTest, compile_match, compile_var_test, hint_for
+from bot.flow.schema import FlowSpec, StateSpec, Transition, VarMatch
 from bot.flow.turn import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED, TurnHooks
 
 
@@ -88,11 +88,11 @@ def compile_flow(spec: FlowSpec) -> CompiledFlow:
 
 def _add_transitions(machine: Machine, name: str, state: StateSpec) -> None:
     for transition in state.on:
-        machine.add_transition(
-            REPLY, name, transition.goto,
-            conditions=[_reply_condition(compile_match(transition.when))],
-            before=[_before_enter(transition)],
-        )
+        when = transition.when
+        condition = (_stored_condition(compile_var_test(when)) if isinstance(when, VarMatch)
+                     else _reply_condition(compile_match(when)))
+        machine.add_transition(REPLY, name, transition.goto, conditions=[condition],
+                               before=[_before_enter(transition)])
     for trigger, routes in ((SUCCEED, state.on_success), (FAIL, state.on_failure)):
         if isinstance(routes, str):
             machine.add_transition(trigger, name, routes)
@@ -124,6 +124,18 @@ def _reply_condition(matcher: Matcher) -> Callable[[EventData], bool]:
     return condition
 
 
+def _stored_condition(test: VarTest) -> Callable[[EventData], bool]:
+    """A reply route on what is stored: any reply, kept as typed, while the test holds."""
+    def condition(event: EventData) -> bool:
+        turn = _turn(event)
+        if not test(turn.stored()):
+            return False
+        turn.matched = turn.text_in.strip()[:160]
+        return True
+
+    return condition
+
+
 def _before_enter(transition: Transition) -> Callable[[EventData], None]:
     def before(event: EventData) -> None:
         turn = _turn(event)
@@ -132,9 +144,14 @@ def _before_enter(transition: Transition) -> Callable[[EventData], None]:
     return before
 
 
-def _reason_condition(reason: str | None) -> Callable[[EventData], bool]:
+def _reason_condition(when: str | VarMatch | None) -> Callable[[EventData], bool]:
+    """An action's route: by its result's tag, or by what is stored after saving the result."""
+    if isinstance(when, VarMatch):
+        test = compile_var_test(when)
+        return lambda event: test(_turn(event).stored())
+
     def condition(event: EventData) -> bool:
-        return reason is None or _turn(event).reason == reason
+        return when is None or _turn(event).reason == when
 
     return condition
 

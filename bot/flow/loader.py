@@ -1,27 +1,64 @@
-"""Read flow files: safe YAML, pydantic validation, then cross-reference checks.
+"""Read flow files: safe YAML, pydantic validation, then every cross-reference check.
 
-Everything wrong with a flow is found here, at start-up, and reported as
-`FlowError(file, line, reason)`; nothing about a flow can fail later at run time.
+Everything wrong with the flows is found here, at start-up, on reload and in
+`flows check`, and reported all at once: each problem as `file:line: what is wrong` with a
+fix hint (`bot/flow/errors.py`). Nothing a check can see may fail later at run time.
 """
 
 from __future__ import annotations
 
-import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from bot.flow.errors import FlowError
-from bot.flow.schema import FlowSpec, StateSpec, Text
-from bot.flow.yamlmarks import FlowLoader, line_of
+from bot.compliance import DEFAULT_LISTS, Keyword, classify, normalise
+from bot.flow.checks import ActionParams, Problem, check_spec, text_variants
+from bot.flow.errors import FlowError, Issue
+from bot.flow.explain import explain
+from bot.flow.graph import check_graph
+from bot.flow.schema import FlowSpec, Text
+from bot.flow.yamlmarks import line_of
+from bot.flow.yamlread import read_yaml
+from bot.segments import count_segments
+
+__all__ = ["ActionParams", "CheckResult", "check_flows", "flow_files", "load_flow",
+           "load_flows", "text_for"]
 
 MAX_FILE_BYTES = 512 * 1024
+MAX_SEGMENTS = 2
 _CONFLICT_MARKERS = ("<<<<<<< ", "=======\n", ">>>>>>> ")
 
-ActionParams = Mapping[str, type[BaseModel] | None]
-"""Known action names, each with the pydantic model its `params` must fit (None: any)."""
+
+@dataclass
+class Loaded:
+    """One file as read: its flow (None when broken), its node tree, its problems."""
+
+    file: Path
+    spec: FlowSpec | None
+    root: yaml.Node | None
+    issues: list[Issue] = field(default_factory=list)
+
+    def line(self, path: list[int | str], *, key: bool = False) -> int | None:
+        return line_of(self.root, path, key=key)
+
+
+@dataclass
+class CheckResult:
+    """Every flow that loaded, and every problem (errors and warnings) of every file."""
+
+    specs: list[FlowSpec]
+    issues: list[Issue]
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if not i.warning]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.warning]
 
 
 def flow_files(path: Path) -> list[Path]:
@@ -36,190 +73,200 @@ def flow_files(path: Path) -> list[Path]:
     return [path]
 
 
-def load_flows(path: Path, actions: ActionParams) -> list[FlowSpec]:
-    """Load and check every flow at `path`; trigger keywords must not clash between flows."""
-    specs: list[FlowSpec] = []
-    owner: dict[str, str] = {}
-    for file in flow_files(path):
-        spec = load_flow(file, actions)
-        for words in spec.keywords_by_language().values():
-            for word in words:
-                key = word.strip().upper()
-                if key in owner:
-                    raise FlowError(file, None, f"keyword {word!r} is also used by flow "
-                                    f"{owner[key]!r}")
-                owner[key] = spec.name
-        if any(s.name == spec.name for s in specs):
-            raise FlowError(file, None, f"another file already defines flow {spec.name!r}")
-        specs.append(spec)
-    return specs
+def check_flows(path: Path, actions: ActionParams, *, neighbours: Path | None = None
+                ) -> CheckResult:
+    """Check every flow at `path`. `neighbours` (FLOW_PATH) is read too when `path` is one
+    file, so a keyword or name another deployed flow uses is caught before deploying."""
+    loaded = [read_flow(file, actions) for file in flow_files(path)]
+    others: list[Loaded] = []
+    if neighbours is not None and path.is_file() and neighbours.exists():
+        mine = {f.file.resolve() for f in loaded}
+        others = [read_flow(f, actions) for f in _quiet_files(neighbours)
+                  if f.resolve() not in mine]
+    issues = [i for f in loaded for i in f.issues]
+    issues += _across_flows([f for f in loaded if f.spec], [f for f in others if f.spec])
+    specs = [f.spec for f in loaded if f.spec is not None]
+    return CheckResult(specs, sorted(issues, key=lambda i: (i.file, i.line or 0)))
+
+
+def _quiet_files(path: Path) -> list[Path]:
+    try:
+        return flow_files(path)
+    except FlowError:
+        return []
+
+
+def load_flows(path: Path, actions: ActionParams, *, neighbours: Path | None = None
+               ) -> list[FlowSpec]:
+    """Load and check every flow at `path`; raises `FlowError` with every error found."""
+    result = check_flows(path, actions, neighbours=neighbours)
+    if result.errors:
+        raise FlowError.from_issues(result.errors)
+    return result.specs
 
 
 def load_flow(file: Path, actions: ActionParams) -> FlowSpec:
-    """Load one flow file and check it whole."""
+    """Load one flow file and check it whole (raises `FlowError` with all its errors)."""
+    loaded = read_flow(file, actions)
+    errors = [i for i in loaded.issues if not i.warning]
+    if errors or loaded.spec is None:
+        raise FlowError.from_issues(errors)
+    return loaded.spec
+
+
+def read_flow(file: Path, actions: ActionParams) -> Loaded:
+    """Read and check one file, collecting its problems instead of stopping at the first."""
+    name = str(file)
+    text, problem = _read_text(file)
+    if text is None:
+        return Loaded(file, None, None, [Issue(name, None, problem)])
+    markers = [Issue(name, n, "a merge conflict marker is left in the file",
+                     "keep the version you want, and delete the <<<<<<< ======= >>>>>>> lines")
+               for n, line in enumerate(text.splitlines(keepends=True), start=1)
+               if line.startswith(_CONFLICT_MARKERS)]
+    if markers:
+        return Loaded(file, None, None, markers)
+    root, data, issues = read_yaml(name, text)
+    loaded = Loaded(file, None, root, issues)
+    if data is None and not issues:
+        issues.append(Issue(name, 1, "the file is empty", "start from flows/README.md"))
+    if data is None:
+        return loaded
+    if not isinstance(data, dict):
+        issues.append(Issue(name, 1, "a flow file must be a mapping (name:, keywords:, "
+                            "states: ...)", "start from the example in flows/README.md"))
+        return loaded
+    try:
+        loaded.spec = FlowSpec.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(explain(name, root, data, exc))
+        issues.extend(_place(loaded, p) for p in _check_the_rest(data, exc, actions))
+        issues.sort(key=lambda i: i.line or 0)
+        return loaded
+    problems = [*check_spec(loaded.spec, actions), *check_graph(loaded.spec, actions),
+                *_text_warnings(loaded.spec)]
+    issues.extend(_place(loaded, p) for p in problems)
+    issues.sort(key=lambda i: i.line or 0)
+    return loaded
+
+
+def _check_the_rest(data: dict[str, object], error: ValidationError, actions: ActionParams
+                    ) -> list[Problem]:
+    """The state-by-state checks of the states whose keys are right, so one broken state
+    does not hide the mistakes of the others. (The checks of the whole graph wait until
+    every state reads: a broken state's links are unknown.)"""
+    broken: set[str] = set()
+    for detail in error.errors():
+        loc = detail["loc"]
+        if loc[0] != "states" or len(loc) < 2:
+            return []  # the flow itself (name, keywords, start...) does not read yet
+        broken.add(str(loc[1]))
+    states = data.get("states")
+    if not isinstance(states, dict):
+        return []
+    stand_in = {n: ({"end": True} if n in broken else s) for n, s in states.items()}
+    try:
+        spec = FlowSpec.model_validate({**data, "states": stand_in})
+    except ValidationError:
+        return []
+    return [p for p in check_spec(spec, actions)
+            if not (p.path[:1] == ["states"] and str(p.path[1]) in broken)]
+
+
+def _read_text(file: Path) -> tuple[str | None, str]:
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        raise FlowError(file, None, f"cannot read: {exc.strerror}") from exc
+        return None, f"cannot read: {exc.strerror}"
     if len(raw) > MAX_FILE_BYTES:
-        raise FlowError(file, None, f"file is larger than {MAX_FILE_BYTES} bytes")
+        return None, f"file is larger than {MAX_FILE_BYTES} bytes"
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FlowError(file, None, "not UTF-8 text") from exc
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
-        if line.startswith(_CONFLICT_MARKERS):
-            raise FlowError(file, number, "merge conflict marker left in the file")
-    try:
-        root = yaml.compose(text, Loader=FlowLoader)
-        data = yaml.load(text, Loader=FlowLoader)  # noqa: S506 - FlowLoader is a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        lineno = mark.line + 1 if mark else None
-        raise FlowError(file, lineno, f"bad YAML: {exc.problem or exc}") from exc
-    if not isinstance(data, dict):
-        raise FlowError(file, 1, "a flow file must be a mapping (name:, keywords:, states: ...)")
-    try:
-        spec = FlowSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        path: list[int | str] = [p for p in first["loc"] if isinstance(p, int | str)]
-        where = ".".join(str(p) for p in path) or "flow"
-        raise FlowError(file, line_of(root, path), f"{where}: {first['msg']}") from exc
-    problems = list(_cross_check(spec, actions))
-    if problems:
-        loc, reason = problems[0]
-        raise FlowError(file, line_of(root, loc, key=loc[-1] in spec.states), reason)
-    return spec
+        return raw.decode("utf-8"), ""
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text (save the file as UTF-8)"
 
 
-Problem = tuple[list[int | str], str]
+def _place(loaded: Loaded, problem: Problem) -> Issue:
+    return Issue(str(loaded.file), loaded.line(problem.path, key=problem.key), problem.message,
+                 problem.hint, problem.warning)
 
 
-def _cross_check(spec: FlowSpec, actions: ActionParams) -> Iterator[Problem]:
-    if spec.start not in spec.states:
-        yield ["start"], f"start state {spec.start!r} is not defined"
+def _text_warnings(spec: FlowSpec) -> Iterator[Problem]:
+    """Texts that cost more than they look: over 2 segments, or forced into UCS-2."""
     for name, state in spec.states.items():
-        yield from _check_state(spec, name, state, actions)
-    yield from _check_texts(spec, ["compliance"], spec.compliance.model_dump())
-    yield from _check_reachable(spec)
-    yield from _check_auto_cycles(spec)
+        for key in ("say", "reprompt"):
+            text: Text | None = getattr(state, key)
+            variants = text.items() if isinstance(text, dict) else [
+                ("", v) for v in text_variants(text)]
+            for lang, variant in variants:
+                path: list[int | str] = ["states", name, key, *([lang] if lang else [])]
+                seg = count_segments(variant)
+                if seg.encoding == "UCS-2":
+                    yield Problem(path, f"{key} has {seg.ucs2_chars!r}, which makes the text "
+                                  "UCS-2: 70 characters a segment instead of 160",
+                                  "use plain quotes and letters without accents", warning=True)
+                if seg.count > MAX_SEGMENTS:
+                    yield Problem(path, f"{key} is {seg.count} SMS segments long (before "
+                                  "placeholders are filled); each segment is billed",
+                                  f"keep a text to {MAX_SEGMENTS} segments (about 300 plain "
+                                  "characters)", warning=True)
 
 
-def _targets(state: StateSpec) -> Iterator[tuple[list[int | str], str]]:
-    for i, t in enumerate(state.on):
-        yield ["on", i, "goto"], t.goto
-    for key in ("goto", "on_max_attempts"):
-        target = getattr(state, key)
-        if target:
-            yield [key], target
-    for key in ("on_success", "on_failure"):
-        routes = getattr(state, key)
-        if isinstance(routes, str):
-            yield [key], routes
-        elif isinstance(routes, list):
-            for i, route in enumerate(routes):
-                yield [key, i, "goto"], route.goto
-    if state.timeout:
-        yield ["timeout", "goto"], state.timeout.goto
-
-
-def _check_state(
-    spec: FlowSpec, name: str, state: StateSpec, actions: ActionParams
-) -> Iterator[Problem]:
-    here: list[int | str] = ["states", name]
-    for loc, target in _targets(state):
-        if target not in spec.states:
-            yield here + loc, f"state {name!r} leads to {target!r}, which is not defined"
-    kinds = [k for k, v in (("on", state.on), ("action", state.action),
-                            ("goto", state.goto), ("end", state.end)) if v]
-    if len(kinds) != 1:
-        what = " and ".join(kinds) if kinds else "nothing"
-        yield here, (f"state {name!r} must do exactly one of: wait for a reply (on), call an "
-                     f"action (action), move on (goto) or end (end: true); it has {what}")
-    if state.on and state.say is None:
-        yield here, f"state {name!r} has no message (say:)"
-    if state.action is not None:
-        yield from _check_action(name, state, here, actions)
-    yield from _check_texts(spec, here, {"say": state.say, "reprompt": state.reprompt})
-
-
-def _check_action(
-    name: str, state: StateSpec, here: list[int | str], actions: ActionParams
-) -> Iterator[Problem]:
-    assert state.action is not None
-    if state.action.type not in actions:
-        known = ", ".join(sorted(actions)) or "none"
-        yield here + ["action", "type"], (f"unknown action {state.action.type!r} "
-                                          f"(known: {known})")
+def _keyword_paths(spec: FlowSpec) -> Iterator[tuple[list[int | str], str]]:
+    if isinstance(spec.keywords, list):
+        for i, word in enumerate(spec.keywords):
+            yield ["keywords", i], word
         return
-    if state.on_success is None or state.on_failure is None:
-        yield here + ["action"], (f"state {name!r} calls an action: it needs on_success "
-                                  "and on_failure")
-    for key in ("on_success", "on_failure"):
-        routes = getattr(state, key)
-        if isinstance(routes, list) and (not routes or routes[-1].when is not None):
-            yield here + [key], f"{key} needs a last route without `when:` (every other result)"
-    model = actions[state.action.type]
-    if model is not None:
-        fields = model.model_fields
-        for key in state.action.params:
-            if key not in fields:
-                yield here + ["action", "params", key], (
-                    f"action {state.action.type!r} has no parameter {key!r} "
-                    f"(it takes: {', '.join(fields) or 'none'})")
-        for key, info in fields.items():
-            if info.is_required() and key not in state.action.params:
-                yield here + ["action", "params"], (
-                    f"action {state.action.type!r} needs parameter {key!r}")
+    for lang, words in spec.keywords.items():
+        for i, word in enumerate(words):
+            yield ["keywords", lang, i], word
 
 
-def _check_texts(spec: FlowSpec, here: list[int | str],
-                 texts: Mapping[str, object]) -> Iterator[Problem]:
-    for key, text in texts.items():
-        if not isinstance(text, str | dict):
-            continue
-        variants: dict[str, str] = text if isinstance(text, dict) else {"*": text}
-        if isinstance(text, dict):
-            for lang in spec.languages:
-                if lang not in text:
-                    yield here + [key], f"{key} has no {lang!r} text (languages: {spec.languages})"
-        for lang, variant in variants.items():
-            try:
-                list(string.Formatter().parse(variant))
-            except ValueError as exc:
-                yield here + [key, lang] if lang != "*" else here + [key], (
-                    f"{key}: bad placeholder ({exc}); write {{{{ and }}}} for literal braces")
+def _across_flows(loaded: list[Loaded], others: list[Loaded]) -> list[Issue]:
+    """Names and trigger keywords are unique across flows, and never compliance words."""
+    issues: list[Issue] = []
+    every = [*others, *loaded]
+    lists = DEFAULT_LISTS
+    for f in every:
+        c = _spec(f).compliance
+        lists = lists.extended(c.stop_words, c.help_words, c.start_words)
+    names: dict[str, Loaded] = {}
+    owners: dict[str, tuple[Loaded, list[int | str]]] = {}
+    for f in every:
+        spec = _spec(f)
+        reporting = f in loaded
+        if spec.name in names and reporting:
+            issues.append(Issue(str(f.file), f.line(["name"]), f"another file already defines "
+                                f"flow {spec.name!r} ({names[spec.name].file})",
+                                "give each flow its own name"))
+        names.setdefault(spec.name, f)
+        for path, word in _keyword_paths(spec):
+            key = normalise(word)
+            if reporting and key in owners and owners[key][0] is not f:
+                owner, where = owners[key]
+                issues.append(Issue(str(f.file), f.line(path), f"keyword {word!r} is also "
+                                    f"used by flow {_spec(owner).name!r} ({owner.file}:"
+                                    f"{owner.line(where)})",
+                                    "a keyword can start only one flow: pick another word"))
+            owners.setdefault(key, (f, path))
+            kind = classify(word, lists)
+            if reporting and kind in (Keyword.STOP, Keyword.HELP, Keyword.START):
+                issues.append(Issue(str(f.file), f.line(path), f"trigger keyword {word!r} is a "
+                                    f"compliance word ({kind.value}): it would "
+                                    f"{_COMPLIANCE_EFFECT[kind]} instead of starting the flow",
+                                    "pick a word that is not a STOP, HELP or START word"))
+    return issues
 
 
-def _check_reachable(spec: FlowSpec) -> Iterator[Problem]:
-    seen = {spec.start}
-    todo = [spec.start]
-    while todo:
-        state = spec.states.get(todo.pop())
-        if state is None:
-            continue
-        for _, target in _targets(state):
-            if target not in seen:
-                seen.add(target)
-                todo.append(target)
-    for name in spec.states:
-        if name not in seen:
-            yield ["states", name], f"state {name!r} is unreachable from {spec.start!r}"
+_COMPLIANCE_EFFECT: dict[Keyword, str] = {
+    Keyword.STOP: "opt the voter out", Keyword.HELP: "send the help text",
+    Keyword.START: "re-subscribe the voter",
+}
 
 
-def _check_auto_cycles(spec: FlowSpec) -> Iterator[Problem]:
-    """States that move on at once (`goto`) must not loop without waiting for anyone."""
-    for name in spec.states:
-        path = [name]
-        current = spec.states[name].goto
-        while current is not None and current in spec.states:
-            if current in path:
-                yield ["states", name], ("states " + " -> ".join([*path, current]) +
-                                         " loop forever without waiting for a reply")
-                return
-            path.append(current)
-            current = spec.states[current].goto
+def _spec(loaded: Loaded) -> FlowSpec:
+    assert loaded.spec is not None
+    return loaded.spec
 
 
 def text_for(text: Text | None, lang: str, default_lang: str) -> str | None:

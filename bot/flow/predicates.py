@@ -7,13 +7,15 @@ Each `when:` of a flow compiles to one of these. They forgive what people type: 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from bot.compliance import normalise
-from bot.flow.schema import BuiltinMatch, ChoiceMatch, KeywordMatch
+from bot.flow.schema import BuiltinMatch, ChoiceMatch, KeywordMatch, ReplyMatch, VarMatch
 
 Matcher = Callable[[str], str | None]
 """Returns the value to keep (normalised) when the reply matches, else None."""
+VarTest = Callable[[Mapping[str, object]], bool]
+"""True when the stored values meet a `when: {var: ...}`."""
 
 YES = frozenset({"YES", "Y", "YEP", "YEAH", "SURE", "OK", "OKAY", "SI", "CLARO", "VALE"})
 NO = frozenset({"NO", "N", "NOPE", "NAH", "NOT NOW"})
@@ -88,6 +90,28 @@ HINTS: dict[str, dict[str, str]] = {
 }
 
 
+def _as_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip().lower()
+
+
+def compile_var_test(when: VarMatch) -> VarTest:
+    """Turn a `when: {var: ...}` into a test over the stored values (a closure, no strings
+    resolved at run time). Values compare as text with case ignored."""
+    values: list[object] = list(when.in_) if when.in_ is not None else [when.equals]
+    wanted = frozenset(_as_text(v) for v in values if v is not None)
+
+    def test(values: Mapping[str, object]) -> bool:
+        value = values.get(when.var)
+        present = value is not None and value != ""
+        if when.exists is not None:
+            return present == when.exists
+        return present and _as_text(value) in wanted
+
+    return test
+
+
 def compile_match(when: BuiltinMatch | KeywordMatch | ChoiceMatch) -> Matcher:
     """Turn a `when:` into a matcher closure (never a string resolved at run time)."""
     if isinstance(when, KeywordMatch):
@@ -108,8 +132,10 @@ def compile_match(when: BuiltinMatch | KeywordMatch | ChoiceMatch) -> Matcher:
     return BUILTIN[when]
 
 
-def hint_for(when: BuiltinMatch | KeywordMatch | ChoiceMatch, lang: str) -> str | None:
+def hint_for(when: ReplyMatch, lang: str) -> str | None:
     """The expectation a re-prompt states for this matcher, in `lang` (English fallback)."""
+    if isinstance(when, VarMatch):
+        return None
     if isinstance(when, KeywordMatch):
         words = " or ".join(w.upper() for w in when.keyword)
         return f"Reply {words}." if lang != "es" else f"Responda {words}."

@@ -29,6 +29,10 @@ class TurnHooks(Protocol):
     matched: str | None  # what the last `when:` matcher took from the text
     reason: str | None  # the action's failure reason, for `on_failure` routes
 
+    def stored(self) -> dict[str, object]:
+        """What `when: {var: ...}` reads: the stored values, and `lang`."""
+        ...
+
     def enter(self, name: str, state: StateSpec) -> None:
         """The machine entered state `name`."""
         ...

@@ -50,12 +50,29 @@ class FlowLoader(yaml.SafeLoader):
     """
 
 
-FlowLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-FlowLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
+class FastFlowLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """`FlowLoader` on libyaml's parser when PyYAML was built with it (several times faster:
+    every start-up reads the flows). Same resolvers, so the same values and line marks."""
+
+
+_YAML12_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+for _loader in (FlowLoader, FastFlowLoader):
+    _loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _loader.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML12_BOOL, list("tTfF"))
+
+
+def read_flow_yaml(text: str) -> tuple[yaml.Node | None, object]:
+    """The composed document (for line numbers) and its value, parsing the text once.
+
+    Broken YAML is parsed again by the pure-Python `FlowLoader`, so the error staff read (its
+    wording and line) does not depend on how PyYAML was built."""
+    try:
+        root = yaml.compose(text, Loader=FastFlowLoader)
+    except yaml.YAMLError:
+        root = yaml.compose(text, Loader=FlowLoader)  # raises the reference error
+    if root is None:
+        return None, None
+    return root, FlowLoader("").construct_document(root)

@@ -7,6 +7,7 @@ Accepts form bodies (`campaigns[]=`, `type[]=`) and JSON bodies, as the real ser
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -49,6 +50,9 @@ def validate(state: P2AState, body: dict[str, Any]) -> str | None:
     return error
 
 
+CUSTOM_FIELD = re.compile(r"^fields\[([0-9]+)\]$")
+
+
 def apply(state: P2AState, advocate: dict[str, Any], body: dict[str, Any]) -> None:
     """Write the posted fields onto an advocate (the documented update semantics)."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -71,6 +75,11 @@ def apply(state: P2AState, advocate: dict[str, Any], body: dict[str, Any]) -> No
             advocate["memberships"].append(
                 {"id": state.next_id + cid, "campaignid": cid, "name": name, "created_at": now}
             )
+    custom = {int(m.group(1)): str(v) for k, v in body.items()
+              if (m := CUSTOM_FIELD.match(k))}
+    if custom:  # `fields[ID]=value`: custom fields, kept as the advocate's `fields[]`
+        kept = {f["id"]: f["value"] for f in advocate.get("fields", [])} | custom
+        advocate["fields"] = [{"id": i, "value": v} for i, v in sorted(kept.items())]
     if str(body.get("smsOptout", "0")) == "1":
         state.opted_out.add(advocate["id"])
     subscribed = str(body.get("smsOptin", "0")) == "1" and advocate["id"] not in state.opted_out

@@ -111,7 +111,7 @@ async def save_phone(request: web.Request) -> web.Response:  # noqa: PLR0911
                 r["voter_we_vote_id"] != voter for r in state.sms_rows)  # fmt: skip
     sent, locked, success = False, link.failures_total > TRIES_ALL_TIME, True
     if query.get("send_sign_in_code_sms") in TRUTHY and locked:
-        status += "SECRET_CODE_SYSTEM_LOCKED-SMS_SEND "
+        pass  # as WeVote's save path: only the flag says so, no status text, no code sent
     elif query.get("send_sign_in_code_sms") in TRUTHY:
         if not row["normalized"].startswith("+1 "):
             status, success = status + "SENDING_VIA_TWILIO_INVALID_TO_NUMBER ", False

@@ -72,6 +72,22 @@ class Keys:
         """Live workers and their last heartbeat (a sorted set: they split the shards)."""
         return f"{self.prefix}:workers"
 
+    def codes(self, phone: str, span: str, bucket: int) -> str:
+        """Verification codes sent to one phone in one hour or day (`span`: h or d)."""
+        return f"{self.prefix}:codes:{self.tag(self.shard(phone))}:{phone}:{span}{bucket}"
+
+    def codes_total(self, minute: int) -> str:
+        """Verification codes sent to every phone in one minute (one key: one slot)."""
+        return f"{self.prefix}:codes:total:{minute}"
+
+    def codes_paused(self) -> str:
+        """Set while the code breaker pauses every code send."""
+        return f"{self.prefix}:codes:paused"
+
+    def flows_reload(self) -> str:
+        """The reload counter every process polls (`python -m bot flows reload`)."""
+        return f"{self.prefix}:flows:reload"
+
     def all_shards(self) -> range:
         return range(self.shards)
 

@@ -126,15 +126,33 @@ class Outbox:
         times = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}  # type: ignore[arg-type]
         return [Entry(e.shard, e.entry_id, e.effects, times.get(e.entry_id, 2)) for e in entries]
 
+    async def forget_idle_consumers(self, shard: int, idle_ms: int, keep: str) -> list[str]:
+        """Delete the group's consumers idle past `idle_ms` with nothing pending (workers
+        that died: a live one reads every few milliseconds, and a deleted one that was only
+        quiet is made again by its next read). Returns the names deleted."""
+        stream = self.keys.outbox(shard)
+        consumers: list[dict[str, Any]] = await self.redis.xinfo_consumers(stream, GROUP)
+        gone = [_s(c["name"]) for c in consumers
+                if int(c["idle"]) > idle_ms and int(c["pending"]) == 0
+                and _s(c["name"]) != keep]
+        for name in gone:
+            await self.redis.xgroup_delconsumer(stream, GROUP, name)
+        return gone
+
     async def ack(self, entry: Entry) -> None:
         """Settle an entry whose effects are all done (and delete it: the stream stays small)."""
         # One script call: atomic like MULTI/XACK/XDEL/EXEC, at a quarter of the client's cost.
         await self._ack(keys=[self.keys.outbox(entry.shard)], args=[GROUP, entry.entry_id])
 
-    async def dead_letter(self, entry: Entry, effect: Effect, reason: str) -> None:
-        """Keep an effect that kept failing, for staff to look at and replay."""
-        await self.redis.xadd(self.keys.dead(entry.shard),
-                              {"e": effect.model_dump_json(), "reason": reason[:500]},
+    async def dead_letter(self, entry: Entry, effect: Effect, reason: str, *,
+                          unknown: bool = False) -> None:
+        """Keep an effect that kept failing, for staff to look at and replay (`python -m bot
+        dead`). `unknown`: it may have happened upstream (an unclear end), so a replay must
+        look it up first."""
+        fields = {"e": effect.model_dump_json(), "reason": reason[:500]}
+        if unknown:
+            fields["u"] = "1"
+        await self.redis.xadd(self.keys.dead(entry.shard), fields,  # type: ignore[arg-type]
                               maxlen=100_000, approximate=True)
 
     async def move_due_timers(self, shard: int, now: float, limit: int = 500) -> int:
@@ -151,11 +169,13 @@ class Outbox:
         await self.redis.set(self.keys.done(phone, effect_id), "1", ex=DONE_TTL)
 
     async def pending_count(self) -> int:
-        """Entries waiting in every outbox (for /metrics and tests)."""
-        total = 0
-        for shard in self.keys.all_shards():
-            total += int(await self.redis.xlen(self.keys.outbox(shard)))
-        return total
+        """Entries waiting in every outbox (for /metrics and tests), in one round trip: a
+        pipeline of XLENs that each stay on one shard's key."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in self.keys.all_shards():
+                pipe.xlen(self.keys.outbox(shard))
+            lengths: list[Any] = await pipe.execute()
+        return sum(int(n) for n in lengths)
 
     async def dead_letters(self) -> list[dict[str, Any]]:
         """Every dead-lettered effect, with its reason."""

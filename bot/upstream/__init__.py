@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import aiohttp
+import structlog
 
 from bot.config import SANDBOX_DEFAULTS, SERVICES, Service, Settings
 from bot.upstream.base import ApiClient
@@ -33,8 +34,11 @@ from bot.upstream.phone2action import Phone2ActionClient
 from bot.upstream.quorum import QuorumClient
 from bot.upstream.telesign import TeleSignClient
 from bot.upstream.twilio import TwilioClient
+from bot.upstream.webhook import WebhookClient
 from bot.upstream.wevote import WeVoteClient
 from bot.upstream.whatcounts import WhatCountsClient
+
+log = structlog.get_logger("bot.upstream")
 
 __all__ = [
     "OutcomeUnknown",
@@ -67,6 +71,7 @@ class Upstreams:
     wevote: WeVoteClient
     whatcounts: WhatCountsClient | None
     quorum: QuorumClient
+    webhook: WebhookClient
     modes: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, str]:
@@ -112,8 +117,23 @@ def build_upstreams(
         wevote=_build(setups["wevote"], WeVoteClient, "api_key"),
         whatcounts=whatcounts,
         quorum=_build(setups["quorum"], QuorumClient, "username", "api_key"),
+        webhook=_webhook(settings, session),
         modes=modes,
     )
+
+
+DEV_WEBHOOK_SECRET = b"civictext-development-webhook-key"
+
+
+def _webhook(settings: Settings, session: aiohttp.ClientSession) -> WebhookClient:
+    """Staff webhooks, signed with WEBHOOK_SECRET (a development key, with a warning, when
+    unset: a receiver must not trust that one)."""
+    secret = settings.webhook_secret
+    if secret is None and settings.webhook_targets:
+        log.warning("WEBHOOK_SECRET is not set: webhooks are signed with a development key")
+    key = secret.get_secret_value().encode() if secret is not None else DEV_WEBHOOK_SECRET
+    return WebhookClient(session, settings.webhook_targets, key,
+                         timeout=settings.webhook_timeout)
 
 
 C = TypeVar("C", bound=ApiClient)

@@ -36,6 +36,8 @@ class AdvocateInput(BaseModel):
     sms_optout: bool | None = None
     p2asource: str | None = None
     tags: list[str] = Field(default_factory=list)
+    fields: dict[int, str] = Field(default_factory=dict)
+    """Custom fields by their numeric ID (Organization Settings), sent as `fields[ID]`."""
 
     def form(self, advocate_id: int | None = None) -> list[tuple[str, str]]:
         """The documented form encoding: `campaigns[]=`, `phone` as 10 digits, 1/0 flags."""
@@ -54,6 +56,7 @@ class AdvocateInput(BaseModel):
         }  # fmt: skip
         items += [(k, v) for k, v in plain.items() if v is not None]
         items += [("tags[]", t) for t in self.tags]
+        items += [(f"fields[{k}]", v) for k, v in sorted(self.fields.items())]
         return items
 
 

@@ -48,10 +48,24 @@ class SendSms(BaseModel):
 
 
 class Supporter(BaseModel):
-    """A Quorum contact (newsupporter)."""
+    """A Quorum contact (newsupporter), with the phone fields it may carry."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
     id: int
+    phone_number: str | None = None
+    phone: str | None = None
+    mobile_phone: str | None = None
+
+    def carries(self, phone: str) -> bool:
+        """One of its phones is `phone` (compared on the digits)."""
+        wanted = _digits(phone)
+        return any(value and _digits(value) == wanted
+                   for value in (self.phone_number, self.phone, self.mobile_phone))
+
+
+def _digits(value: str) -> str:
+    digits = "".join(ch for ch in value if ch.isdigit())
+    return digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
 
 
 class _Page(BaseModel):
@@ -78,10 +92,16 @@ class QuorumClient(ApiClient):
         self._credentials = {"username": username, "api_key": api_key}
 
     async def find_supporter(self, phone: str) -> int | None:
-        """GET /newsupporter/ filtered by phone: the supporter id, or None."""
-        params = {SUPPORTER_PHONE_FILTER: quorum_phone(phone), "limit": "1"}
+        """GET /newsupporter/ filtered by phone: the id of the supporter that carries this
+        phone, or None. The filter is unconfirmed and tastypie ignores unknown filters, so
+        the first record may be anyone: never text it unless its phone is this one."""
+        params = {SUPPORTER_PHONE_FILTER: quorum_phone(phone), "limit": "20"}
         page = await self._list(SUPPORTERS, params, phone)
-        return Supporter.model_validate(page[0]).id if page else None
+        for record in page:
+            supporter = Supporter.model_validate(record)
+            if supporter.carries(phone):
+                return supporter.id
+        return None
 
     async def send_individual_sms(
         self, supporter_id: int, message: str, *, idempotency_key: str | None = None

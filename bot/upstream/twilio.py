@@ -35,6 +35,7 @@ class TwilioMessage(BaseModel):
     num_segments: str | None = None
     error_code: int | None = None
     date_created: str | None = None
+    body: str | None = None  # to match a send whose outcome was unclear
 
 
 class TwilioMessageList(BaseModel):

@@ -146,7 +146,10 @@ class WeVoteClient(ApiClient):
         """voterSMSPhoneNumberSave with `send_sign_in_code_sms=true` (the only working path).
 
         On a resend pass the `sms_we_vote_id` of the first answer: WeVote otherwise adds a new
-        row per call. Raises `UpstreamRejected` when WeVote did not send the code.
+        row per call. Raises `UpstreamRejected` when WeVote did not send the code, except
+        for a locked device: that answer is returned, its
+        `secret_code_system_locked_for_this_voter_device_id` set (the save path says it only
+        with that flag, no status text), for the caller to report as locked.
         """
         params = {"voter_device_id": device_id, "send_sign_in_code_sms": "true"}
         if sms_we_vote_id:
@@ -157,7 +160,8 @@ class WeVoteClient(ApiClient):
             SMS_SAVE, params, SmsSaved, idempotent=False, idempotency_key=idempotency_key,
             phone=phone,
         )
-        if not saved.sign_in_code_sms_sent:
+        locked = saved.secret_code_system_locked_for_this_voter_device_id
+        if not saved.sign_in_code_sms_sent and not locked:
             raise UpstreamRejected(self.service, redact_text(saved.status or "code not sent"))
         return saved
 

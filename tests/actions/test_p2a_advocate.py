@@ -73,3 +73,21 @@ async def test_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.p2a.fail_next["POST /advocates"] = [503]
     with pytest.raises(UpstreamUnavailable):
         await env.run(ADVOCATE, campaign_id="1001")
+
+
+async def test_custom_fields_go_as_fields_id_and_stay_on_the_advocate(env: Env) -> None:
+    first = await env.run(ADVOCATE, campaign_id="1001", field_5365="signed", field_12="")
+    assert posts(env)[-1]["fields[5365]"] == "signed"
+    assert "fields[12]" not in posts(env)[-1]  # an empty value is left out
+    await env.run(ADVOCATE, campaign_id="1001", field_77="es")
+    saved = env.sandbox.p2a.advocates[int(first.data["advocate_id"])]
+    assert saved["fields"] == [{"id": 77, "value": "es"}, {"id": 5365, "value": "signed"}]
+
+
+def test_only_numeric_custom_fields_are_taken() -> None:
+    from pydantic import ValidationError
+
+    from bot.actions.p2a_advocate import P2AAdvocateParams
+
+    with pytest.raises(ValidationError, match="field_<ID>"):
+        P2AAdvocateParams.model_validate({"campaign_id": "1", "field_abc": "x"})

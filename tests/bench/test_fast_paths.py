@@ -207,8 +207,8 @@ async def silent_redis() -> AsyncIterator[int]:
 async def test_webhook_answers_503_when_redis_stops_answering(
     silent_redis: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(common, "INBOUND_TIMEOUT", 0.3)
-    monkeypatch.setattr(redis_conn, "WARM_TIMEOUT", 0.2)  # the start-up warm-up waits too
+    monkeypatch.setattr(common, "INBOUND_TIMEOUT", 0.05)
+    monkeypatch.setattr(redis_conn, "WARM_TIMEOUT", 0.05)  # the start-up warm-up waits too
     settings = make_settings(redis_url=f"redis://127.0.0.1:{silent_redis}/0",
                              run_worker=False, redis_pool_timeout=0.5)
     redis = make_redis(settings)

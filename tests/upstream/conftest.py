@@ -44,7 +44,7 @@ def upstream_settings(**overrides: Any) -> Settings:
     """Settings with no credentials at all (this machine's environment ignored)."""
     values: dict[str, Any] = dict.fromkeys(CREDENTIAL_FIELDS)
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -79,3 +79,16 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 def upstreams(http: aiohttp.ClientSession, sandbox_root: str, sandbox: Sandbox) -> Upstreams:
     """Every client pointed at the sandboxes with the fixed sandbox credentials."""
     return build_upstreams(upstream_settings(upstream_timeout=0.3), http, sandbox_root)
+
+
+HASTY_TIMEOUT = 0.05
+
+
+@pytest.fixture
+def hasty(http: aiohttp.ClientSession, sandbox_root: str, sandbox: Sandbox) -> Upstreams:
+    """The same clients with a short timeout, for the call a test expects to time out (the
+    sandbox's `timeout` kind hangs far longer, so it cannot answer in time): the test waits
+    0.05 s for it, not 0.3. Calls that must answer keep `upstreams` (a loaded machine can be
+    slow to answer even locally)."""
+    return build_upstreams(upstream_settings(upstream_timeout=HASTY_TIMEOUT), http,
+                           sandbox_root)

@@ -50,10 +50,10 @@ async def test_one_log_line_per_call_without_phone_or_secret(upstreams: Upstream
     assert not [s for s in SECRETS if s in text]
 
 
-async def test_failed_call_logs_its_error_class(upstreams: Upstreams, sandbox: Sandbox) -> None:
+async def test_failed_call_logs_its_error_class(hasty: Upstreams, sandbox: Sandbox) -> None:
     sandbox.p2a.fail_next["GET /advocates"] = ["timeout"]
     with capture_logs() as logs, pytest.raises(UpstreamUnavailable):
-        await upstreams.p2a.find_advocate(PHONE)
+        await hasty.p2a.find_advocate(PHONE)
     assert len(logs) == 1 and logs[0]["status"] is None and logs[0]["log_level"] == "warning"
     assert logs[0]["error"] == "TimeoutError"
 

@@ -157,7 +157,7 @@ async def test_unclear_call_is_looked_up_not_retried(
 ) -> None:
     """The answer is lost (the sandbox answers after the client gave up): the call did
     happen, the client says OutcomeUnknown, and `find_calls` shows it."""
-    server: TestServer = await aiohttp_server(create_sandbox_app(delay=0.3))
+    server: TestServer = await aiohttp_server(create_sandbox_app(delay=0.2))
     base = str(server.make_url("/p2a"))
     patient = Phone2ActionClient(http, base, cred.P2A_APP_ID, cred.P2A_APP_KEY, timeout=5)
     hasty = Phone2ActionClient(http, base, cred.P2A_APP_ID, cred.P2A_APP_KEY, timeout=0.1)
@@ -186,6 +186,7 @@ async def test_unclear_call_is_looked_up_not_retried(
 )
 async def test_errors(
     upstreams: Upstreams,
+    hasty: Upstreams,
     sandbox: Sandbox,
     *,
     route: str,
@@ -195,13 +196,14 @@ async def test_errors(
 ) -> None:
     advocate_id = await upstreams.p2a.save_advocate(voter())
     sandbox.p2a.fail_next[route] = [kind]
+    failing = (hasty if kind == "timeout" else upstreams).p2a
     with pytest.raises(error):
         if call == "find":
-            await upstreams.p2a.find_advocate(PHONE)
+            await failing.find_advocate(PHONE)
         elif call == "save":
-            await upstreams.p2a.save_advocate(voter())
+            await failing.save_advocate(voter())
         else:
-            await upstreams.p2a.create_call(advocate_id, 1001)
+            await failing.create_call(advocate_id, 1001)
 
 
 async def test_fail_twice_then_succeed(upstreams: Upstreams, sandbox: Sandbox) -> None:

@@ -26,7 +26,7 @@ async def test_send_finds_the_supporter_then_sends(upstreams: Upstreams, sandbox
     lookup, send = sandbox.log.requests
     assert lookup.query == {
         "phone_number": PHONE,
-        "limit": "1",
+        "limit": "20",
         "username": cred.QUORUM_USERNAME,
         "api_key": cred.QUORUM_API_KEY,
     }
@@ -45,6 +45,16 @@ async def test_no_supporter_means_no_send(upstreams: Upstreams, sandbox: Sandbox
     assert sandbox.log == ["GET /quorum/newsupporter/"]
 
 
+async def test_a_supporter_without_this_phone_is_never_texted(
+        upstreams: Upstreams, sandbox: Sandbox) -> None:
+    await upstreams.quorum.send_sms("+12025550111", "hello", idempotency_key="k0")
+    sandbox.quorum.ignores_phone_filter = True  # answers every supporter, someone else first
+    sandbox.log.clear()
+    with pytest.raises(UpstreamRejected, match="no supporter with this phone"):
+        await upstreams.quorum.send_sms(PHONE, "hello", idempotency_key="k1")
+    assert sandbox.log == ["GET /quorum/newsupporter/"]  # nothing sent to anyone
+
+
 async def test_bad_request_and_bad_credentials(
     http: aiohttp.ClientSession, sandbox_root: str, upstreams: Upstreams
 ) -> None:
@@ -61,13 +71,15 @@ async def test_bad_request_and_bad_credentials(
     [(500, OutcomeUnknown), ("timeout", OutcomeUnknown), (503, UpstreamUnavailable)],
 )
 async def test_send_failures_keep_the_api_key_out(
-    upstreams: Upstreams, sandbox: Sandbox, kind: int | str, error: type[Exception]
+    upstreams: Upstreams, hasty: Upstreams, sandbox: Sandbox, kind: int | str,
+    error: type[Exception]
 ) -> None:
     supporter = await upstreams.quorum.find_supporter(PHONE)
     assert supporter is not None
     sandbox.quorum.fail_next["POST /sendsms/send_individual_sms/"] = [kind]
+    failing = hasty if kind == "timeout" else upstreams
     with capture_logs() as logs, pytest.raises(error) as info:
-        await upstreams.quorum.send_individual_sms(supporter, "hi")
+        await failing.quorum.send_individual_sms(supporter, "hi")
     assert info.value.__cause__ is None  # aiohttp's text can hold the URL with the key
     assert cred.QUORUM_API_KEY not in repr(info.value) + repr(logs)
     assert [entry["path"] for entry in logs] == ["/sendsms/send_individual_sms/"]

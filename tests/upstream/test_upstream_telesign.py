@@ -209,19 +209,19 @@ async def test_magic_phone_gives_503(upstreams: Upstreams) -> None:
         await upstreams.telesign.send_sms("+15005550503", "hello")
 
 
-async def test_timeout_of_a_send_is_outcome_unknown(upstreams: Upstreams, sandbox: Sandbox) -> None:
+async def test_timeout_of_a_send_is_outcome_unknown(hasty: Upstreams, sandbox: Sandbox) -> None:
     sandbox.telesign.fail_next["POST /v1/verify/sms"] = ["timeout"]
     with pytest.raises(OutcomeUnknown) as info:
-        await upstreams.telesign.send_verify_sms(PHONE, verify_code="1234")
+        await hasty.telesign.send_verify_sms(PHONE, verify_code="1234")
     assert not isinstance(info.value, UpstreamUnavailable)
 
 
 async def test_timeout_of_a_code_check_is_outcome_unknown(
-    upstreams: Upstreams, sandbox: Sandbox
+    upstreams: Upstreams, hasty: Upstreams, sandbox: Sandbox
 ) -> None:
     sent = await upstreams.telesign.send_verify_sms(PHONE, verify_code="1234")
     sandbox.telesign.fail_next["GET /v1/verify/{reference_id}"] = ["timeout", "timeout"]
     with pytest.raises(OutcomeUnknown):
-        await upstreams.telesign.check_code(sent.reference_id, "1234")
+        await hasty.telesign.check_code(sent.reference_id, "1234")
     with pytest.raises(UpstreamUnavailable):  # the status read is idempotent
-        await upstreams.telesign.verify_status(sent.reference_id)
+        await hasty.telesign.verify_status(sent.reference_id)

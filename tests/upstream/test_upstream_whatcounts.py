@@ -15,12 +15,12 @@ ROUTE = "POST /rest/sms/addPhoneToSenderCode/{phone}/{sender_code}"
 
 
 def client(http: aiohttp.ClientSession, root: str, **kw: str) -> WhatCountsClient:
-    values = {
-        "realm": cred.WHATCOUNTS_REALM,
-        "password": cred.WHATCOUNTS_PASSWORD,
-        "sender_code": cred.WHATCOUNTS_SENDER_CODE,
-    } | kw
-    return WhatCountsClient(http, root + "/whatcounts", **values)
+    return WhatCountsClient(
+        http, root + "/whatcounts",
+        realm=kw.get("realm", cred.WHATCOUNTS_REALM),
+        password=kw.get("password", cred.WHATCOUNTS_PASSWORD),
+        sender_code=kw.get("sender_code", cred.WHATCOUNTS_SENDER_CODE),
+    )
 
 
 async def test_subscribe_then_already_exists(upstreams: Upstreams, sandbox: Sandbox) -> None:
@@ -73,11 +73,13 @@ async def test_wrong_password(http: aiohttp.ClientSession, sandbox_root: str) ->
     ],
 )
 async def test_errors(
-    upstreams: Upstreams, sandbox: Sandbox, kind: int | str, error: type[Exception]
+    upstreams: Upstreams, hasty: Upstreams, sandbox: Sandbox, kind: int | str,
+    error: type[Exception]
 ) -> None:
-    assert upstreams.whatcounts is not None
+    failing = (hasty if kind == "timeout" else upstreams).whatcounts
+    assert failing is not None
     sandbox.whatcounts.fail_next[ROUTE] = [kind]
     with pytest.raises(error) as info:
-        await upstreams.whatcounts.subscribe(PHONE)
+        await failing.subscribe(PHONE)
     if error is UpstreamUnavailable:
         assert not isinstance(info.value, UpstreamRejected)
