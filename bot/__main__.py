@@ -49,20 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                            prefix_chars="+", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
     bench.set_defaults(run=_bench)
-    dead = sub.add_parser("dead", help="dead letters: list, show, replay, drop")
-    dead_sub = dead.add_subparsers(dest="dead_command", required=True)
-    dead_list = dead_sub.add_parser("list", help="the oldest dead letters, one a line")
-    dead_list.add_argument("--limit", type=int, default=100)
-    for name, what in (("show", "one dead letter in full (phone masked)"),
-                       ("replay", "queue it again (an unknown-outcome send is looked up "
-                                  "upstream first)"),
-                       ("drop", "delete it")):
-        cmd = dead_sub.add_parser(name, help=what)
-        cmd.add_argument("id", help="the id `dead list` shows (<shard>-<stream id>)")
-        if name == "replay":
-            cmd.add_argument("--force", action="store_true",
-                             help="send even when the upstream cannot say it was not sent")
-    dead.set_defaults(run=_dead)
+    _add_faults(sub)
+    _add_dead(sub)
     flows = sub.add_parser("flows", help="work with flow files")
     flows_sub = flows.add_subparsers(dest="flows_command", required=True)
     check = flows_sub.add_parser("check", help="load and check flows, then report")
@@ -85,6 +73,34 @@ def _parser() -> argparse.ArgumentParser:
     schema = flows_sub.add_parser("schema", help="write the JSON Schema of the flow format")
     schema.set_defaults(run=_flows_schema)
     return parser
+
+
+def _add_faults(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    faults = sub.add_parser("faults", help="break a real stack and print the table "
+                                             "(docs/reliability.md)")
+    faults.add_argument("--quick", action="store_true", help="small figures, for a look")
+    faults.add_argument("--only", nargs="*", help="scenarios to run (default: all)")
+    faults.add_argument("--port-base", type=int, default=18610,
+                        help="ports base..base+15 on 127.0.0.1 (default 18610)")
+    faults.add_argument("--keep", type=Path, help="keep every process's log in this folder")
+    faults.set_defaults(run=_faults)
+
+
+def _add_dead(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dead = sub.add_parser("dead", help="dead letters: list, show, replay, drop")
+    dead_sub = dead.add_subparsers(dest="dead_command", required=True)
+    dead_list = dead_sub.add_parser("list", help="the oldest dead letters, one a line")
+    dead_list.add_argument("--limit", type=int, default=100)
+    for name, what in (("show", "one dead letter in full (phone masked)"),
+                       ("replay", "queue it again (an unknown-outcome send is looked up "
+                                  "upstream first)"),
+                       ("drop", "delete it")):
+        cmd = dead_sub.add_parser(name, help=what)
+        cmd.add_argument("id", help="the id `dead list` shows (<shard>-<stream id>)")
+        if name == "replay":
+            cmd.add_argument("--force", action="store_true",
+                             help="send even when the upstream cannot say it was not sent")
+    dead.set_defaults(run=_dead)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -145,6 +161,16 @@ def _dead(args: argparse.Namespace, settings: Settings) -> int:
                                         force=getattr(args, "force", False)))
 
 
+def _faults(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from bot.faults.run import main as faults_main
+    except ImportError as exc:  # hypothesis comes with the test extras
+        print(f"the fault suite needs the test extras (pip install -e '.[test]'): {exc}",
+              file=sys.stderr)
+        return 2
+    return faults_main(args.quick, args.only, args.port_base, keep=args.keep)
+
+
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.chat import run_chat
 
@@ -166,7 +192,7 @@ def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import flow_path
 
     deployed = flow_path(settings)
-    text, usable = report(args.path or deployed, neighbours=deployed)
+    text, usable = report(args.path or deployed, neighbours=deployed, settings=settings)
     print(text, file=sys.stdout if usable else sys.stderr)
     return 0 if usable else 2
 

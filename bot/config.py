@@ -152,9 +152,12 @@ class Settings(BaseSettings):
     allow_unsigned_webhooks: bool = Field(
         False, description="Start with provider credentials but no way to check the "
                            "provider's webhook signatures (never in production).")
-    help_contact: str = Field(
-        "ask the organizer who shared this number",
-        description="How a voter gets help (a URL, email or phone).",
+    help_contact: str | None = Field(
+        None,
+        description=(
+            "How a voter gets help: a phone, e-mail or URL named in HELP answers. Unset: HELP "
+            "names none, and the server and `flows check` warn."
+        ),
     )
 
     # --- worker -------------------------------------------------------------------------

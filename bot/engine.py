@@ -10,7 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.clock import IdFactory
-from bot.compliance import Keyword, classify, normalise
+from bot.compliance import Keyword, classify, language_hint, normalise
+from bot.compliance_steps import (
+    CONSENT_SYNC,
+    answer_check,
+    consent,
+    join_words,
+    opt_in,
+    opt_out,
+    optin_pending,
+    reply,
+    sync_opt_in,
+)
 from bot.flow import CompiledFlow, FlowSet
 from bot.flow.schema import StateSpec, Transition
 from bot.flow.turn import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED
@@ -29,31 +40,14 @@ from bot.models import (
 )
 from bot.phone import region_of
 from bot.quiet import outside_quiet_hours
+from bot.rules import Rules
 from bot.safety import calling_action, entering_state, voter_texted
 from bot.texts import default_text, pick, render
 
 #: Most `goto`s one event may follow (mailroom caps a sprint at 250 steps); the tighter
 #: bound across events is `Rules.max_auto_steps`.
 STEP_BUDGET = 50
-CONSENT_SYNC = "consent_sync"
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Deployment-wide facts the engine needs: names for texts, who answers keywords."""
-
-    program: str = "civictext"
-    help_contact: str = "ask the organizer who shared this number"
-    provider_handles_keywords: bool = False
-    consent_sync: bool = True  # push opt-outs/opt-ins upstream with the `consent_sync` action
-    quiet_start: int = 21  # local hour quiet hours begin (timers marked quiet_hours wait)
-    quiet_end: int = 8
-    countries: frozenset[str] = frozenset({"US"})  # SMS_COUNTRIES: where texts may go
-    flood_texts: int = 30  # more texts than this in a minute: faster than a person types
-    flood_answers: int = 3  # answers a minute to a phone that floods
-    max_auto_steps: int = 25  # states entered between two voter texts (bot/safety.py)
-    max_actions_per_hour: int = 30  # actions one conversation may call in an hour
-
+__all__ = ["CONSENT_SYNC", "STEP_BUDGET", "Rules", "Turn", "step"]
 
 FLOOD_WINDOW = 60.0
 
@@ -86,7 +80,8 @@ class Turn:
     def say(self, text: str | None) -> None:
         if text:
             values = {**self.conv.vars, "program": self.rules.program,
-                      "help_contact": self.rules.help_contact}
+                      "help_contact": self.rules.help_contact or "",
+                      **join_words(self.flow.spec)}
             body = render(text, values)
             self.effects.append(SendSms(id=self.ids.new_id(), phone=self.conv.phone, body=body))
 
@@ -137,8 +132,8 @@ class Turn:
             self.conv.vars[transition.save] = self.matched
         self.conv.vars.update(transition.set)
         if transition.opt_in and isinstance(self.event, Inbound):
-            self.consent.append(_consent(self.event, self.now, f"OPT-IN:{self.flow.name}",
-                                         opted_out=False))
+            self.consent.append(consent(self.event, self.now, f"OPT-IN:{self.flow.name}",
+                                        opted_out=False))
 
     def _fill(self, params: dict[str, object]) -> dict[str, object]:
         values = self.conv.vars
@@ -150,12 +145,9 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
     """Apply one event to one conversation. Pure: the caller commits, then acts."""
     work = conv.model_copy(update={"vars": dict(conv.vars), "updated_at": now})
     if isinstance(event, Inbound):
-        work.texts_in += 1
-        if region_of(work.phone) not in rules.countries:
-            return _not_served(flows, work, event, now, ids, rules)
-        return _paced_text(flows, work, event, now, ids, rules)
+        return _inbound(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):
-        return _opt_out(flows, work, event, now, ids, rules, confirm=False)
+        return opt_out(flows, work, event, now, ids, rules)
     if work.flow is None or work.state is None:
         return Step(conversation=work, note="stale")
     if _vanished(flows, work):
@@ -176,6 +168,20 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
             return Step(conversation=work, note="stale")
         return _run(turn, EXPIRE, note="timeout")
     return Step(conversation=work, note="unknown")
+
+
+def _inbound(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
+             rules: Rules) -> Step:
+    """A text: never answered when it comes from one of our own numbers (a loop); answered
+    in the writer's language (AYUDA, HOLA: Spanish); once only from outside SMS_COUNTRIES."""
+    if event.phone in rules.own_numbers or event.phone == event.to:
+        return Step(conversation=conv, note="own_number")
+    conv.texts_in += 1
+    if conv.flow is None:
+        conv.lang = language_hint(event.body) or conv.lang
+    if region_of(conv.phone) not in rules.countries:
+        return _not_served(flows, conv, event, now, ids, rules)
+    return _paced_text(flows, conv, event, now, ids, rules)
 
 
 def _paced_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float,
@@ -210,7 +216,7 @@ def _not_served(flows: FlowSet, conv: Conversation, event: Inbound, now: float,
     ever (no flow, so no code). A STOP is still recorded, answered only if it came first."""
     first = conv.texts_in == 1
     if classify(event.body, flows.lists) is Keyword.STOP and not conv.opted_out:
-        return _opt_out(flows, conv, event, now, ids, rules, confirm=first)
+        return opt_out(flows, conv, event, now, ids, rules, confirm=first)
     if not first:
         return Step(conversation=conv, note="ignored")
     countries = ", ".join(sorted(rules.countries))
@@ -222,20 +228,64 @@ def _not_served(flows: FlowSet, conv: Conversation, event: Inbound, now: float,
 
 def _on_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
              rules: Rules) -> Step:
-    keyword = classify(event.body, flows.lists)
+    keyword = classify(event.body, flows.lists, answering=answer_check(flows, conv))
     if keyword is Keyword.STOP:
         if conv.opted_out:
+            conv.flow = conv.state = None  # a pending re-join question is void
             return Step(conversation=conv, note="ignored")
-        return _opt_out(flows, conv, event, now, ids, rules, confirm=True)
+        return opt_out(flows, conv, event, now, ids, rules)
     if conv.opted_out:
+        return _while_opted_out(flows, conv, event, keyword, now, ids, rules)
+    if keyword is Keyword.HELP:
+        return reply(flows, conv, "help", ids, rules, note="help")
+    if keyword is Keyword.START:
+        return reply(flows, conv, "welcome", ids, rules, note="start")
+    return _flow_text(flows, conv, event, now, ids, rules)
+
+
+def _while_opted_out(flows: FlowSet, conv: Conversation, event: Inbound,
+                     keyword: Keyword | None, now: float, ids: IdFactory,
+                     rules: Rules) -> Step:
+    """After STOP only what the voter asks: HELP answered, a flow keyword gets its opt-in
+    question (YES re-subscribes), START opts in; a carrier's or provider's opt-out: nothing
+    until the provider's own START or YES."""
+    if conv.optout_by is not None:
         if keyword in (Keyword.START, Keyword.YES):
-            return _opt_in(flows, conv, event, now, ids, rules)
+            return opt_in(flows, conv, event, now, ids, rules)
         return Step(conversation=conv, note="ignored")
     if keyword is Keyword.HELP:
-        return _compliance_reply(flows, conv, "help", ids, rules, note="help")
-    if keyword is Keyword.START:
-        return _compliance_reply(flows, conv, "start", ids, rules, note="start")
-    return _flow_text(flows, conv, event, now, ids, rules)
+        return reply(flows, conv, "help", ids, rules, note="help", asked_while_out=True)
+    if keyword is Keyword.YES and optin_pending(flows, conv):
+        conv.opted_out = False
+        result = _flow_text(flows, conv, event, now, ids, rules)
+        result.effects.extend(sync_opt_in(conv, ids, rules))
+        return result
+    if keyword in (Keyword.START, Keyword.YES):
+        return opt_in(flows, conv, event, now, ids, rules)
+    started = flows.keywords.get(normalise(event.body))
+    if started is not None:
+        return _ask_to_rejoin(flows, conv, event, started, now, ids, rules)
+    return Step(conversation=conv, note="ignored")
+
+
+def _ask_to_rejoin(flows: FlowSet, conv: Conversation, event: Inbound,
+                   started: tuple[str, str], now: float, ids: IdFactory,
+                   rules: Rules) -> Step:
+    """A flow keyword from a phone that opted out with us: exactly one text, the flow's
+    opt-in question (only a flow that opens with one may ask)."""
+    name, lang = started
+    flow = flows.flows[name]
+    first = flow.state(flow.spec.start)
+    if not any(t.opt_in for t in first.on):
+        return Step(conversation=conv, note="ignored")
+    conv.flow, conv.lang, conv.vars = name, lang, {}
+    turn = Turn(conv, flow, now, ids, rules, text_in=event.body, event=event)
+    turn.enter(flow.spec.start, first)
+    result = turn.finish("rejoin")
+    result.effects = [e.model_copy(update={"asked_while_out": True})
+                      if isinstance(e, SendSms) else e for e in result.effects]
+    result.consent.append(consent(event, now, f"REJOIN-ASKED:{name}", opted_out=True))
+    return result
 
 
 def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
@@ -260,7 +310,7 @@ def _flow_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float, i
             turn.say(default_text("busy", conv.lang))
             return turn.finish("busy")
     if started is None:
-        return _compliance_reply(flows, conv, "idle", ids, rules, note="idle")
+        return reply(flows, conv, "idle", ids, rules, note="idle")
     name, lang = started
     conv.flow, conv.lang, conv.vars = name, lang, {}
     turn = Turn(conv, flows.flows[name], now, ids, rules, text_in=event.body, event=event)
@@ -349,57 +399,3 @@ def _save_result(turn: Turn, event: ActionResult) -> None:
             turn.conv.vars.pop(prefix + key, None)  # unset: nothing stored for nothing
         elif isinstance(value, str | int | float | bool):
             turn.conv.vars[prefix + key] = value
-
-
-def _compliance_text(flows: FlowSet, conv: Conversation, kind: str) -> str:
-    flow = flows.flows.get(conv.flow or flows.default) or flows.flows[flows.default]
-    custom = pick(getattr(flow.spec.compliance, kind, None), conv.lang, flow.spec.languages[0])
-    return custom or default_text(kind, conv.lang)
-
-
-def _compliance_reply(flows: FlowSet, conv: Conversation, kind: str, ids: IdFactory,
-                      rules: Rules, note: str) -> Step:
-    effects: list[SendSms | RunAction | SetTimer] = []
-    if not rules.provider_handles_keywords or kind == "idle":
-        body = render(_compliance_text(flows, conv, kind),
-                      {"program": rules.program, "help_contact": rules.help_contact})
-        effects.append(SendSms(id=ids.new_id(), phone=conv.phone, body=body))
-    return Step(conversation=conv, effects=effects, note=note)
-
-
-def _opt_out(flows: FlowSet, conv: Conversation, event: Inbound | CarrierOptOut, now: float,
-             ids: IdFactory, rules: Rules, *, confirm: bool) -> Step:
-    conv.opted_out, conv.flow, conv.state, conv.pending = True, None, None, None
-    conv.token += 1
-    conv.attempts = 0
-    effects: list[SendSms | RunAction | SetTimer] = []
-    if confirm and not rules.provider_handles_keywords:
-        body = render(_compliance_text(flows, conv, "stop"),
-                      {"program": rules.program, "help_contact": rules.help_contact})
-        effects.append(SendSms(id=ids.new_id(), phone=conv.phone, body=body,
-                               stop_confirmation=True))
-    if rules.consent_sync:
-        effects.append(RunAction(id=ids.new_id(), phone=conv.phone, action=CONSENT_SYNC,
-                                 params={"opted_in": False}))
-    keyword = "STOP" if isinstance(event, Inbound) else "CARRIER-OPTOUT"
-    return Step(conversation=conv, effects=effects, note="stop",
-                consent=[_consent(event, now, keyword, opted_out=True)])
-
-
-def _opt_in(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids: IdFactory,
-            rules: Rules) -> Step:
-    conv.opted_out = False
-    step_ = _compliance_reply(flows, conv, "start", ids, rules, note="start")
-    if rules.consent_sync:
-        step_.effects.append(RunAction(id=ids.new_id(), phone=conv.phone, action=CONSENT_SYNC,
-                                       params={"opted_in": True}))
-    step_.consent.append(_consent(event, now, normalise(event.body)[:20], opted_out=False))
-    return step_
-
-
-def _consent(event: Inbound | CarrierOptOut, now: float, keyword: str, *,
-             opted_out: bool) -> ConsentChange:
-    text = event.body if isinstance(event, Inbound) else ""
-    return ConsentChange(at=now, phone=event.phone, keyword=keyword, text=text[:320],
-                         message_id=event.message_id, provider=event.provider,
-                         opted_out=opted_out)

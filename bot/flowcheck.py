@@ -1,7 +1,9 @@
 """`python -m bot flows check | graph | schema`: what staff run on their flow files.
 
 `check` reports every error and warning of every file (`file:line: what is wrong`, then a
-fix), and when there is no error lists each message with its SMS segment count. `graph`
+fix), and when there is no error lists each message with its SMS segment count, every
+placeholder at its longest known value (`bot.placeholders`), and warns when HELP_CONTACT
+is unset. `graph`
 writes a flow as a Mermaid diagram with edges labelled like the YAML; `schema` writes the
 JSON Schema editors validate with.
 """
@@ -27,6 +29,7 @@ from bot.flow.schema import (
     VarMatch,
 )
 from bot.flow.suggest import did_you_mean
+from bot.placeholders import at_longest, longest_lengths
 from bot.segments import count_segments
 
 SCHEMA_ID = "https://civictext.org/schema/flow.schema.json"
@@ -47,10 +50,14 @@ def _texts(state: StateSpec) -> Iterator[tuple[str, Text]]:
             yield key, value
 
 
-def report(path: Path, neighbours: Path | None = None) -> tuple[str, bool]:
+def report(path: Path, neighbours: Path | None = None, settings: Settings | None = None
+           ) -> tuple[str, bool]:
     """Every error and warning of every file, then one line per flow and per message with
-    its segments; and whether the flows can be used (no errors)."""
+    its segments (placeholders at their longest known value), then what the deployment
+    lacks; and whether the flows can be used (no errors)."""
+    settings = settings or Settings()
     result = check_flows(path, _actions(), neighbours=neighbours)
+    warnings = len(result.warnings)
     lines = [issue.render() for issue in result.issues]
     if result.errors:
         lines.append(f"{len(result.errors)} error(s), {len(result.warnings)} warning(s): "
@@ -61,18 +68,28 @@ def report(path: Path, neighbours: Path | None = None) -> tuple[str, bool]:
                           for w in ws)
         lines.append(f"ok  {spec.name}: {len(spec.states)} states, languages "
                      f"{'/'.join(spec.languages)}, keywords {words}")
+        lengths = longest_lengths(settings, spec)
         for state_name, state in spec.states.items():
             for key, text in _texts(state):
                 variants = text.items() if isinstance(text, dict) else [("*", text)]
                 for lang, body in variants:
-                    seg = count_segments(body)
-                    lines.append(f"    {state_name}.{key}[{lang}]: {seg.count} segment"
-                                 f"{'s' if seg.count != 1 else ''} ({seg.encoding}, "
-                                 f"{seg.units} chars before placeholders)")
-    lines.append(f"{len(result.specs)} flow(s) ok, {len(result.warnings)} warning(s). Segment "
-                 "counts are for the text as written; {placeholders} add their length when "
-                 "sent.")
+                    lines.append(_message_line(f"{state_name}.{key}[{lang}]", body, lengths))
+    if not settings.help_contact:
+        warnings += 1
+        lines.append("warning: HELP_CONTACT is not set: HELP answers name no contact (set a "
+                     "phone, e-mail or URL; carriers expect one).")
+    lines.append(f"{len(result.specs)} flow(s) ok, {warnings} warning(s). Segments are "
+                 "counted with every known {placeholder} at its longest value.")
     return "\n".join(lines), True
+
+
+def _message_line(label: str, body: str, lengths: dict[str, int]) -> str:
+    """The report line of one message: its segments at the longest known values."""
+    longest, unknown = at_longest(body, lengths)
+    seg = count_segments(longest)
+    note = f"  (as written: {', '.join('{' + u + '}' for u in sorted(unknown))})" if unknown else ""
+    return (f"    {label}: {seg.count} segment{'s' if seg.count != 1 else ''} at most "
+            f"({seg.encoding}, {seg.units} chars){note}")
 
 
 class UnknownFlow(LookupError):

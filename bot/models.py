@@ -72,13 +72,16 @@ Event = Annotated[Inbound | ActionResult | TimerFired | CarrierOptOut, Field(dis
 
 
 class SendSms(Frozen):
-    """Send one text. `stop_confirmation` is the single message allowed after an opt-out."""
+    """Send one text. `stop_confirmation` is the single message allowed after an opt-out;
+    `asked_while_out` marks an answer an opted-out phone asked for itself (HELP, or the
+    opt-in question after a flow keyword), which the send guard lets through too."""
 
     type: Literal["send_sms"] = "send_sms"
     id: str
     phone: str
     body: str
     stop_confirmation: bool = False
+    asked_while_out: bool = False
 
 
 class RunAction(Frozen):
@@ -136,6 +139,7 @@ class Conversation(BaseModel):
     token: int = 0  # bumped on every state entry; stale timers and action results are dropped
     pending: str | None = None  # effect id of the action the current state waits for
     opted_out: bool = False
+    optout_by: str | None = None  # "provider" or "carrier": silent until their START/YES
     texts_in: int = 0
     updated_at: float = 0.0
     # Flood guard (see `bot.engine`): the current minute's start, texts and answers in it,

@@ -25,6 +25,7 @@ from bot.core import Core
 from bot.engine import Rules
 from bot.flow import FlowSet, load_flow_set
 from bot.metrics import Metrics
+from bot.phone import to_e164
 from bot.redis_conn import RedisClient, connect_redis
 from bot.retry import RetryPolicy
 from bot.senders import build_sender
@@ -87,6 +88,25 @@ class Runtime:
         raise TimeoutError("the outbox did not settle")
 
 
+def build_rules(settings: Settings) -> Rules:
+    """The engine's deployment facts from the settings."""
+    own = to_e164(settings.sms_from, settings.default_region) if settings.sms_from else None
+    return Rules(program=settings.program_name, help_contact=settings.help_contact,
+                 provider_handles_keywords=settings.provider_handles_keywords,
+                 quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end,
+                 countries=settings.countries,
+                 max_auto_steps=settings.flow_max_auto_steps,
+                 max_actions_per_hour=settings.flow_max_actions_per_hour,
+                 own_numbers=frozenset({own} if own else ()))
+
+
+def warn_about_settings(settings: Settings) -> None:
+    """Log what a deployment should fix before texting voters."""
+    if not settings.help_contact:
+        log.warning("HELP_CONTACT is not set: HELP answers name no contact; carriers expect "
+                    "a phone, e-mail or URL")
+
+
 SETTLE_POLL = 0.005
 
 PROJECT_FLOWS = Path(__file__).resolve().parent.parent / "flows"
@@ -140,12 +160,7 @@ async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
                                   wait_replicas=settings.redis_wait_replicas,
                                   wait_timeout_ms=settings.redis_wait_timeout_ms)
         outbox = Outbox(redis, keys)
-        rules = Rules(program=settings.program_name, help_contact=settings.help_contact,
-                      provider_handles_keywords=settings.provider_handles_keywords,
-                      quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end,
-                      countries=settings.countries,
-                      max_auto_steps=settings.flow_max_auto_steps,
-                      max_actions_per_hour=settings.flow_max_actions_per_hour)
+        rules = build_rules(settings)
         core = Core(flows=flows, rules=rules, store=RecentConversations(store),
                     clock=clock or SystemClock(),
                     ids=ids or RandomIds(), metrics=metrics)

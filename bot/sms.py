@@ -89,7 +89,8 @@ class GuardedSender:
         phone = effect.phone
         # One round trip for both checks (opt-out first: a refused text is not counted).
         count = await self.consent.admit_send(phone, effect.body, LOOP_WINDOW,
-                                              check_opt_out=not effect.stop_confirmation)
+                                              check_opt_out=not (effect.stop_confirmation
+                                                                 or effect.asked_while_out))
         if count is None:
             self.metrics.sends_refused.labels(Refused.OPTED_OUT).inc()
             log.info("send refused", phone=phone, reason="opted out", effect=effect.id)

@@ -1,7 +1,8 @@
 """Default wording of the compliance answers, per language; a flow's `compliance:` overrides.
 
 Carrier rules: HELP names the program, how to get help and how to stop; STOP confirms once;
-START confirms the opt-in with frequency and the "Msg & data rates may apply" notice.
+START confirms the opt-in with frequency ("Msg frequency varies": no cap is enforced) and
+the "Msg & data rates may apply" notice. The idle answer names the keyword of every language.
 """
 
 from __future__ import annotations
@@ -12,10 +13,18 @@ from bot.flow.schema import Text
 
 DEFAULTS: dict[str, dict[str, str]] = {
     "help": {
-        "en": "{program}: advocacy alerts. Help: {help_contact}. Msg & data rates may apply. "
+        "en": "{program}: advocacy alerts. Help: {help_contact}. Msg frequency varies. "
+              "Msg & data rates may apply. Reply STOP to cancel.",
+        "es": "{program}: alertas de accion. Ayuda: {help_contact}. La frecuencia de "
+              "mensajes varia. Pueden aplicarse tarifas de mensajes y datos. Responda PARAR "
+              "para cancelar.",
+    },
+    # HELP_CONTACT unset: no invented contact (the server and `flows check` warn about it).
+    "help_no_contact": {
+        "en": "{program}: advocacy alerts. Msg frequency varies. Msg & data rates may apply. "
               "Reply STOP to cancel.",
-        "es": "{program}: alertas de accion. Ayuda: {help_contact}. Pueden aplicarse tarifas "
-              "de mensajes y datos. Responda PARAR para cancelar.",
+        "es": "{program}: alertas de accion. La frecuencia de mensajes varia. Pueden "
+              "aplicarse tarifas de mensajes y datos. Responda PARAR para cancelar.",
     },
     "stop": {
         "en": "{program}: You are unsubscribed and will get no more messages. "
@@ -24,15 +33,23 @@ DEFAULTS: dict[str, dict[str, str]] = {
               "Responda START para volver a suscribirse.",
     },
     "start": {
-        "en": "{program}: You are subscribed again. Up to 4 msgs/month. Msg & data rates may "
+        "en": "{program}: You are subscribed again. Msg frequency varies. Msg & data rates may "
               "apply. Reply HELP for help, STOP to cancel.",
-        "es": "{program}: Se ha suscrito de nuevo. Hasta 4 msjs/mes. Pueden aplicarse tarifas "
-              "de mensajes y datos. Responda AYUDA para ayuda, PARAR para cancelar.",
+        "es": "{program}: Se ha suscrito de nuevo. La frecuencia de mensajes varia. Pueden "
+              "aplicarse tarifas de mensajes y datos. Responda AYUDA para ayuda, PARAR para "
+              "cancelar.",
+    },
+    "welcome": {
+        "en": "{program}: Welcome! Text {join_en} to sign up for advocacy alerts ({join_es} en "
+              "espanol). Reply HELP for help, STOP to cancel.",
+        "es": "{program}: Bienvenido! Envie {join_es} para recibir alertas de accion ({join_en} "
+              "in English). Responda AYUDA para ayuda, PARAR para cancelar.",
     },
     "idle": {
-        "en": "{program}: Text JOIN to get started. Reply HELP for help, STOP to cancel.",
-        "es": "{program}: Envie UNETE para empezar. Responda AYUDA para ayuda, PARAR para "
-              "cancelar.",
+        "en": "{program}: Text {join_en} to get started ({join_es} en espanol). Reply HELP for "
+              "help, STOP to cancel.",
+        "es": "{program}: Envie {join_es} para empezar ({join_en} in English). Responda AYUDA "
+              "para ayuda, PARAR para cancelar.",
     },
     "busy": {
         "en": "One moment please, we are working on it.",
@@ -64,8 +81,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
               "ayuda.",
     },
     "goodbye": {
-        "en": "{program}: Let's stop here for now. Text JOIN any time to start again.",
-        "es": "{program}: Lo dejamos aqui por ahora. Envie UNETE para empezar de nuevo.",
+        "en": "{program}: Let's stop here for now. Text {join_en} any time to start again.",
+        "es": "{program}: Lo dejamos aqui por ahora. Envie {join_es} para empezar de nuevo.",
     },
 }
 

@@ -96,6 +96,7 @@ class Worker:
         self._taking = asyncio.Lock()  # held while entries are read or claimed and dispatched
         self._settled: list[Entry] = []  # done, acknowledged by the ack loop in a moment
         self._ack_wanted = asyncio.Event()
+        self._held: set[tuple[int, str]] = set()  # entries running or done but not acked
         self._acking = False
         self.timer_poll = timer_poll or every(TIMER_POLL_SECONDS)
         self.processed = 0
@@ -168,6 +169,8 @@ class Worker:
         finally:
             waiting.cancel()
             stopped.cancel()
+        if waiting.done() and not waiting.cancelled():
+            waiting.result()  # a failing poll is a bug: raise it, never drop it silently
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for effects already running to finish."""
@@ -212,6 +215,8 @@ class Worker:
                 if done is None:
                     self._settled[:0] = settled  # not acknowledged: try again
                     self._ack_wanted.set()
+                else:
+                    self._held.difference_update((e.shard, e.entry_id) for e in settled)
         finally:
             self._acking = False
 
@@ -271,8 +276,11 @@ class Worker:
         if len(owned) > share:
             await self._hand_back(owned[share:])
         elif len(owned) < share:
-            for shard in await self.leases.acquire(share - len(owned)):
-                await self._take_over(shard)
+            await self.leases.acquire(share - len(owned))
+        # Held but not read yet: just taken, or a take-over that failed (Redis lost the
+        # groups, a failover) and is tried again on every round until it is done.
+        for shard in sorted(self.leases.owned - self._reading_shards):
+            await self._take_over(shard)
         self.core.metrics.worker_shards.set(len(self._reading_shards))
 
     async def _hand_back(self, shards: list[int]) -> None:
@@ -321,6 +329,12 @@ class Worker:
             return None
 
     async def _dispatch(self, entry: Entry) -> None:
+        key = (entry.shard, entry.entry_id)
+        if key in self._held:
+            # Our own entry, claimed back because it is slow or its ack is still on its way
+            # (a paused Redis): running it again would repeat its effects.
+            return
+        self._held.add(key)
         await self._slots.acquire()
         self._running[entry.entry_id] = entry
         task = asyncio.create_task(self._process_guarded(entry))
@@ -334,6 +348,7 @@ class Worker:
             raise
         except Exception as exc:  # noqa: BLE001 - left unacked: claimed and retried later
             log.warning("entry left for retry", entry=entry.entry_id, error=repr(exc)[:200])
+            self._held.discard((entry.shard, entry.entry_id))
             await self._pause(ERROR_PAUSE)
         finally:
             self._running.pop(entry.entry_id, None)
@@ -362,6 +377,7 @@ class Worker:
                     self._ack_wanted.set()
                 else:
                     await self.outbox.ack(entry)
+                    self._held.discard((entry.shard, entry.entry_id))
                 self.processed += 1
             finally:
                 if not lock.locked() or self._phone_locks.get(phone) is lock:

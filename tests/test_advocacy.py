@@ -98,11 +98,14 @@ async def test_join_to_call_in_english(aiohttp_client: Any, aiohttp_server: Any,
     assert advocate.body["smsOptin"] == "1"
     assert advocate.body["campaigns[]"] in ("1001", ["1001"])
     targets = await voter.says("1 Main St, Kansas City 64108")
-    assert targets[-1].startswith("Your legislators:")
-    assert "Casey Morgan" in targets[-1]
+    assert targets[-1] == (  # P2A connects every target: listed, never picked from
+        "A call will connect you with: Sen. Jordan Avery (R), Sen. Casey Morgan (D), "
+        "Rep. Riley Chen (D). Reply CALL and your phone will ring, or MENU for other campaigns.")
+    assert "POST /p2a/connections" not in sandbox.log
     await assert_under_1kib(bot, REAL_LOOKING)
-    calling = await voter.says("2")
-    assert calling[-1].startswith("Your phone will ring now to connect you with")
+    calling = await voter.says("CALL")
+    assert calling[-1].startswith("Your phone will ring now to connect you with Sen. Jordan "
+                                  "Avery, Sen. Casey Morgan, Rep. Riley Chen. When they answer")
     assert "pass the Clean Water Act" in calling[-1]
     [connection] = [r for r in sandbox.log.requests if r.path == "/p2a/connections"]
     assert connection.body["campaignid"] == "1001"
@@ -131,9 +134,14 @@ async def test_join_to_call_in_spanish(aiohttp_client: Any, aiohttp_server: Any)
     asked = await voter.says("1")
     assert "Responda con su direccion y codigo postal" in asked[-1]
     targets = await voter.says("1 Main St 64108")
-    assert targets[-1].startswith("Sus legisladores:")
-    calling = await voter.says("TODOS")
-    assert calling[-1].startswith("Su telefono sonara ahora para conectarle con")
+    assert targets[-1].startswith("Una llamada le conectara con: Sen. Jordan Avery (R),")
+    assert (await voter.says("?")) == [
+        "Perdon, no entendi. Responda LLAMAR para conectarle con sus legisladores, o MENU para "
+        "otras campanas."]
+    calling = await voter.says("llamar")
+    assert calling[-1].startswith("Su telefono sonara ahora para conectarle con Sen. Jordan")
+    assert (await voter.says("ayuda me")) == [
+        "Responda LLAMAR para llamar de nuevo o MENU para otras campanas."]
 
 
 async def test_wrong_codes_up_to_the_bound_then_resend(aiohttp_client: Any,
@@ -142,12 +150,14 @@ async def test_wrong_codes_up_to_the_bound_then_resend(aiohttp_client: Any,
     voter = Voter(bot, client, sandbox)
     code = await walk_to_code(voter, "local")
     wrong = "111111" if code != "111111" else "222222"
-    assert (await voter.says(wrong))[-1].startswith("That code did not match")
-    assert (await voter.says(wrong))[-1].startswith("That code did not match")
-    assert (await voter.says(wrong))[-1].startswith("Too many wrong codes")
-    assert (await voter.says(code))[0].startswith("Sorry, I did not understand")  # spent
-    bot.clock.advance(61)
-    resent = await voter.says("RESEND")
+    assert (await voter.says(wrong))[-1].startswith("That code did not match. Tries left: 2.")
+    assert (await voter.says(wrong))[-1].startswith("That code did not match. Tries left: 1.")
+    locked = await voter.says(wrong)
+    assert locked == ["Too many wrong codes, so that code no longer works. Reply RESEND and we "
+                      "will text you a new code right away."]
+    assert (await voter.says(code)) == [  # spent
+        "Sorry, that code no longer works. Reply RESEND for a new code."]
+    resent = await voter.says("RESEND")  # the promise kept: at once, no cool-down
     new_code = voter.code("local", resent)
     assert (await voter.says(new_code))[-1].startswith("Which campaign")
 
@@ -158,8 +168,12 @@ async def test_expired_code_and_resend_cooldown(aiohttp_client: Any, aiohttp_ser
     voter = Voter(bot, client, sandbox)
     code = await walk_to_code(voter, "local")
     cooled = await voter.says("RESEND")
-    assert cooled[-1].startswith("A new code is on its way. Please wait a minute")
-    assert not re.search(r"\b\d{6}\b", " ".join(cooled))  # no new code was sent
+    assert cooled == ["Please wait 60 seconds before asking for a new code. The code we sent "
+                      "you still works: reply with it."]
+    bot.clock.advance(20)
+    again = await voter.says("resend")  # a second RESEND: still nothing sent, still true
+    assert again[0].startswith("Please wait 40 seconds before asking for a new code.")
+    assert not re.search(r"\b\d{6}\b", " ".join(cooled + again))  # no new code was sent
     bot.clock.advance(601)
     assert (await voter.says(code))[-1].startswith("That code has expired")
     fresh = voter.code("local", await voter.says("RESEND"))
@@ -181,7 +195,7 @@ async def test_stop_midway_pushes_optout_upstream_and_silences(aiohttp_client: A
     assert len(optouts) == 1 and optouts[0].body["phone"] == "5555550100"
     assert any(c.startswith("POST /whatcounts/rest/sms/stopSubscriberSend/") for c in
                sandbox.log)
-    for body in ("1 Main St 64108", "JOIN", "HELP", "2", "CALL"):
+    for body in ("1 Main St 64108", "2", "CALL"):
         assert await voter.says(body) == []
     assert not any(c == "POST /p2a/connections" for c in sandbox.log)
 
@@ -208,7 +222,7 @@ async def test_upstream_503_twice_then_success_gives_one_call(aiohttp_client: An
     await voter.says("1")
     await voter.says("1 Main St 64108")
     sandbox.p2a.fail_next["POST /connections"] = [503, 503]
-    calling = await voter.says("1")
+    calling = await voter.says("CALL")
     assert calling[-1].startswith("Your phone will ring now")
     assert sandbox.log.count("POST /p2a/connections") == 3  # two 503s, then one that worked
     assert sandbox.p2a.fail_next["POST /connections"] == []
@@ -224,9 +238,11 @@ async def test_split_zip_asks_for_the_street_and_no_legislators_asks_again(
     await voter.says(await walk_to_code(voter, "local"))
     await voter.says("1")
     assert (await voter.says("Main St"))[-1].startswith("Please include your 5-digit ZIP")
-    assert (await voter.says("20001"))[-1].startswith("That ZIP code covers more than one")
-    assert (await voter.says("100 K St NW"))[-1].startswith("Your legislators:")  # ZIP kept
+    assert (await voter.says("20001"))[-1].startswith(
+        "Thanks. To find your legislators we also need your street address.")
+    assert (await voter.says("100 K St NW"))[-1].startswith(  # ZIP kept
+        "A call will connect you with: Del. Terry Wallace (D).")
     await voter.says("MENU")
     await voter.says("1")
     assert (await voter.says("1 Main St 99999"))[-1].startswith("We could not find legislators")
-    assert (await voter.says("100 K St NE 20001"))[-1].startswith("Your legislators:")
+    assert (await voter.says("100 K St NE 20001"))[-1].startswith("A call will connect you")

@@ -64,8 +64,9 @@ class Phone:
 
 def test_unknown_text_from_new_phone_gets_the_idle_hint(flows: FlowSet) -> None:
     phone = Phone(flows)
-    assert phone.texts(phone.text("hello")) == [
-        "Acme: Text JOIN to get started. Reply HELP for help, STOP to cancel."]
+    assert phone.texts(phone.text("hello")) == [  # the default flow's keywords, both languages
+        "Acme: Text DEMO to get started (DEMOSTRAR en espanol). Reply HELP for help, STOP to "
+        "cancel."]
     assert phone.conv.flow is None
 
 
@@ -173,9 +174,11 @@ def test_stop_from_anywhere_confirms_once_then_silence(flows: FlowSet) -> None:
     assert [(c.keyword, c.text, c.message_id, c.opted_out) for c in result.consent] == [
         ("STOP", "Stop.", "m2", True)]
     assert phone.conv.opted_out and phone.conv.flow is None
-    for body in ("DEMO", "20001", "help", "stop", "why?"):
+    for body in ("DEMO", "20001", "stop", "why?"):  # DEMO opens with no opt-in question
         assert phone.text(body).effects == [], body
         assert phone.last is not None and phone.last.note == "ignored"
+    [help_answer] = phone.text("help").effects  # HELP is always answered, once
+    assert isinstance(help_answer, SendSms) and help_answer.asked_while_out
 
 
 def test_yes_reopts_in_only_when_opted_out(flows: FlowSet) -> None:
@@ -219,7 +222,7 @@ def test_carrier_optout_opts_out_without_confirmation(flows: FlowSet) -> None:
 def test_join_optin_records_consent(flows: FlowSet) -> None:
     phone = Phone(flows)
     first = phone.texts(phone.text("JOIN"))[0]
-    for needed in ("Acme", "msgs/month", "Msg & data rates may apply", "HELP", "STOP"):
+    for needed in ("Acme", "Msg frequency varies", "Msg & data rates may apply", "HELP", "STOP"):
         assert needed in first
     result = phone.text("Yes")
     assert [c.keyword for c in result.consent] == ["OPT-IN:join"]

@@ -122,7 +122,7 @@ def test_flows_check_command_reports_line(tmp_path: Path, capsys: pytest.Capture
     assert main(["flows", "check", str(ROOT / "tests" / "flows" / "join.yaml")]) == 0
     out = capsys.readouterr().out
     assert "ok  join" in out
-    assert "optin.say[en]: 1 segment (GSM-7" in out
+    assert "optin.say[en]: 1 segment at most (GSM-7" in out
 
 
 def test_flows_check_warns_about_ucs2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -132,7 +132,7 @@ def test_flows_check_warns_about_ucs2(tmp_path: Path, capsys: pytest.CaptureFixt
     path = write(tmp_path, GOOD.replace('"Bye"', '"Bye \u2019 \U0001F44B"'))
     assert main(["flows", "check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "done.say[*]: 1 segment (UCS-2" in out
+    assert "done.say[*]: 1 segment at most (UCS-2" in out
     assert f"{path}:13: warning: say has '\u2019\U0001F44B', which makes the text UCS-2" in out
 
 

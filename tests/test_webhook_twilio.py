@@ -32,7 +32,8 @@ async def test_keyword_flow_end_to_end(bot_client: tuple[Bot, AnyClient]) -> Non
     assert (await resp.text()).endswith("<Response/>")
     await bot.runtime.settle()
     [optin] = bot.texts_to(PHONE)
-    for needed in ("civictext", "msgs/month", "Msg & data rates may apply", "HELP", "STOP"):
+    for needed in ("civictext", "Msg frequency varies", "Msg & data rates may apply", "HELP",
+                   "STOP"):
         assert needed in optin
     await text(client, "Yes!")
     await bot.runtime.settle()
@@ -98,12 +99,17 @@ async def test_stop_from_every_state_stops_every_later_send(
     await bot.runtime.settle()
     assert len(bot.sender.sent) == sent_before + 1
     assert "unsubscribed" in bot.sender.sent[-1][1]
-    for body in ("JOIN", "HELP", "hello", "STOP", "UNETE", "no"):  # not START/YES: they opt in
+    # Issue 9: only what the voter asks for: JOIN/UNETE get the opt-in question (once each),
+    # HELP its answer; nothing else, no timer, no flow text (not START/YES: they opt in).
+    for body in ("JOIN", "HELP", "hello", "STOP", "UNETE", "no"):
         assert (await text(client, body)).status == 200
     bot.clock.advance(2 * 86400)  # any timer the flow had set is long due
     await bot.timers.tick()
     await bot.runtime.settle()
-    assert len(bot.sender.sent) == sent_before + 1
+    after = [body for _, body in bot.sender.sent[sent_before + 1:]]
+    assert [b.split(":")[1].split(".")[0].strip() for b in after] == [
+        "Reply YES to get advocacy alerts", "advocacy alerts",
+        "Responda SI para recibir alertas de accion"]
     assert await bot.runtime.consent.is_opted_out(PHONE)
 
 

@@ -172,3 +172,31 @@ async def test_dead_consumers_are_deleted_once_their_entries_are_claimed(
 
         await run_until(survivor, gone)
         assert len(sender.sent) == 1
+
+
+async def test_an_entry_claimed_back_while_still_running_is_not_run_twice(
+        fake_redis: Redis) -> None:
+    """A slow effect outlives the claim time: the worker's own claim takes the entry back
+    (XAUTOCLAIM cannot tell a slow consumer from a dead one) and must not run it again."""
+    sender = GateSender(held=PHONE)
+    async with runtime_on(fake_redis, sender=sender, worker_claim_idle_ms=20,
+                          keys=Keys(shards=1)) as rt:
+        await _text(rt, PHONE, "SM1")
+        worker = rt.new_worker()
+        task = asyncio.create_task(worker.run())
+        try:
+            async with asyncio.timeout(10):
+                while True:  # claimed back by its own worker at least once
+                    pending = await fake_redis.xpending_range(rt.keys.outbox(0), GROUP,
+                                                              min="-", max="+", count=10)
+                    if pending and int(pending[0]["times_delivered"]) >= 2:
+                        break
+                    await asyncio.sleep(0.01)
+            sender.gate.set()
+            async with asyncio.timeout(5):
+                while await rt.outbox.pending_count() or worker.busy:
+                    await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert sender.sent == [PHONE]

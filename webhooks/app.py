@@ -14,7 +14,7 @@ from aiohttp import web
 from bot.config import SERVICES, Settings
 from bot.flowreload import flow_reloads
 from bot.redis_conn import warm_up
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime, open_runtime, warn_about_settings
 from webhooks import health, telesign, twilio
 from webhooks.common import errors
 from webhooks.keys import CORE, METRICS, REDIS, RUNTIME, SETTINGS
@@ -54,6 +54,7 @@ def _resources(factory: RuntimeFactory, sandboxed: Sequence[str]
             app[METRICS] = runtime.metrics
             log.info("upstreams", sandboxed=",".join(sandboxed) or "none",
                      **runtime.upstreams.describe())
+            warn_about_settings(settings)
             # Everything loaded so far (modules, flows, schemas: most of the heap) lives
             # as long as the process: keep it out of the collector's full passes, which
             # otherwise pause the loop for tens of milliseconds in the middle of a spike.

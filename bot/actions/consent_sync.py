@@ -3,7 +3,8 @@
 The engine emits it on STOP, on a carrier opt-out and on START; flows do not name it.
 Phone2Action gets `smsOptout=1` on the advocate it already has (an opt-out there cannot be
 undone, so a renewed opt-in is not pushed to it); WhatCounts gets `stopSubscriberSend`, or
-`addPhoneToSenderCode` on a renewed opt-in, when it is configured.
+`addPhoneToSenderCode` on a renewed opt-in, when it is configured. A number Phone2Action
+cannot hold (it is US-only) is skipped there, and still reaches WhatCounts.
 
     # not written in flows; emitted by the engine as
     action: {type: consent_sync, params: {opted_in: false}}
@@ -16,6 +17,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from bot.actions.base import Action, ActionContext, ActionOutcome
+from bot.upstream.errors import UnsupportedPhone
 from bot.upstream.phone2action_models import AdvocateInput
 
 
@@ -49,7 +51,11 @@ class ConsentSync(Action[ConsentSyncParams]):
     @staticmethod
     async def _p2a_optout(ctx: ActionContext, pushed: dict[str, str]) -> None:
         p2a = ctx.upstreams.p2a
-        advocate = await p2a.find_advocate(ctx.phone)
+        try:
+            advocate = await p2a.find_advocate(ctx.phone)
+        except UnsupportedPhone:  # P2A is US-only: a non-US phone never had an advocate
+            pushed["p2a"] = "not a P2A number"
+            return
         if advocate is None:
             pushed["p2a"] = "no advocate"
             return

@@ -1,29 +1,26 @@
 """`p2a_call`: ask Phone2Action to ring the voter and connect them to their legislators.
 
-    pick_target:
-      say: "Who should we connect you to? {targets_menu} or ALL"
+    confirm_call:
+      say: "A call will connect you with {targets_list}. Reply CALL to get it now."
       on:
-        - {when: number, save: choice, goto: call}
-        - {when: {keyword: [ALL, TODOS]}, set: {choice: ALL}, goto: call}
+        - {when: {keyword: [CALL, LLAMAR]}, goto: call}
     call:
       action:
         type: p2a_call
         params:
           campaign_id: "{campaign_id}"
           advocate_id: "{advocate_id}"
-          choice: "{choice}"
+          choice: ALL
           names: "{targets_names}"
-      on_success: calling            # say "Calling you now to connect you to {call_with}."
-      on_failure:
-        - {when: no_such_choice, goto: pick_target}
-        - {goto: try_later}
+      on_success: calling            # say "Your phone will ring now: {call_with}."
+      on_failure: try_later
 
 What P2A does: `POST /connections` with `type[]=call` makes P2A call the advocate's phone at
-once and connect them to the campaign's targets for the advocate's saved address. The
-documented connection API has NO parameter for choosing a target: P2A decides whom to call.
-So the voter's choice is recorded (`call_chosen`) and checked against the menu, and
-`call_with` says whom P2A reports it will call (`data.leg` of the answer) when that differs
-from the choice; it is the choice itself when P2A's answer names no legislators.
+once and connect them to EVERY target of the campaign for the advocate's saved address. The
+documented connection API has NO parameter for choosing a target, so a flow never asks the
+voter to pick one: it lists the targets and asks for CALL, passing `choice: ALL`. The
+choice is still checked against the menu (`call_chosen`), and `call_with` names exactly
+the legislators P2A's answer lists (`data.leg`), or "your legislators" when it lists none.
 
 Not idempotent (it rings the phone). On an unclear end (`OutcomeUnknown`) the action looks
 the call up with `find_calls(advocate, campaign, since=now - 300)`: a CALL connection found
@@ -32,9 +29,9 @@ safely try again (`ActionRetry`); a failed lookup gives `unavailable` and no ret
 may be ringing). A call the same voter started in those 5 minutes counts as this one.
 P2A down before the request (connect error, 502/503): retried by the worker.
 
-Data on success: `call_with` (the name, or the names joined with ", " for ALL or when P2A
-calls others), `call_chosen` (what the voter picked), `call_ids` ("5101,5102": connection
-ids), `call_count`.
+Data on success: `call_with` (the names P2A's answer lists, joined with ", "),
+`call_chosen` (what the voter picked), `call_ids` ("5101,5102": connection ids),
+`call_count`.
 Reasons (ok=False): `no_such_choice` (not 1..n of `names`, nor ALL), `invalid` (ids not
 numbers), `unavailable` (see above), `rejected` (e.g. P2A finds no legislator at the
 advocate's address).
@@ -56,6 +53,8 @@ from bot.upstream.phone2action import Phone2ActionClient
 log = structlog.get_logger("bot.actions.p2a_call")
 
 ALL_WORDS = frozenset({"all", "todos", "todas"})
+#: `call_with` when P2A's answer names nobody (we never guess whom it dials).
+UNNAMED = {"en": "your legislators", "es": "sus legisladores"}
 #: How far back the lookup after an unclear `create_call` looks (seconds).
 LOOKUP_WINDOW = 300
 
@@ -95,7 +94,7 @@ class P2ACall(Action[P2ACallParams]):
         called = [legislator_name(leg) for leg in created.leg.values()]
         ids = [str(i) for i in created.ids]
         log.info("p2a call started", phone=mask(ctx.phone), connections=len(ids))
-        return _success(chosen, called, ids)
+        return _success(chosen, called, ids, ctx.lang)
 
     @staticmethod
     async def _look_up(p2a: Phone2ActionClient, advocate_id: int, campaign_id: int,
@@ -114,7 +113,8 @@ class P2ACall(Action[P2ACallParams]):
         called = [_known(c.legislator_name or "", names) for c in found if c.legislator_name]
         log.info("p2a call unclear, found by lookup", phone=mask(ctx.phone),
                  connections=len(found))
-        return _success(chosen, list(dict.fromkeys(called)), [str(c.id) for c in found])
+        return _success(chosen, list(dict.fromkeys(called)), [str(c.id) for c in found],
+                        ctx.lang)
 
 
 def _chosen(choice: str, names: list[str]) -> list[str] | None:
@@ -132,10 +132,13 @@ def _known(raw: str, names: list[str]) -> str:
     return next((n for n in names if n.endswith(raw)), raw)
 
 
-def _success(chosen: list[str], called: list[str], ids: list[str]) -> ActionOutcome:
-    with_whom = called if called and set(called) != set(chosen) else chosen
+def _success(chosen: list[str], called: list[str], ids: list[str], lang: str
+             ) -> ActionOutcome:
+    """`call_with` names exactly whom P2A's answer lists (it dials every target of the
+    campaign; there is no per-legislator choice); no names in the answer: no names said."""
+    with_whom = ", ".join(called) if called else UNNAMED.get(lang, UNNAMED["en"])
     return ActionOutcome(ok=True, data={
-        "call_with": plain(", ".join(with_whom), CTA_MAX),
+        "call_with": plain(with_whom, CTA_MAX),
         "call_chosen": plain(", ".join(chosen), CTA_MAX),
         "call_ids": ",".join(ids),
         "call_count": len(ids),

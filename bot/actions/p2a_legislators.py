@@ -2,7 +2,7 @@
 that address on the voter's advocate.
 
     ask_address:
-      say: "Reply with your street address and ZIP (or just your ZIP)."
+      say: "Reply with your street address and ZIP."
       on:
         - {when: text, save: address, goto: find_targets}
     find_targets:
@@ -11,9 +11,8 @@ that address on the voter's advocate.
         params:
           campaign_id: "{campaign_id}"
           address: "{address}"
-          zip_ok: "{campaign_zip_ok}"
           zip5: "{zip5}"               # optional: a ZIP given before (street-only replies)
-      on_success: pick_target          # say "{targets_menu}"
+      on_success: confirm_call         # say "A call will connect you with {targets_list}"
       on_failure:
         - {when: no_zip, goto: ask_address}
         - {when: need_street, goto: ask_street}
@@ -26,14 +25,15 @@ Parsing the free text: the ZIP is the last 5-digit group (a ZIP+4 `20001-1234` c
 Washington DC"). When the text has no ZIP, the optional `zip5` param (a ZIP the voter gave
 earlier) is used, so after `need_street` the voter may answer with the street alone.
 
-Order: no ZIP -> `no_zip`; no street and `zip_ok` false -> `need_street`; then
-`GET /legislators` (address1 only when there is a street). A refusal of a bare ZIP (P2A
-answers 422 when the ZIP spans districts, like the sandbox's 20001) -> `need_street`; a
-refusal of a street address -> `bad_address`; an empty list -> `none_found`. Then the
-advocate is upserted with `address1` and `zip5` (P2A calls the targets of the advocate's
-address, so it must be saved before `p2a_call`). At most 9 targets are offered.
+Order: no ZIP -> `no_zip` (a street without a ZIP keeps asking for the ZIP); no street ->
+`need_street` (a ZIP alone asks for the street: P2A's documented lookup requires
+`address1`, REFERENCE 8); then `GET /legislators` with `address1` and `zip5`. A refusal ->
+`bad_address`; an empty list -> `none_found`. (`zip_ok` is still accepted and ignored.)
+Then the advocate is upserted with `address1` and `zip5` (P2A calls the targets of the
+advocate's address, so it must be saved before `p2a_call`). At most 9 targets are offered.
 
-Data on success: `targets_menu` ("1) Sen. Jordan Avery (R)\\n2) ..."), `targets_ids`
+Data on success: `targets_menu` ("1) Sen. Jordan Avery (R)\\n2) ..."), `targets_list`
+("Sen. Jordan Avery (R), Rep. Riley Chen (D)": whom a call connects), `targets_ids`
 ("3001,3002"), `targets_count`, `targets_names` ("Sen. Jordan Avery|Rep. Riley Chen"),
 `advocate_id`, `zip5`, `address1`. `need_street` carries `zip5` too.
 Reasons (ok=False): `no_zip`, `need_street`, `bad_address`, `none_found`,
@@ -48,7 +48,7 @@ from typing import ClassVar
 import structlog
 
 from bot.actions.base import Action, ActionContext, ActionOutcome
-from bot.actions.lenient import LenientParams, to_bool, to_int, zip5_or_empty
+from bot.actions.lenient import LenientParams, to_int, zip5_or_empty
 from bot.actions.p2a_common import (
     ADDRESS_MAX,
     MENU_MAX,
@@ -99,22 +99,21 @@ class P2ALegislators(Action[P2ALegislatorsParams]):
         zip5 = zip5 or zip5_or_empty(params.zip5)
         if not zip5:
             return ActionOutcome(ok=False, reason="no_zip")
-        if not street and not to_bool(params.zip_ok, default=True):
+        if not street:  # P2A requires address1 (REFERENCE 8): never look up a bare ZIP
             return ActionOutcome(ok=False, data={"zip5": zip5}, reason="need_street")
         campaign_id = to_int(params.campaign_id)
         if campaign_id is None or campaign_id <= 0:
             return ActionOutcome(ok=False, reason="invalid")
         try:
             legislators = await ctx.upstreams.p2a.list_legislators(
-                campaign_id, zip5=zip5, address1=street or None)
+                campaign_id, zip5=zip5, address1=street)
         except (UpstreamAuthFailed, UnexpectedAnswer) as exc:
             log.warning("p2a legislators failed", error=str(exc)[:200])
             return ActionOutcome(ok=False, reason="rejected")
         except UpstreamRejected as exc:
             log.info("p2a address refused", phone=mask(ctx.phone), street=bool(street),
                      status=exc.status)
-            return ActionOutcome(ok=False, data={"zip5": zip5},
-                           reason="bad_address" if street else "need_street")
+            return ActionOutcome(ok=False, data={"zip5": zip5}, reason="bad_address")
         targets = list({leg.id: leg for leg in legislators}.values())[:MENU_MAX]
         if not targets:
             return ActionOutcome(ok=False, data={"zip5": zip5}, reason="none_found")
@@ -123,6 +122,7 @@ class P2ALegislators(Action[P2ALegislatorsParams]):
             return advocate_id
         return ActionOutcome(ok=True, data={
             "targets_menu": menu([legislator_label(leg) for leg in targets]),
+            "targets_list": ", ".join(legislator_label(leg) for leg in targets),
             "targets_ids": ",".join(str(leg.id) for leg in targets),
             "targets_count": len(targets),
             "targets_names": "|".join(legislator_name(leg) for leg in targets),

@@ -27,6 +27,8 @@ Who makes and sends the code depends on `VERIFY_PROVIDER`:
 
 For `local` and `telesign` only a salted HMAC of the code is returned, never the code.
 
+Success tag `unclear`: the provider's answer was lost after the request left (it may have
+sent the code or not); the data is the same, so a code that does arrive still checks.
 Data on success: `verify_hash`, `verify_salt` (both "" for wevote), `verify_device`,
 `verify_sms_id` (wevote; else ""), `verify_expires` (now + VERIFY_CODE_TTL),
 `verify_sent_at` (now), `verify_tries` (0).
@@ -71,6 +73,9 @@ log = structlog.get_logger("bot.actions.verify_send")
 
 #: WeVote status token of a device locked after too many failed codes (REFERENCE 1.5).
 WEVOTE_LOCKED = "SECRET_CODE_SYSTEM_LOCKED"
+#: The success tag of a send whose answer was lost: the code may or may not be on its way,
+#: so the flow must not say "we sent you a code" (route it with `on_success: when: unclear`).
+UNCLEAR = "unclear"
 #: WeVote status tokens of a number it cannot text (invalid, or not NANP: REFERENCE 1.4-1.5).
 WEVOTE_BAD_PHONE = ("MISSING_VALID_SMS", "INVALID_TO_NUMBER")
 
@@ -117,6 +122,7 @@ class VerifySend(Action[VerifySendParams]):
         """`local` and `telesign`: our code, only its salted hash kept."""
         code, salt = new_code(), new_salt()
         digest = code_hash(self.settings, salt, ctx.phone, code)
+        unclear = False
         if provider == "telesign":
             try:
                 await ctx.upstreams.telesign.send_verify_sms(
@@ -126,6 +132,7 @@ class VerifySend(Action[VerifySendParams]):
                 # TeleSign cannot be asked; the voter can RESEND, and our hash checks it.
                 log.warning("verify send unclear, treated as sent", provider=provider,
                             phone=mask(ctx.phone))
+                unclear = True
         else:
             try:
                 result = await ctx.send_sms(code_text(self.settings, ctx.lang, code))
@@ -136,7 +143,8 @@ class VerifySend(Action[VerifySendParams]):
             if isinstance(result, Refused):
                 return ActionOutcome(ok=False, reason="not_sent")
         log.info("verify code sent", provider=provider, phone=mask(ctx.phone))
-        return ActionOutcome(ok=True, data=self._sent(now, digest=digest, salt=salt))
+        return ActionOutcome(ok=True, data=self._sent(now, digest=digest, salt=salt),
+                             reason=UNCLEAR if unclear else None)
 
     async def _wevote(self, params: VerifySendParams, ctx: ActionContext, now: int
                       ) -> ActionOutcome:
@@ -149,6 +157,7 @@ class VerifySend(Action[VerifySendParams]):
             if not device:
                 return ActionOutcome(ok=False, reason="rejected")
         sms_id = params.sms_id
+        unclear = False
         try:
             saved = await wevote.send_sign_in_code(
                 device, ctx.phone, sms_we_vote_id=sms_id or None,
@@ -162,6 +171,7 @@ class VerifySend(Action[VerifySendParams]):
             log.warning("verify send unclear, treated as sent", provider="wevote",
                         phone=mask(ctx.phone))
             sms_id = sms_id or await _wevote_row(wevote, device, ctx.phone)
+            unclear = True
         except UpstreamRejected as exc:
             if WEVOTE_LOCKED in exc.detail:
                 return ActionOutcome(ok=False, reason="locked")
@@ -169,7 +179,8 @@ class VerifySend(Action[VerifySendParams]):
                 return ActionOutcome(ok=False, reason="unsupported_phone")
             raise
         log.info("verify code sent", provider="wevote", phone=mask(ctx.phone))
-        return ActionOutcome(ok=True, data=self._sent(now, device=device, sms_id=sms_id))
+        return ActionOutcome(ok=True, data=self._sent(now, device=device, sms_id=sms_id),
+                             reason=UNCLEAR if unclear else None)
 
     def _sent(self, now: int, *, digest: str = "", salt: str = "", device: str = "",
               sms_id: str = "") -> dict[str, str | int]:

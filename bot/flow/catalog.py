@@ -44,6 +44,7 @@ CATALOG: dict[str, ActionInfo] = {
                 "sms_id": "`{verify_sms_id}` of the previous send (wevote)"},
         saves=("verify_hash", "verify_salt", "verify_device", "verify_sms_id",
                "verify_expires", "verify_sent_at", "verify_tries", "verify_wait"),
+        tags=("unclear",),
         reasons=("cooldown", "locked", "not_sent", "unsupported_phone", "rejected",
                  "code_limit"),
     ),
@@ -92,17 +93,20 @@ CATALOG: dict[str, ActionInfo] = {
         "Find the campaign's targets for the address the voter typed, and save the address "
         "on their advocate.",
         params={"campaign_id": "`{campaign_id}`", "address": "the voter's text (`{address}`)",
-                "zip_ok": "`{campaign_zip_ok}`: whether a bare ZIP finds the targets",
+                "zip_ok": "accepted and ignored: a bare ZIP is never looked up (`address1` "
+                "is required)",
                 "zip5": "a ZIP given earlier (`{zip5}`, optional)"},
-        saves=("targets_menu", "targets_ids", "targets_count", "targets_names",
-               "advocate_id", "zip5", "address1"),
+        saves=("targets_menu", "targets_list", "targets_ids", "targets_count",
+               "targets_names", "advocate_id", "zip5", "address1"),
         reasons=("no_zip", "need_street", "bad_address", "none_found", "unsupported_phone",
                  "rejected"),
     ),
     "p2a_call": ActionInfo(
-        "Ask Phone2Action to ring the voter and connect them to their legislators.",
+        "Ask Phone2Action to ring the voter and connect them to every legislator the "
+        "campaign targets (its API has no per-legislator choice); `call_with` names whom its "
+        "answer lists.",
         params={"campaign_id": "`{campaign_id}`", "advocate_id": "`{advocate_id}`",
-                "choice": "the voter's pick (a number, or ALL)",
+                "choice": "ALL (a menu number is still accepted)",
                 "names": "`{targets_names}`"},
         saves=("call_with", "call_chosen", "call_ids", "call_count"),
         reasons=("no_such_choice", "rejected"),

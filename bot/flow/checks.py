@@ -23,8 +23,9 @@ ActionParams = Mapping[str, type[BaseModel] | None]
 
 Path_ = list[int | str]
 
-#: Placeholders every message may use.
-BUILT_IN = frozenset({"program", "help_contact"})
+#: Placeholders every message may use (`join_en`/`join_es`: the flow's first keyword of
+#: each language, as the engine renders them).
+BUILT_IN = frozenset({"program", "help_contact", "join_en", "join_es"})
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ YES = frozenset({"YES", "Y", "YEP", "YEAH", "SURE", "OK", "OKAY", "SI", "CLARO",
 NO = frozenset({"NO", "N", "NOPE", "NAH", "NOT NOW"})
 _ZIP = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)")
 _CODE = re.compile(r"(?<!\d)(\d{4,8})(?!\d)")
+#: A space or dash between two digit groups of a code, as people copy it ("339 373", "339-373").
+_CODE_GAP = re.compile(r"(?<=\d)[ -](?=\d)")
 _NUMBER = re.compile(r"^\s*#?\s*(\d{1,3})\s*[.)]?\s*$")
 
 
@@ -40,7 +42,7 @@ def match_zip(reply: str) -> str | None:
 
 
 def match_code(reply: str) -> str | None:
-    found = _CODE.findall(reply)
+    found = _CODE.findall(reply) or _CODE.findall(_CODE_GAP.sub("", reply))
     return found[0] if len(found) == 1 else None
 
 
@@ -137,8 +139,9 @@ def hint_for(when: ReplyMatch, lang: str) -> str | None:
     if isinstance(when, VarMatch):
         return None
     if isinstance(when, KeywordMatch):
-        words = " or ".join(w.upper() for w in when.keyword)
-        return f"Reply {words}." if lang != "es" else f"Responda {words}."
+        if lang == "es":
+            return f"Responda {' o '.join(w.upper() for w in when.keyword)}."
+        return f"Reply {' or '.join(w.upper() for w in when.keyword)}."
     key = "choice" if isinstance(when, ChoiceMatch) else when
     hints = HINTS.get(key)
     if hints is None:

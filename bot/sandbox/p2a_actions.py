@@ -36,7 +36,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 
 async def list_legislators(request: web.Request) -> web.Response:
-    """GET /legislators?campaignid=&zip5=&address1=: 422 when the ZIP needs an address."""
+    """GET /legislators?campaignid=&zip5=&address1=: all three required (REFERENCE 8)."""
     query = request.query
     campaign = request.app[P2A].campaign(int(digits(query.get("campaignid")) or 0))
     zip5 = query.get("zip5", "")
@@ -44,6 +44,8 @@ async def list_legislators(request: web.Request) -> web.Response:
         return refuse(400, "Invalid campaign ID")
     if len(zip5) != 5 or not zip5.isdigit():
         return refuse(422, "zip5 must be a 5-digit ZIP code")
+    if not query.get("address1", "").strip():
+        return refuse(422, "address1 is required")
     try:
         return web.json_response(_targets(campaign, zip5, query.get("address1")))
     except data.AddressRequired:

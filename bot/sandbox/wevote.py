@@ -32,12 +32,17 @@ __all__ = ["WEVOTE", "WeVoteState", "create_app"]
 
 
 def fail(request: web.Request, kind: str) -> web.Response | None:
-    """Infrastructure errors (not WeVote's own JSON), and a failing Twilio send."""
+    """Infrastructure errors (not WeVote's own JSON), a failing Twilio send (`twilio`), and
+    a device locked after too many failures (`locked`)."""
     if kind in ("429", "500", "502", "503", "504"):
         return html_error(int(kind))
     if kind == "twilio" and request.path.endswith("/voterSMSPhoneNumberSave/"):
         return reply("TWILIO_ERROR_21211 MSG_invalid_to COULD_NOT_SEND_VIA_TWILIO ", False,
                      sign_in_code_sms_sent=False)  # fmt: skip
+    if kind == "locked" and request.path.endswith("/voterSMSPhoneNumberSave/"):
+        # What WeVote answers once a device failed too often (REFERENCE 1.5).
+        return reply("SECRET_CODE_SYSTEM_LOCKED-SMS_SEND ", True, sign_in_code_sms_sent=False,
+                     secret_code_system_locked_for_this_voter_device_id=True)
     return None
 
 

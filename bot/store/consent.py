@@ -18,6 +18,9 @@ from bot.store.keys import Keys
 from bot.store.scriptcalls import AutoPipeline
 from bot.store.scripts import SEND_GUARD
 
+#: Flag values other than our own "1": opted out outside the bot.
+OUTSIDE_OPT_OUTS = frozenset({"carrier", "provider"})
+
 
 class SendConsent(Protocol):
     """What the send layer asks before every text (see `bot.sms.GuardedSender`)."""
@@ -55,16 +58,25 @@ class ConsentStore:
         """The flag as a GET or MGET of `flag_key` answers it."""
         return raw is not None
 
+    @staticmethod
+    def opted_out_by(raw: bytes | str | None) -> str | None:
+        """Who opted the phone out, as the flag keeps it: "carrier" or "provider" (silent
+        until their own START or YES, even after the conversation expired), None for us."""
+        value = raw.decode() if isinstance(raw, bytes) else raw
+        return value if value in OUTSIDE_OPT_OUTS else None
+
     def commit_write(self, phone: str, was_opted_out: bool, opted_out: bool,
-                     changes: Sequence[ConsentChange]) -> FlagWrite:
+                     changes: Sequence[ConsentChange], *, was_by: str | None = None,
+                     by: str | None = None) -> FlagWrite:
         """The commit script's consent part. The commit also checks that the flag still says
         `was_opted_out` (an opt-out can outlive its expired conversation), so a step made on
-        a stale or guessed view of the phone clashes instead of landing.
+        a stale or guessed view of the phone clashes instead of landing. The flag's value
+        says who opted the phone out (`by`: "carrier", "provider", or None for us: "1").
 
-        KEYS: flag, audit log. ARGV: expected flag ('1'/'0'), operation (keep/set/del),
-        n_changes, changes..."""
-        changed = opted_out != was_opted_out
-        operation = ("set" if opted_out else "del") if changed else "keep"
+        KEYS: flag, audit log. ARGV: expected flag ('1'/'0'), operation (keep, del, or
+        set:<value>), n_changes, changes..."""
+        changed = opted_out != was_opted_out or (opted_out and by != was_by)
+        operation = (f"set:{by or '1'}" if opted_out else "del") if changed else "keep"
         keys = [self.flag_key(phone), self.keys.consent(self.keys.shard(phone))]
         args: list[Any] = ["1" if was_opted_out else "0", operation, len(changes),
                            *(c.model_dump_json() for c in changes)]

@@ -99,6 +99,7 @@ class ConversationStore:
         conv = decode(phone, values[0])
         if self.consent.is_set(values[1]):
             conv.opted_out = True
+            conv.optout_by = conv.optout_by or self.consent.opted_out_by(values[1])
         return Snapshot(conversation=conv, seen=bool(dedup and values[2] is not None))
 
     async def commit(self, before: Conversation, step: Step, dedup: str | None = None,
@@ -156,7 +157,8 @@ class ConversationStore:
             fire = FireTimer(id=timer.id, phone=phone, name=timer.name, token=timer.token)
             args += [timer.due, fire.model_dump_json()]
         consent = self.consent.commit_write(phone, before.opted_out, conv.opted_out,
-                                            step.consent)
+                                            step.consent, was_by=before.optout_by,
+                                            by=conv.optout_by)
         keys = [k.conversation(phone), k.seen(phone, dedup or "-"), k.outbox(shard),
                 k.timers(shard), k.ignored(shard), *consent.keys]
         return keys, args + consent.args
@@ -164,10 +166,12 @@ class ConversationStore:
 
 def _outcome(phone: str, result: Any) -> CommitResult:
     """The commit script's answer; a clash raises with the state the script found."""
-    if isinstance(result, list):  # ['conflict', value or '', opt-out flag]
+    if isinstance(result, list):  # ['conflict', value or '', flag exists, flag value or '']
         conv = decode(phone, result[1] or None)
         if int(result[2]):  # EXISTS of the opt-out flag, as the script found it
             conv.opted_out = True
+            if len(result) > 3:
+                conv.optout_by = conv.optout_by or ConsentStore.opted_out_by(result[3])
         raise VersionConflict(phone, Snapshot(conversation=conv, seen=False))
     outcome = result.decode() if isinstance(result, bytes) else str(result)
     if outcome == "conflict":

@@ -6,12 +6,13 @@ from __future__ import annotations
 #: flag, outbox entry, timers, consent log lines, and the ack of the entry that caused it.
 #: The version and the opt-out flag are both compared (an opt-out outlives its expired
 #: conversation). On a clash it answers what it found, {'conflict', value or '', opt-out
-#: flag}, so the caller can step again without another read.
+#: flag exists, flag value or ''}, so the caller can step again without another read. The
+#: flag's value says who opted the phone out ('1' us, 'carrier', 'provider').
 #: KEYS: conv, seen, outbox, timers, ignored, then the consent part: optout, consent
 #: ARGV: expected_version, new_value, ttl, seen_ttl, use_seen, effects_json, ignored_json,
 #:       ack_group, ack_id, n_timers, (score, member)...,
 #:       then the consent part (`ConsentStore.commit_write`): expected_optout ('1'/'0'),
-#:       optout_op (keep/set/del), n_consent, consent...
+#:       optout_op (keep, del, or set:<flag value>), n_consent, consent...
 COMMIT = """
 local cur = redis.call('GET', KEYS[1])
 local version = 0
@@ -27,7 +28,7 @@ local n_timers = tonumber(ARGV[10])
 local c = 11 + 2 * n_timers
 local optout = redis.call('EXISTS', KEYS[6])
 if version ~= tonumber(ARGV[1]) or optout ~= tonumber(ARGV[c]) then
-  return {'conflict', cur or '', optout}
+  return {'conflict', cur or '', optout, redis.call('GET', KEYS[6]) or ''}
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 if ARGV[5] == '1' then redis.call('SET', KEYS[2], '1', 'EX', ARGV[4]) end
@@ -40,8 +41,8 @@ end
 for j = 1, n_timers do
   redis.call('ZADD', KEYS[4], ARGV[9 + 2 * j], ARGV[10 + 2 * j])
 end
-if ARGV[c + 1] == 'set' then
-  redis.call('SET', KEYS[6], '1')
+if string.sub(ARGV[c + 1], 1, 4) == 'set:' then
+  redis.call('SET', KEYS[6], string.sub(ARGV[c + 1], 5))
 elseif ARGV[c + 1] == 'del' then
   redis.call('DEL', KEYS[6])
 end

@@ -112,7 +112,8 @@ class Phone2ActionClient(ApiClient):
         city: str | None = None,
         state: str | None = None,
     ) -> list[Legislator]:
-        """GET /legislators for a campaign and an address (a ZIP alone may be ambiguous)."""
+        """GET /legislators for a campaign and an address (callers always pass `address1`:
+        REFERENCE 8 marks it required)."""
         params = {"campaignid": str(campaign_id), "zip5": zip5, "address1": address1}
         params |= {"city": city, "state": state}
         reply = await self._get(LEGISLATORS, {k: v for k, v in params.items() if v})

@@ -17,7 +17,7 @@ EVERYONE = "Sen. Jordan Avery, Sen. Casey Morgan, Rep. Riley Chen"
 ROUTE = "POST /connections"
 
 
-async def advocate(env: Env, campaign: str = "1001", address: str = "64108") -> str:
+async def advocate(env: Env, campaign: str = "1001", address: str = "1 Main St 64108") -> str:
     """An advocate of the campaign with an address (as the flow makes one)."""
     found = await env.run("p2a_legislators", campaign_id=campaign, address=address)
     assert found.ok, found

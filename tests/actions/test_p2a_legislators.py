@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.actions.p2a_legislators import split_address
-from bot.upstream.errors import UpstreamUnavailable
+from bot.upstream.errors import UpstreamRejected, UpstreamUnavailable
 from tests.actions.conftest import PHONE10, Env
 
 LEGISLATORS = "p2a_legislators"
@@ -26,21 +26,34 @@ def test_split_address(text: str, expected: tuple[str, str]) -> None:
     assert split_address(text) == expected
 
 
-async def test_zip_only_lists_the_targets_and_saves_the_address(env: Env) -> None:
-    outcome = await env.run(LEGISLATORS, campaign_id="1001", address="64108", zip_ok="true")
+async def test_street_and_zip_list_the_targets_and_save_the_address(env: Env) -> None:
+    outcome = await env.run(LEGISLATORS, campaign_id="1001", address="1 Main St 64108",
+                            zip_ok="true")
     assert (outcome.ok, outcome.reason) == (True, None)
     advocate_id = outcome.data["advocate_id"]
     assert outcome.data == {
         "targets_menu": MO_MENU, "targets_ids": "3001,3002,3003", "targets_count": 3,
+        "targets_list": "Sen. Jordan Avery (R), Sen. Casey Morgan (D), Rep. Riley Chen (D)",
         "targets_names": "Sen. Jordan Avery|Sen. Casey Morgan|Rep. Riley Chen",
-        "advocate_id": advocate_id, "zip5": "64108", "address1": "",
+        "advocate_id": advocate_id, "zip5": "64108", "address1": "1 Main St",
     }
     assert env.calls() == ["GET /p2a/legislators", "GET /p2a/advocates", "POST /p2a/advocates"]
-    assert env.sandbox.log.requests[0].query == {"campaignid": "1001", "zip5": "64108"}
+    assert env.sandbox.log.requests[0].query == {"campaignid": "1001", "zip5": "64108",
+                                                 "address1": "1 Main St"}
     assert env.sandbox.log.requests[-1].body == {
-        "campaigns[]": "1001", "phone": PHONE10, "zip5": "64108", "smsOptin": "1",
-        "smsOptinConfirmed": "1"}
-    assert env.sandbox.p2a.advocates[int(advocate_id)]["address"] == {"zip5": "64108"}
+        "campaigns[]": "1001", "phone": PHONE10, "address1": "1 Main St", "zip5": "64108",
+        "smsOptin": "1", "smsOptinConfirmed": "1"}
+    assert env.sandbox.p2a.advocates[int(advocate_id)]["address"] == {
+        "street1": "1 Main St", "zip5": "64108"}
+
+
+@pytest.mark.parametrize("zip_ok", ["true", "false"])
+async def test_zip_alone_asks_for_the_street_without_a_lookup(env: Env, zip_ok: str) -> None:
+    """P2A's lookup requires `address1`: a bare ZIP is never sent, whatever the campaign."""
+    outcome = await env.run(LEGISLATORS, campaign_id="1001", address="64108", zip_ok=zip_ok)
+    assert (outcome.ok, outcome.reason, dict(outcome.data)) == (
+        False, "need_street", {"zip5": "64108"})
+    assert env.sandbox.log == []
 
 
 async def test_street_and_zip_for_a_split_zip(env: Env) -> None:
@@ -76,10 +89,10 @@ async def test_need_street_when_the_campaign_needs_one(env: Env) -> None:
     assert env.sandbox.log == []
 
 
-async def test_need_street_when_p2a_refuses_a_split_zip(env: Env) -> None:
-    outcome = await env.run(LEGISLATORS, campaign_id="1001", address="20001", zip_ok="true")
-    assert (outcome.ok, outcome.reason) == (False, "need_street")
-    assert env.calls() == ["GET /p2a/legislators"]  # the advocate is not touched
+async def test_the_sandbox_refuses_a_lookup_without_a_street(env: Env) -> None:
+    """As the real API may (REFERENCE 8): the client is never allowed to rely on a bare ZIP."""
+    with pytest.raises(UpstreamRejected):
+        await env.upstreams.p2a.list_legislators(1001, zip5="64108")
 
 
 async def test_bad_address_when_p2a_refuses_a_street(env: Env) -> None:
@@ -90,7 +103,7 @@ async def test_bad_address_when_p2a_refuses_a_street(env: Env) -> None:
 
 
 async def test_none_found(env: Env) -> None:
-    outcome = await env.run(LEGISLATORS, campaign_id="1001", address="99999")
+    outcome = await env.run(LEGISLATORS, campaign_id="1001", address="1 Main St 99999")
     assert (outcome.ok, outcome.reason) == (False, "none_found")
     assert env.calls() == ["GET /p2a/legislators"]
 
@@ -103,19 +116,19 @@ async def test_a_campaign_of_other_levels_finds_none(env: Env) -> None:
 
 async def test_unsupported_phone_after_the_lookup(env: Env) -> None:
     env.phone = "+442071838750"
-    outcome = await env.run(LEGISLATORS, campaign_id="1001", address="64108")
+    outcome = await env.run(LEGISLATORS, campaign_id="1001", address="1 Main St 64108")
     assert (outcome.ok, outcome.reason) == (False, "unsupported_phone")
 
 
 async def test_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.p2a.fail_next["GET /legislators"] = [503]
     with pytest.raises(UpstreamUnavailable):
-        await env.run(LEGISLATORS, campaign_id="1001", address="64108")
+        await env.run(LEGISLATORS, campaign_id="1001", address="1 Main St 64108")
     env.sandbox.p2a.fail_next["POST /advocates"] = [503]
     with pytest.raises(UpstreamUnavailable):
-        await env.run(LEGISLATORS, campaign_id="1001", address="64108")
+        await env.run(LEGISLATORS, campaign_id="1001", address="1 Main St 64108")
 
 
 async def test_invalid_campaign_id(env: Env) -> None:
-    outcome = await env.run(LEGISLATORS, campaign_id="", address="64108")
+    outcome = await env.run(LEGISLATORS, campaign_id="", address="1 Main St 64108")
     assert (outcome.ok, outcome.reason) == (False, "invalid")

@@ -77,7 +77,7 @@ async def test_logs_never_carry_a_whole_phone_or_a_code(env: Env) -> None:
         await env.run("verify_check", code=code, **check)
         env.configure(verify_provider="telesign")
         await env.run("verify_send")
-        found = await env.run("p2a_legislators", campaign_id="1001", address="64108")
+        found = await env.run("p2a_legislators", campaign_id="1001", address="1 Main St 64108")
         env.sandbox.p2a.fail_next["POST /connections"] = [500]  # unclear, nothing started
         with pytest.raises(ActionRetry):  # the lookup finds no call: safe to try again
             await env.run("p2a_call", campaign_id="1001",

@@ -131,7 +131,7 @@ async def world(env: Env, tmp_path: Path, action: str, params: dict[str, str],
 
 @asynccontextmanager
 async def call_world(env: Env, tmp_path: Path, *, now: float = NOW) -> AsyncIterator[World]:
-    found = await env.run("p2a_legislators", campaign_id="1001", address="64108")
+    found = await env.run("p2a_legislators", campaign_id="1001", address="1 Main St 64108")
     env.sandbox.log.clear()
     params = {"campaign_id": "1001", "advocate_id": str(found.data["advocate_id"]),
               "choice": "1", "names": str(found.data["targets_names"])}

@@ -140,6 +140,7 @@ async def test_telesign_unclear_answer_counts_as_sent(env: Env) -> None:
     env.sandbox.telesign.fail_next["POST /v1/verify/sms"] = ["timeout"]
     outcome = await env.run(SEND)
     assert outcome.ok and outcome.data["verify_hash"]
+    assert outcome.reason == "unclear"  # the flow must not say a code was sent
     assert env.calls() == ["POST /telesign/v1/verify/sms"]
 
 
@@ -228,7 +229,7 @@ async def test_wevote_unclear_send_counts_as_sent_and_finds_the_row(env: Env) ->
     env.sandbox.log.clear()
     env.sandbox.wevote.fail_next["GET /voterSMSPhoneNumberSave/"] = ["timeout"]
     outcome = await env.run(SEND, device=device)  # the flow lost the row id
-    assert outcome.ok
+    assert (outcome.ok, outcome.reason) == (True, "unclear")
     assert env.calls() == ["GET /wevote/voterSMSPhoneNumberSave/",
                            "GET /wevote/voterSMSPhoneNumberRetrieve/"]
     assert outcome.data["verify_sms_id"] == "wv02sms1"
@@ -240,3 +241,11 @@ async def test_wevote_unavailable_is_left_to_the_worker(env: Env) -> None:
     env.sandbox.wevote.fail_next["GET /voterSMSPhoneNumberSave/"] = [503]
     with pytest.raises(UpstreamUnavailable):
         await env.run(SEND)
+
+
+async def test_wevote_locked_device_is_locked(env: Env) -> None:
+    env.configure(verify_provider="wevote")
+    first = await env.run(SEND)
+    env.sandbox.wevote.fail_next["GET /voterSMSPhoneNumberSave/"] = ["locked"]
+    outcome = await env.run(SEND, device=str(first.data["verify_device"]))
+    assert (outcome.ok, outcome.reason) == (False, "locked")

@@ -102,10 +102,15 @@ class TestOneRoundTrip:
     ) -> None:
         core = make_core(redis)
         await redis.set(core.store.store.keys.opted_out(PHONE), "1")  # the conversation expired
-        applied = await core.apply(PHONE, text("JOIN", 1), dedup="twilio:SM1")
+        applied = await core.apply(PHONE, text("hello", 1), dedup="twilio:SM1")
         assert applied.step is not None
         assert applied.step.conversation.opted_out and applied.step.note == "ignored"
         assert not [e for e in applied.step.effects if isinstance(e, SendSms)]
+        # A flow keyword gets only the opt-in question, which the guard lets through.
+        rejoin = await core.apply(PHONE, text("JOIN", 2), dedup="twilio:SM2")
+        assert rejoin.step is not None and rejoin.step.note == "rejoin"
+        sends = [e for e in rejoin.step.effects if isinstance(e, SendSms)]
+        assert len(sends) == 1 and sends[0].asked_while_out
 
     async def test_one_phones_burst_takes_turns_without_clashes(self, redis: Redis) -> None:
         core = make_core(redis)

@@ -73,3 +73,24 @@ async def test_send_admission_checks_opt_out_then_counts(
     assert await consent.admit_send(PHONE, "hi", 300, check_opt_out=True) is None
     # The one STOP confirmation is not checked, and a refused text was never counted.
     assert await consent.admit_send(PHONE, "hi", 300, check_opt_out=False) == 3
+
+
+async def test_who_opted_out_outlives_the_conversation_and_answers_a_clash(
+        conversations: ConversationStore, consent: ConsentStore) -> None:
+    """A carrier's opt-out stays silent until its own START, even after the TTL."""
+    before = (await conversations.load(PHONE)).conversation
+    await conversations.commit(before, moved(before, opted_out=True, optout_by="carrier"))
+    await conversations.redis.delete(conversations.keys.conversation(PHONE))  # the TTL ran out
+    loaded = (await conversations.load(PHONE)).conversation
+    assert (loaded.opted_out, loaded.optout_by) == (True, "carrier")
+    with pytest.raises(VersionConflict) as clash:  # stepped on a view without the flag
+        await conversations.commit(before, moved(before, texts_in=1))
+    assert clash.value.current is not None
+    assert clash.value.current.conversation.optout_by == "carrier"
+    back_in = (await conversations.load(PHONE)).conversation
+    await conversations.commit(back_in, moved(back_in, opted_out=False, optout_by=None))
+    assert not await consent.is_opted_out(PHONE)
+    stopped = (await conversations.load(PHONE)).conversation
+    await conversations.commit(stopped, moved(stopped, opted_out=True))  # our own STOP now
+    await conversations.redis.delete(conversations.keys.conversation(PHONE))
+    assert (await conversations.load(PHONE)).conversation.optout_by is None

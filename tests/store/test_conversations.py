@@ -4,6 +4,7 @@ dedup marks, TTL and size, one hash tag per phone (fakeredis and a real Redis)."
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -87,6 +88,17 @@ async def test_commit_many_lands_each_or_says_why_not(conversations: Conversatio
     assert results[0] is CommitResult.OK and isinstance(results[1], VersionConflict)
     assert (await conversations.load(PHONE, "a")).seen
     assert (await conversations.load(OTHER)).conversation.texts_in == 1
+
+
+async def test_an_ignored_text_is_kept_for_staff_with_its_commit(
+        conversations: ConversationStore) -> None:
+    before = Conversation(phone=PHONE)
+    record = '{"phone": "+15555550100", "body": "hello"}'
+    await conversations.commit(before, moved(before, texts_in=1), "twilio:SM9", None, record)
+    await conversations.commit(before, moved(before, texts_in=1), "twilio:SM9", None, record)
+    kept: Any = await conversations.redis.xrange(conversations.keys.ignored(
+        conversations.keys.shard(PHONE)))
+    assert [fields[b"t"].decode() for _, fields in kept] == [record]  # the retry added none
 
 
 async def test_conversation_has_a_ttl_and_stays_small(conversations: ConversationStore) -> None:
