@@ -210,3 +210,21 @@ async def test_a_batch_of_commits_waits_once_per_node_for_its_replicas(
             assert all(isinstance(r, NotReplicated) for r in results)
             for conv in convs:
                 assert (await store.load(conv.phone)).conversation.version == 2
+
+
+async def test_ready_while_a_replica_is_down(aiohttp_client: Any, local_cluster: LocalCluster,
+                                             cluster_redis: RedisClient,
+                                             prefixed: Keys) -> None:
+    """Readiness asks the cluster (one node, the client's default, replaced when it fails),
+    not every node: a dead replica must not take every web process out of the load
+    balancer."""
+    bot = build_bot(cluster_settings(local_cluster), redis=cluster_redis, keys=prefixed)
+    client = await aiohttp_client(bot.app)
+    replica = local_cluster.replica_of(local_cluster.masters()[0])
+    local_cluster.kill_node(replica)
+    try:
+        assert (await client.get("/readyz")).status == 200
+        assert (await text(client, "JOIN")).status == 200
+    finally:
+        local_cluster.start_node(replica)
+        local_cluster.wait_ready()
