@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.config import SERVICES, Settings
 from bot.flow import FlowError
 from bot.logs import setup_logging
+from bot.staffcli import add_staff_commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     actions.set_defaults(run=_flows_actions)
     schema = flows_sub.add_parser("schema", help="write the JSON Schema of the flow format")
     schema.set_defaults(run=_flows_schema)
+    add_staff_commands(sub)
     return parser
 
 
@@ -142,7 +144,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> None:
         async with open_runtime(settings) as runtime, flow_reloads(runtime, watch=True):
-            await runtime.new_worker().run()
+            await runtime.run_background()
 
     _use_uvloop()
     with contextlib.suppress(KeyboardInterrupt):
@@ -230,8 +232,9 @@ def _flows_reload(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{text}\nNothing reloaded: the running flows stay.", file=sys.stderr)
         return 2
     if settings.redis_url is None:
-        print("No REDIS_URL: the bot runs as one process with its Redis inside; send it "
-              "SIGHUP to reload (kill -HUP <pid of python -m bot serve>).", file=sys.stderr)
+        print("The flows pass the check, but nothing was reloaded: without REDIS_URL the bot "
+              "runs as one process with its Redis inside; send it SIGHUP to reload "
+              "(kill -HUP <pid of python -m bot serve>).", file=sys.stderr)
         return 2
 
     async def bump() -> int:

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.embedded import create_embedded_app
+from bot.flow import FlowSet
 from bot.phone import to_e164
 from bot.runtime import Runtime, open_runtime
 from bot.sandbox import MOUNTED, Sandbox
@@ -56,7 +57,8 @@ async def run_chat(settings: Settings, phone_raw: str) -> int:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
-    print(f"You are {phone}. Type a text (JOIN to start, HELP, STOP); Ctrl-D to leave.",
+    starts = ", ".join(starting_words(app[RUNTIME].core.flows)) or "a keyword"
+    print(f"You are {phone}. Type a text ({starts} to start, HELP, STOP); Ctrl-D to leave.",
           flush=True)
     try:
         async with aiohttp.ClientSession() as http:
@@ -64,6 +66,12 @@ async def run_chat(settings: Settings, phone_raw: str) -> int:
     finally:
         await runner.cleanup()
     return 0
+
+
+def starting_words(flows: FlowSet, limit: int = 6) -> list[str]:
+    """The trigger keywords of the flows loaded (FLOW_PATH), as a voter would type them."""
+    words = [word.upper() for word in flows.keywords]
+    return words[:limit] + ([f"... ({len(words) - limit} more)"] if len(words) > limit else [])
 
 
 async def _relay(http: aiohttp.ClientSession, settings: Settings, runtime: Runtime,

@@ -15,6 +15,7 @@ from bot.models import (
     ConsentChange,
     Conversation,
     Inbound,
+    Lane,
     RunAction,
     SendSms,
     SetTimer,
@@ -93,6 +94,10 @@ def _current_state(flows: FlowSet, conv: Conversation) -> StateSpec | None:
     return flow.state(conv.state)
 
 
+URGENT_KINDS = ("help", "start", "stop")
+"""Answers that go in the first lane of the carrier pace (`bot.pace`), with the codes."""
+
+
 def reply(flows: FlowSet, conv: Conversation, kind: str, ids: IdFactory, rules: Rules,
           note: str, *, asked_while_out: bool = False) -> Step:
     """Answer with one compliance text (none of ours when the provider answers keywords)."""
@@ -100,8 +105,9 @@ def reply(flows: FlowSet, conv: Conversation, kind: str, ids: IdFactory, rules: 
     provider_answers = rules.provider_handles_keywords and kind in ("help", "start", "welcome")
     if not provider_answers:
         body = render(compliance_text(flows, conv, kind, rules), values(flows, rules))
+        lane = Lane.URGENT if kind in URGENT_KINDS else Lane.REPLY
         effects.append(SendSms(id=ids.new_id(), phone=conv.phone, body=body,
-                               asked_while_out=asked_while_out))
+                               asked_while_out=asked_while_out, lane=lane))
     return Step(conversation=conv, effects=effects, note=note)
 
 
@@ -119,7 +125,7 @@ def opt_out(flows: FlowSet, conv: Conversation, event: Inbound | CarrierOptOut, 
     if conv.optout_by is None and confirm:
         body = render(compliance_text(flows, conv, "stop", rules), values(flows, rules))
         effects.append(SendSms(id=ids.new_id(), phone=conv.phone, body=body,
-                               stop_confirmation=True))
+                               stop_confirmation=True, lane=Lane.URGENT))
     if rules.consent_sync:
         effects.append(RunAction(id=ids.new_id(), phone=conv.phone, action=CONSENT_SYNC,
                                  params={"opted_in": False}))

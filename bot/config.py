@@ -160,6 +160,24 @@ class Settings(BaseSettings):
         ),
     )
 
+    sms_rate: float | None = Field(
+        None, gt=0,
+        description=("Outbound texts per second for the sender, shared by every worker "
+                     "(a short code about 100, a 10DLC campaign far less); unset: no limit."),
+    )
+
+    broadcast_monthly_cap: int | None = Field(
+        None, ge=1,
+        description=("Broadcasts a phone may get per month; unset: the smallest "
+                     "'N msgs/month' of the opt-in texts (what the voter agreed to)."),
+    )
+    admin_password: SecretStr | None = Field(
+        None, description="Enables the organiser's console at /admin; unset: it is off."
+    )
+    admin_secret: SecretStr | None = Field(
+        None, description="Key that signs console sessions (default: derived from the password)."
+    )
+
     # --- worker -------------------------------------------------------------------------
     run_worker: bool = Field(True, description="Run the outbox worker inside the web process.")
     worker_concurrency: int = Field(256, description="Effects a worker runs at once.")

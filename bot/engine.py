@@ -27,16 +27,19 @@ from bot.flow.schema import StateSpec, Transition
 from bot.flow.turn import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED
 from bot.models import (
     ActionResult,
+    BroadcastStart,
     CarrierOptOut,
     ConsentChange,
     Conversation,
     Event,
     Inbound,
+    Lane,
     RunAction,
     SendSms,
     SetTimer,
     Step,
     TimerFired,
+    disclosure_id,
 )
 from bot.phone import region_of
 from bot.quiet import outside_quiet_hours
@@ -70,20 +73,26 @@ class Turn:
     event: Event | None = None
     halted: str | None = None  # the run-time bound this step broke (bot/safety.py)
     entered: list[str] = field(default_factory=list)
+    disclosures: dict[str, str] = field(default_factory=dict)  # opt-in texts, by reference
 
     def finish(self, note: str) -> Step:
         """The step this turn recorded."""
         return Step(conversation=self.conv, effects=list(self.effects), consent=self.consent,
-                    flow=self.flow.name, entered=self.entered, note=note)
+                    flow=self.flow.name, entered=self.entered, note=note,
+                    disclosures=dict(self.disclosures))
 
     # --- recording helpers -----------------------------------------------------------
     def say(self, text: str | None) -> None:
         if text:
-            values = {**self.conv.vars, "program": self.rules.program,
-                      "help_contact": self.rules.help_contact or "",
-                      **join_words(self.flow.spec)}
-            body = render(text, values)
+            body = render(text, self.values())
             self.effects.append(SendSms(id=self.ids.new_id(), phone=self.conv.phone, body=body))
+
+    def values(self) -> dict[str, object]:
+        """What `{placeholders}` in texts and action params read: the stored values, and
+        the built-ins (`{program}`, `{help_contact}`, `{join_en}`...: the check lets both
+        use them)."""
+        return {**self.conv.vars, "program": self.rules.program,
+                "help_contact": self.rules.help_contact or "", **join_words(self.flow.spec)}
 
     def stored(self) -> dict[str, object]:
         """What `when: {var: ...}` reads: the stored values, and `lang`."""
@@ -132,11 +141,27 @@ class Turn:
             self.conv.vars[transition.save] = self.matched
         self.conv.vars.update(transition.set)
         if transition.opt_in and isinstance(self.event, Inbound):
-            self.consent.append(consent(self.event, self.now, f"OPT-IN:{self.flow.name}",
-                                        opted_out=False))
+            change = consent(self.event, self.now, f"OPT-IN:{self.flow.name}", opted_out=False)
+            prompt = self._prompt()[:480]
+            if prompt:
+                ref = disclosure_id(prompt)
+                self.disclosures[ref] = prompt
+                change = change.model_copy(update={"prompt": ref})
+            self.consent.append(change)
+
+    def _prompt(self) -> str:
+        """The text of the state the voter is answering, as it was sent to them."""
+        if self.conv.state is None:
+            return ""
+        text = self.text(self.flow.state(self.conv.state).say)
+        if not text:
+            return ""
+        return render(text, {**self.conv.vars, "program": self.rules.program,
+                             "help_contact": self.rules.help_contact or "",
+                             **join_words(self.flow.spec)})
 
     def _fill(self, params: dict[str, object]) -> dict[str, object]:
-        values = self.conv.vars
+        values = self.values()
         return {k: render(v, values) if isinstance(v, str) else v for k, v in params.items()}
 
 
@@ -148,6 +173,8 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
         return _inbound(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):
         return opt_out(flows, work, event, now, ids, rules)
+    if isinstance(event, BroadcastStart):
+        return _in_lane(_broadcast(flows, work, event, now, ids, rules), Lane.BULK)
     if work.flow is None or work.state is None:
         return Step(conversation=work, note="stale")
     if _vanished(flows, work):
@@ -166,7 +193,7 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
     if isinstance(event, TimerFired):
         if event.token != work.token:
             return Step(conversation=work, note="stale")
-        return _run(turn, EXPIRE, note="timeout")
+        return _in_lane(_run(turn, EXPIRE, note="timeout"), Lane.REMINDER)
     return Step(conversation=work, note="unknown")
 
 
@@ -399,3 +426,28 @@ def _save_result(turn: Turn, event: ActionResult) -> None:
             turn.conv.vars.pop(prefix + key, None)  # unset: nothing stored for nothing
         elif isinstance(value, str | int | float | bool):
             turn.conv.vars[prefix + key] = value
+
+
+def _broadcast(flows: FlowSet, conv: Conversation, event: BroadcastStart, now: float,
+               ids: IdFactory, rules: Rules) -> Step:
+    """Start a broadcast's flow (or one state of it) for a subscribed phone; an opted-out
+    phone gets nothing (the runner skips them too: this is the last word, in the commit)."""
+    flow = flows.flows.get(event.flow)
+    if conv.opted_out or flow is None:
+        return Step(conversation=conv, note="broadcast_skipped")
+    start = event.state or flow.spec.start
+    if start not in flow.spec.states:
+        return Step(conversation=conv, note="broadcast_skipped")
+    conv.flow = flow.name
+    if conv.lang not in flow.spec.languages:
+        conv.lang = flow.spec.languages[0]
+    turn = Turn(conv, flow, now, ids, rules, event=event)
+    turn.enter(start, flow.state(start))
+    return _settle(turn, note="broadcast")
+
+
+def _in_lane(result: Step, lane: Lane) -> Step:
+    """The same step with its texts in `lane` (texts a timer or a broadcast caused)."""
+    result.effects = [e.model_copy(update={"lane": lane}) if isinstance(e, SendSms) else e
+                      for e in result.effects]
+    return result

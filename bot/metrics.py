@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from bot.stats import TotalsGauges
+
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -44,6 +46,7 @@ class Metrics:
         self.worker_shards = Gauge("civictext_worker_shards",
                                    "Outbox shards this process's worker reads now (its leases)",
                                    registry=r)
+        self.totals = TotalsGauges(r)  # refreshed from Redis by each /metrics scrape
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

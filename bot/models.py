@@ -6,6 +6,8 @@ cross Redis as small JSON and come back as the same typed objects.
 
 from __future__ import annotations
 
+import hashlib
+from enum import IntEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -65,10 +67,31 @@ class CarrierOptOut(Frozen):
     provider: str
 
 
-Event = Annotated[Inbound | ActionResult | TimerFired | CarrierOptOut, Field(discriminator="type")]
+class BroadcastStart(Frozen):
+    """A broadcast reaches this phone: start `flow` (at `state`, else its start state)."""
+
+    type: Literal["broadcast"] = "broadcast"
+    phone: str
+    broadcast_id: str
+    flow: str
+    state: str | None = None
+
+
+Event = Annotated[Inbound | ActionResult | TimerFired | CarrierOptOut | BroadcastStart,
+                  Field(discriminator="type")]
 
 
 # --- effects: what the worker does after the commit ------------------------------------
+
+
+class Lane(IntEnum):
+    """Which texts go first when the carrier's rate is the limit (lower goes first): a
+    voter's code must not wait behind thousands of replies, nor a reply behind an alert."""
+
+    URGENT = 0  # verification codes, STOP/HELP/START answers
+    REPLY = 1  # conversation replies
+    REMINDER = 2  # texts a timer caused
+    BULK = 3  # broadcasts
 
 
 class SendSms(Frozen):
@@ -82,6 +105,7 @@ class SendSms(Frozen):
     body: str
     stop_confirmation: bool = False
     asked_while_out: bool = False
+    lane: Lane = Lane.REPLY
 
 
 class RunAction(Frozen):
@@ -153,6 +177,12 @@ class Conversation(BaseModel):
     acts_at: float = 0.0
 
 
+def disclosure_id(text: str) -> str:
+    """A short, stable name for an opt-in text (what a consent line stores): 12 hex digits
+    (a text always has a space, so a reference is never mistaken for one)."""
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
 class ConsentChange(Frozen):
     """One line of the append-only consent log."""
 
@@ -163,6 +193,9 @@ class ConsentChange(Frozen):
     message_id: str
     provider: str
     opted_out: bool
+    #: The opt-in text the voter answered (the disclosure they agreed to), by reference: the
+    #: digest `disclosure_id` gives it; the text itself is kept once per shard, not per line.
+    prompt: str = ""
 
 
 class Step(BaseModel):
@@ -176,3 +209,4 @@ class Step(BaseModel):
     note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...
     flow: str | None = None  # the flow the step ran in
     entered: list[str] = Field(default_factory=list)  # its states entered, in order
+    disclosures: dict[str, str] = Field(default_factory=dict)  # prompt id -> the text

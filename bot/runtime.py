@@ -8,6 +8,7 @@ sender, Redis) instead of patching.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,21 +20,26 @@ import structlog
 
 from bot.actions import build_registry
 from bot.actions.base import Registry
+from bot.broadcast import BroadcastRunner, BroadcastStore
 from bot.clock import Clock, IdFactory, RandomIds, SystemClock
 from bot.config import Settings
 from bot.core import Core
 from bot.engine import Rules
 from bot.flow import FlowSet, load_flow_set
 from bot.metrics import Metrics
+from bot.pace import PaceGate, pace_key
 from bot.phone import to_e164
+from bot.quorum_status import poll_forever
 from bot.redis_conn import RedisClient, connect_redis
 from bot.retry import RetryPolicy
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
 from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
 from bot.store.codes import CodeBudget
+from bot.store.delivery import DeliveryLedger
 from bot.store.layout import check_shard_count
 from bot.timer_poll import TimerPoll
+from bot.tracking import TrackedSender
 from bot.upstream import Upstreams, build_upstreams
 from bot.worker import Worker
 
@@ -56,13 +62,16 @@ class Runtime:
     sender: GuardedSender
     upstreams: Upstreams
     session: aiohttp.ClientSession
+    deliveries: DeliveryLedger
     timer_poll: TimerPoll | None = None  # None: the worker's own (every second)
+    pace: PaceGate | None = None  # None: no SMS_RATE, no shaping
     retry: RetryPolicy | None = None  # None: the worker's own (WORKER_MAX_TRIES, real pauses)
     workers: list[Worker] = field(default_factory=list)
 
     def new_worker(self, **kwargs: Any) -> Worker:
         """A worker over this runtime (several may run, e.g. in tests)."""
         kwargs.setdefault("timer_poll", self.timer_poll)
+        kwargs.setdefault("pace", self.pace)
         kwargs.setdefault("retry", self.retry)
         kwargs.setdefault("codes", CodeBudget(
             self.redis, self.keys, per_hour=self.settings.verify_codes_per_hour,
@@ -73,6 +82,32 @@ class Runtime:
                         self.upstreams, **kwargs)
         self.workers.append(worker)
         return worker
+
+    def broadcast_runner(self) -> BroadcastRunner:
+        """Runs broadcasts through this runtime's core, at its sender's pace."""
+        return BroadcastRunner(self.core, self.consent, self.outbox,
+                               BroadcastStore(self.redis, self.keys), self.settings)
+
+    async def run_background(self, worker: Worker | None = None) -> None:
+        """What a process runs beside (or instead of) the webhooks: the outbox worker, the
+        broadcast runner (due broadcasts, and ones a crashed process left) and, with the
+        Quorum sender, its status poll; until the worker stops or this is cancelled."""
+        worker = worker or self.new_worker()
+        await self.outbox.ensure_groups()  # first, as a lone worker would (tests count on it)
+        helpers = [asyncio.create_task(self.broadcast_runner().loop(worker.consumer),
+                                       name="broadcasts")]
+        if self.settings.sms_sender == "quorum":
+            helpers.append(asyncio.create_task(
+                poll_forever(self.upstreams.quorum, self.deliveries, self.core.clock),
+                name="quorum-status"))
+        try:
+            await worker.run()  # returns once `worker.stop()` was called
+        finally:
+            for task in helpers:
+                task.cancel()
+            for task in helpers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def settle(self, timeout: float = 5.0) -> None:
         """Wait until every outbox is empty and no effect is running (bounded)."""
@@ -164,13 +199,18 @@ async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
         core = Core(flows=flows, rules=rules, store=RecentConversations(store),
                     clock=clock or SystemClock(),
                     ids=ids or RandomIds(), metrics=metrics)
-        real_sender = sender or build_sender(settings, upstreams)
+        deliveries = DeliveryLedger(redis, keys)
+        real_sender = TrackedSender(sender or build_sender(settings, upstreams), deliveries,
+                                    core.clock)
         guarded = GuardedSender(real_sender, consent, metrics)
+        # The carrier counts in real seconds: the bucket runs on the wall clock, always.
+        pace = (PaceGate(redis, pace_key(keys.prefix), settings.sms_rate)
+                if settings.sms_rate else None)
         yield Runtime(settings=settings, redis=redis, keys=keys, store=store, consent=consent,
                       outbox=outbox,
                       core=core, metrics=metrics, registry=registry, sender=guarded,
-                      upstreams=upstreams, session=session, timer_poll=timer_poll,
-                      retry=retry)
+                      upstreams=upstreams, session=session, deliveries=deliveries,
+                      timer_poll=timer_poll, pace=pace, retry=retry)
     finally:
         await session.close()
         if own_redis:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from bot.config import Settings
+from bot.pace import ProviderPushback
 from bot.sms import ConsoleSender, Sender, SendError
 from bot.upstream import Upstreams
 from bot.upstream import errors as up
@@ -48,6 +49,8 @@ class UpstreamSender:
             return await self._send(self.upstreams, phone, body, idempotency_key)
         except up.RecipientOptedOut:
             raise
+        except up.UpstreamRateLimited as exc:
+            raise ProviderPushback(str(exc)) from exc
         except up.UpstreamUnavailable as exc:
             raise SendError(str(exc), retryable=True) from exc
         except up.OutcomeUnknown as exc:

@@ -38,10 +38,12 @@ from bot.models import (
     CarrierOptOut,
     Effect,
     FireTimer,
+    Lane,
     RunAction,
     SendSms,
     TimerFired,
 )
+from bot.pace import PaceGate, ProviderPushback
 from bot.redis_conn import REDIS_UNAVAILABLE, redis_lost_group, redis_unavailable
 from bot.retry import GiveUp, RetryPolicy
 from bot.shard_lease import ShardLeases
@@ -55,7 +57,10 @@ from bot.upstream.errors import OutcomeUnknown, RecipientOptedOut, UpstreamUnava
 log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
 
-MAX_DELIVERIES = 5  # an entry redelivered this often is poison: dead-letter it
+#: An entry delivered this often is poison: dead-lettered. Every worker crash counts a
+#: delivery for everything it was running, so this must outnumber the crashes one entry may
+#: live through in a crash-looping deployment (`python -m bot faults` kills 20 times).
+MAX_DELIVERIES = 25
 TIMER_POLL_SECONDS = 1.0
 READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch up meanwhile)
 READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empty
@@ -64,7 +69,9 @@ LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worke
 ERROR_PAUSE = 0.5  # after a failed loop call or entry, before going on
 CODE_ACTIONS = frozenset({"verify_send"})  # actions that text a verification code
 CODE_LIMITED = "code_limit"  # the reason a flow sees when the code budget says no
+CLAIM_BATCH = 50  # entries claimed from one shard at a time
 MAX_RESOLVES = 3  # sends of one effect whose outcome a lookup had to settle
+MAX_PUSHBACKS = 30  # provider "slow down" answers one text may get before they cost tries
 LOOKUP_TIMEOUT = 15.0
 CLOCK_SKEW = 5.0  # seconds our clock may run ahead of the provider's
 ACK_BATCH_SECONDS = 0.003  # finished entries wait this long to share one acknowledgement
@@ -76,7 +83,8 @@ class Worker:
     def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
                  settings: Settings, upstreams: Upstreams, *, retry: RetryPolicy | None = None,
                  consumer: str | None = None, timer_poll: TimerPoll | None = None,
-                 codes: CodeBudget | None = None, lease_ttl_ms: int | None = None) -> None:
+                 codes: CodeBudget | None = None, pace: PaceGate | None = None,
+                 lease_ttl_ms: int | None = None) -> None:
         self.core = core
         self.outbox = outbox
         self.sender = sender
@@ -85,11 +93,11 @@ class Worker:
         self.upstreams = upstreams
         self.retry = retry or RetryPolicy(max_tries=settings.worker_max_tries)
         self.codes = codes
+        self.pace = pace
         self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._phone_locks: dict[str, asyncio.Lock] = {}
         self._inflight: set[asyncio.Task[None]] = set()
-        self._running: dict[str, Entry] = {}  # entry id -> entry, while it runs here
         self._lease_ttl_ms = lease_ttl_ms or settings.worker_lease_ms
         self._reading_shards: set[int] = set()  # owned, taken over, and read now
         self._leased = asyncio.Event()  # set after the first round of leases
@@ -187,7 +195,14 @@ class Worker:
         await self._until_stopped(self._leased.wait())
         while not self.stopping:
             shards = sorted(self._reading_shards)
-            count = max(4, 2 * self.settings.worker_concurrency // max(1, len(shards)))
+            # Read only what can start now: an entry read but waiting for a slot counts a
+            # delivery at every crash without ever running, until it looks like poison.
+            free = self.settings.worker_concurrency - len(self._inflight)
+            if free <= 0:
+                await self._pause(READ_PAUSE_BUSY, self._wake)
+                self._wake.clear()
+                continue
+            count = max(1, free // max(1, len(shards)))
             async with self._taking:
                 entries = await self._guarded("read", self.outbox.read_shards(
                     shards, self.consumer, count)) if shards else []
@@ -234,11 +249,15 @@ class Worker:
         while not self.stopping:
             await self._pause(pause)
             for shard in sorted(self._reading_shards):
+                free = self.settings.worker_concurrency - len(self._inflight)
+                if free <= 0:
+                    break  # claim only what can start now (see `_read_loop`)
                 async with self._taking:
                     if shard not in self._reading_shards:
                         continue
+                    running = frozenset(i for s, i in self._held if s == shard)
                     claimed = await self._guarded("claim", self.outbox.claim(
-                        shard, self.consumer, idle, 50))
+                        shard, self.consumer, idle, min(CLAIM_BATCH, free), running))
                     for entry in claimed or []:
                         await self._dispatch(entry)
                 if claimed == []:
@@ -291,16 +310,16 @@ class Worker:
             pass
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_TIMEOUT
-        while loop.time() < deadline and any(
-                e.shard in shards for e in self._running.values()):
-            await asyncio.sleep(0.01)
+        while loop.time() < deadline and any(s in shards for s, _ in self._held):
+            await asyncio.sleep(0.01)  # running, or done and about to be acknowledged
         await self._ack_settled()
         await self.leases.release(shards)
         log.info("shards handed back", shards=shards)
 
     async def _take_over(self, shard: int) -> None:
         """Run what the shard's previous reader left pending (oldest first), then read it."""
-        entries = await self.outbox.take_over(shard, self.consumer, set(self._running))
+        running = {entry_id for s, entry_id in self._held if s == shard}
+        entries = await self.outbox.take_over(shard, self.consumer, running)
         for entry in entries:
             await self._dispatch(entry)
         self._reading_shards.add(shard)
@@ -336,7 +355,6 @@ class Worker:
             return
         self._held.add(key)
         await self._slots.acquire()
-        self._running[entry.entry_id] = entry
         task = asyncio.create_task(self._process_guarded(entry))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -351,7 +369,6 @@ class Worker:
             self._held.discard((entry.shard, entry.entry_id))
             await self._pause(ERROR_PAUSE)
         finally:
-            self._running.pop(entry.entry_id, None)
             self._slots.release()
 
     # --- one entry ---------------------------------------------------------------------
@@ -446,7 +463,7 @@ class Worker:
 
     async def _send_once(self, effect: SendSms) -> str:
         """One send with its retries; `GiveUp` when it failed or ended unclearly."""
-        result = await self.retry.run(lambda: self.sender.send(effect), retryable,
+        result = await self.retry.run(lambda: self._paced_send(effect), retryable,
                                       passthrough=(RecipientOptedOut, *REDIS_UNAVAILABLE))
         return result if result in ("opted_out", "loop") else "sent"
 
@@ -499,13 +516,40 @@ class Worker:
     def _context(self, effect: RunAction) -> ActionContext:
         """What the action may use; its texts go through the guard like any other."""
 
-        async def send_sms(body: str) -> Refused | str:
-            return await self.sender.send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
-                                                  body=body))
+        async def send_sms(body: str) -> Refused | str:  # a code: the first lane
+            return await self._paced_send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
+                                                  body=body, lane=Lane.URGENT))
 
         return ActionContext(phone=effect.phone, idempotency_key=effect.id,
                              upstreams=self.upstreams, now=self.core.clock.now(),
                              lang=effect.lang, send_sms=send_sms)
+
+    async def _paced_send(self, effect: SendSms) -> Refused | str:
+        """Send at the carrier's pace, in the effect's lane. A provider's pushback slows the
+        shared bucket and the text waits its turn again, instead of spending one of its
+        tries (at most `MAX_PUSHBACKS` times; then a pushback counts like any error)."""
+        for _ in range(MAX_PUSHBACKS):
+            await self._wait_for_pace(effect)
+            try:
+                return await self.sender.send(effect)
+            except ProviderPushback as exc:
+                if self.pace is None:
+                    raise
+                await self.pace.slow_down(str(exc))
+        await self._wait_for_pace(effect)
+        return await self.sender.send(effect)
+
+    async def _wait_for_pace(self, effect: SendSms) -> None:
+        """Wait for a token. Meanwhile the effect gives its concurrency slot back, so the
+        reader goes on reading and a code further down the outbox is not stuck behind a
+        crowd waiting for tokens."""
+        if self.pace is None:
+            return
+        self._slots.release()
+        try:
+            await self.pace.acquire(effect.lane)
+        finally:
+            await self._slots.acquire()
 
     @staticmethod
     def _result(effect: RunAction, *, ok: bool, data: dict[str, Any] | None = None,

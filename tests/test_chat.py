@@ -17,10 +17,20 @@ def test_chat_walks_a_flow_from_piped_lines() -> None:
         input="JOIN\nmaybe\nyes\nSTOP\nhello\n", capture_output=True, text=True, timeout=90,
         cwd=ROOT, env=env, check=True)
     out = done.stdout
-    assert "You are +15555550100." in out
+    assert "You are +15555550100. Type a text (JOIN, UNETE to start, HELP, STOP)" in out
     assert "bot> Acme: Reply YES to get advocacy alerts." in out
     assert "bot> Sorry, I did not understand. Reply YES or NO." in out
     assert "bot> Thanks, you're in!" in out
     assert "bot> Acme: You are unsubscribed" in out
     after_stop = out.split("you> STOP", 1)[1]
     assert after_stop.count("bot>") == 1  # the confirmation, then silence for "hello"
+
+
+def test_chat_names_the_keywords_of_the_flows_it_runs() -> None:
+    """Not JOIN when FLOW_PATH holds only a petition: SIGN or FIRMA starts it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TWILIO_"))}
+    env |= {"FLOW_PATH": str(ROOT / "flows" / "petition.yaml")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--phone", "+15555550100"],
+        input="", capture_output=True, text=True, timeout=90, cwd=ROOT, env=env, check=True)
+    assert "Type a text (SIGN, FIRMA to start, HELP, STOP)" in done.stdout

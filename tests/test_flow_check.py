@@ -255,8 +255,19 @@ def test_graph_names_an_unknown_flow_and_labels_edges_like_the_yaml(
          "states.lookup.on_sucess: unknown key 'on_sucess'. Did you mean 'on_success'?",
          "keys allowed here: action, end, forget, goto, max_attempts, on, on_failure, "
          "on_max_attempts, on_success, reprompt, say, timeout"),
+        (("after: 3600", "after: 1h"), 11,
+         "states.ask.timeout.after: a whole number is needed here, found '1h'",
+         "seconds, as a number without a unit: 3600 is an hour, 86400 a day"),
+        (("keywords: [DEMO]", "keywords: DEMO"), 2,
+         "keywords: a list of words is needed here, found 'DEMO'",
+         "write `keywords: [RSVP]`, or one list per language: "
+         "`keywords: {en: [RSVP], es: [ASISTIR]}`"),
+        (("after: 3600", "after: 0"), 11,
+         "states.ask.timeout.after: must be more than 0, found 0",
+         "seconds: 3600 is an hour, 86400 a day"),
     ],
-    ids=["list-needed", "mapping-needed", "misspelt-key"],
+    ids=["list-needed", "mapping-needed", "misspelt-key", "duration-with-a-unit",
+         "keywords-not-a-list", "number-too-small"],
 )
 def test_shape_mistakes_are_explained(tmp_path: Path, change: tuple[str, str], line: int,
                                       message: str, hint: str) -> None:
@@ -282,3 +293,71 @@ def test_one_broken_state_does_not_hide_the_mistakes_of_the_others(tmp_path: Pat
         (14, "state 'thanks' leads to 'lokup', which is not defined"),
         (16, "unknown action 'webhok'"),
     ]
+
+
+WEBHOOK_STATE = """\
+  lookup:
+    action:
+      type: webhook
+      params: {to: crm, name: "{name}", incude_phone: "true"}
+"""
+
+
+def test_a_misspelt_webhook_option_is_a_warning_as_it_would_be_a_body_field(
+        tmp_path: Path) -> None:
+    text = BASE.replace("  lookup:\n    action: {type: whatcounts_subscribe}\n", WEBHOOK_STATE)
+    result = check_flows(write(tmp_path, text), ACTIONS)
+    assert result.errors == []
+    assert [(w.line, w.message) for w in result.warnings] == [
+        (18, "'incude_phone' is not a parameter of action 'webhook', so it is sent as a field "
+             "named 'incude_phone'. Did you mean 'include_phone'?")]
+
+
+@pytest.mark.parametrize(
+    ("var", "words"),
+    [("langg", "tests a value never saved before state 'lookup', so it is never set. "
+               "Did you mean 'lang'?"),
+     ("program", "tests a value never saved before state 'lookup', so it is never set.")],
+    ids=["lang-misspelt", "program-is-for-texts-only"],
+)
+def test_a_var_route_tests_only_what_it_can_see(tmp_path: Path, var: str, words: str) -> None:
+    """`when: {var: ...}` reads the stored values and `lang`; `{program}` is only a text's."""
+    text = BASE.replace("    on_success: done\n", "    on_success:\n      - when: {var: "
+                        + var + ", equals: es}\n        goto: done\n      - goto: done\n")
+    [(line, message, _)] = errors_of(write(tmp_path, text))
+    assert line == 18
+    assert message == f"`when: {{var: {var}}}` {words}"
+
+
+def test_one_keyword_for_two_languages_is_refused(tmp_path: Path) -> None:
+    """The keyword picks the language: RSVP for en and es would answer everyone in one."""
+    text = BASE.replace("keywords: [DEMO]", "languages: [en, es]\nkeywords:\n  en: [DEMO]\n"
+                        "  es: [VENGO, demo]").replace('"Your name?"', '{en: "Name?", es: '
+                        '"Nombre?"}').replace('"Thanks {name}."', '{en: "Hi {name}.", es: '
+                        '"Hola {name}."}')
+    [(line, message, hint)] = errors_of(write(tmp_path, text))
+    assert line == 5
+    assert message.startswith("keyword 'demo' is listed for en (line 4) and for es")
+    assert hint == "give each language its own keyword"
+
+
+def test_lang_as_a_placeholder_points_to_routing_on_it(tmp_path: Path) -> None:
+    [(line, message, hint)] = errors_of(write(tmp_path, BASE.replace("Thanks {name}.",
+                                                                      "Thanks {name} {lang}.")))
+    assert (line, message) == (13, "{lang} is never saved before state 'thanks': the voter "
+                                   "would read an empty gap.")
+    assert hint.startswith("the conversation's language is not a placeholder; route on it "
+                           "with `when: {var: lang, equals: es}`")
+
+
+def test_a_forgotten_languages_line_is_named_at_the_keywords(tmp_path: Path) -> None:
+    """Without `languages:` a flow is English only: Spanish keywords and texts are refused,
+    in words (not as a Python list)."""
+    text = BASE.replace("keywords: [DEMO]", "keywords: {en: [DEMO], es: [DEMOS]}").replace(
+        '"Your name?"', '{en: "Name?", es: "Nombre?"}')
+    errors = errors_of(write(tmp_path, text))
+    assert errors[0] == (2, "keywords for 'es', but the flow's languages are en (without "
+                            "`languages:`, a flow is English only)",
+                         "add it: `languages: [en, es]`")
+    assert errors[1][:2] == (6, "say has a 'es' text, but the flow's languages are en")
+    assert len(errors) == 2

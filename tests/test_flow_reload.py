@@ -188,3 +188,18 @@ def test_reload_command_refuses_broken_flows_and_announces_nothing(
     err = capsys.readouterr().err
     assert "start state 'aks' is not defined. Did you mean 'ask'?" in err
     assert "Nothing reloaded: the running flows stay." in err
+
+
+def test_reload_command_without_redis_says_the_flows_passed_and_how_to_reload(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.__main__ import main
+
+    monkeypatch.setattr("bot.__main__.setup_logging", lambda *args, **kwargs: None)
+    (tmp_path / "poll.yaml").write_text(V1)
+    monkeypatch.setenv("FLOW_PATH", str(tmp_path))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["flows", "reload"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("The flows pass the check, but nothing was reloaded")
+    assert "kill -HUP <pid of python -m bot serve>" in err

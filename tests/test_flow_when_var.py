@@ -12,10 +12,11 @@ from bot.clock import SequentialIds
 from bot.engine import Rules, step
 from bot.flow import FlowError, FlowSet, load_flow_set
 from bot.flow.loader import check_flows
-from bot.models import ActionResult, Conversation, Inbound, SendSms, Step
+from bot.models import ActionResult, Conversation, Inbound, RunAction, SendSms, Step
 from tests.conftest import make_settings
 
 PHONE = "+15555550100"
+NOW = 1_764_000_000.0
 
 ACTIONS = build_registry(make_settings()).params_models()
 
@@ -149,3 +150,85 @@ def test_a_var_test_needs_exactly_one_of_equals_in_exists(tmp_path: Path) -> Non
     path.write_text(FLOW.replace("{var: pick, equals: a}", "{var: pick, equals: a, in: [b]}"))
     with pytest.raises(FlowError, match="exactly one of equals, in or exists"):
         load_flow_set(path, ACTIONS)
+
+
+def test_built_in_placeholders_are_filled_in_action_params_too(tmp_path: Path) -> None:
+    """The check accepts `{program}` in a param (flows/README.md: "always there"), so the
+    action must get the program's name, not an empty string."""
+    (tmp_path / "crm.yaml").write_text(CRM_FLOW)
+    flows = load_flow_set(tmp_path, build_registry(make_settings()).params_models())
+    conv = Conversation(phone=PHONE)
+    event = Inbound(provider="t", message_id="m1", phone=PHONE, body="CRM", received_at=NOW)
+    rules = Rules(program="Acme Votes", help_contact="help@acme.org")
+    result = step(flows, conv, event, NOW, SequentialIds(), rules)
+    [call] = [e for e in result.effects if isinstance(e, RunAction)]
+    assert call.params == {"to": "crm", "source": "Acme Votes", "help": "help@acme.org",
+                           "again": "CRM"}
+
+
+CRM_FLOW = """\
+name: crm
+keywords: [CRM]
+start: post
+states:
+  post:
+    action:
+      type: webhook
+      params: {to: crm, source: "{program}", help: "{help_contact}", again: "{join_en}"}
+    on_success: done
+    on_failure: done
+  done:
+    end: true
+"""
+
+
+ZIP_FLOW = """\
+name: zips
+keywords: [ZIP]
+start: ask
+states:
+  ask:
+    say: "Your ZIP?"
+    on:
+      - when: zip
+        save: zip5
+        goto: route
+    timeout: {after: 60, goto: done}
+  route:
+    say: "Checking"
+    on:
+      - when: {var: zip5, in: [02134, 02135]}
+        goto: boston
+      - when: any
+        goto: done
+    timeout: {after: 60, goto: done}
+  boston:
+    say: "Boston!"
+    end: true
+  done:
+    end: true
+"""
+
+
+def test_a_zip_with_a_leading_zero_is_the_zip_staff_wrote(tmp_path: Path) -> None:
+    """YAML 1.1 reads 02134 as the octal number 1116: the route would never match."""
+    (tmp_path / "zips.yaml").write_text(ZIP_FLOW)
+    flows = load_flow_set(tmp_path, ACTIONS)
+    [test] = [t.when for t in flows.flows["zips"].spec.states["route"].on[:1]]
+    assert getattr(test, "in_", None) == ["02134", "02135"]
+    conv = Conversation(phone=PHONE)
+    for n, body in enumerate(["ZIP", "02134", "ok"]):
+        event = Inbound(provider="t", message_id=f"m{n}", phone=PHONE, body=body,
+                        received_at=NOW)
+        result = step(flows, conv, event, NOW, SequentialIds(), Rules())
+        conv = result.conversation
+    assert [e.body for e in result.effects if isinstance(e, SendSms)] == ["Boston!"]
+
+
+def test_a_time_written_with_a_colon_is_not_silently_seconds(tmp_path: Path) -> None:
+    """YAML 1.1 reads `after: 1:30` as 90 (seconds, base 60); here it is refused."""
+    (tmp_path / "zips.yaml").write_text(ZIP_FLOW.replace("after: 60, goto: done}\n  route",
+                                                         "after: 1:30, goto: done}\n  route"))
+    [issue] = check_flows(tmp_path, ACTIONS).errors
+    assert (issue.line, issue.message) == (
+        11, "states.ask.timeout.after: a whole number is needed here, found '1:30'")

@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager
 import structlog
 from aiohttp import web
 
+from bot.admin import setup_admin
 from bot.config import SERVICES, Settings
 from bot.flowreload import flow_reloads
 from bot.redis_conn import warm_up
@@ -37,6 +38,7 @@ def create_app(settings: Settings, *, runtime_factory: RuntimeFactory | None = N
     twilio.setup_routes(app)
     telesign.setup_routes(app)
     health.setup_routes(app)
+    setup_admin(app, settings, RUNTIME)
     sandboxed = [s for s in SERVICES if settings.uses_sandbox(s)]
     factory: RuntimeFactory = runtime_factory or open_runtime
     app.cleanup_ctx.append(_resources(factory, sandboxed))
@@ -61,7 +63,7 @@ def _resources(factory: RuntimeFactory, sandboxed: Sequence[str]
             gc.freeze()
             await warm_up(runtime.redis)
             worker = runtime.new_worker() if settings.run_worker else None
-            task = (asyncio.create_task(worker.run(), name="outbox-worker")
+            task = (asyncio.create_task(runtime.run_background(worker), name="outbox-worker")
                     if worker is not None else None)
             try:
                 async with flow_reloads(runtime, watch=settings.redis_url is not None):

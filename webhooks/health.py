@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from webhooks.keys import METRICS, REDIS
+from bot.stats import StatsReader
+from webhooks.keys import METRICS, REDIS, RUNTIME
+
+log = structlog.get_logger("webhooks.health")
 
 READY_TIMEOUT = 2.0
 
@@ -29,8 +33,16 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format."""
-    body = request.app[METRICS].render()
+    """Prometheus text format: the process's counters, and the all-time totals (funnel,
+    delivery, subscribers) read from Redis for this scrape (bounded in time)."""
+    metrics = request.app[METRICS]
+    runtime = request.app[RUNTIME]
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            await metrics.totals.refresh(StatsReader(runtime.redis, runtime.keys))
+    except Exception as exc:  # noqa: BLE001 - the process's own counters still go out
+        log.warning("totals not refreshed", error=repr(exc)[:200])
+    body = metrics.render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -8,11 +8,13 @@ may send either kind of callback to either URL, so both routes read both kinds.
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from aiohttp import web
 
-from webhooks.common import BadRequest, SignatureError, take_inbound
-from webhooks.keys import METRICS, SETTINGS
+from webhooks.common import INBOUND_TIMEOUT, BadRequest, SignatureError, take_inbound
+from webhooks.keys import CORE, METRICS, RUNTIME, SETTINGS
 from webhooks.signing import route_closed
 from webhooks.telesign_callbacks import (
     DeliveryReport,
@@ -22,6 +24,10 @@ from webhooks.telesign_callbacks import (
 )
 
 log = structlog.get_logger("webhooks.telesign")
+
+#: TeleSign outcomes as delivery statuses (`unknown`: final but not known, not counted).
+DELIVERY_STATUS = {"delivered": "delivered", "failed": "failed", "in_progress": "sent",
+                   "retryable": "sent", "unknown": "unknown"}
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -50,8 +56,12 @@ async def _handle(request: web.Request) -> web.Response:
         return web.json_response({"status": "received"})
     outcome = str(getattr(callback, "outcome", "unknown"))
     request.app[METRICS].delivery.labels("telesign", outcome).inc()
-    log.info("delivery status", provider="telesign", status=outcome,
-             code=callback.status.code if callback.status else None)
+    code = callback.status.code if callback.status else None
+    async with asyncio.timeout(INBOUND_TIMEOUT):
+        await request.app[RUNTIME].deliveries.status(
+            "telesign", callback.reference_id, DELIVERY_STATUS.get(outcome, "unknown"),
+            "" if code is None else str(code), request.app[CORE].clock.now())
+    log.info("delivery status", provider="telesign", status=outcome, code=code)
     return web.json_response({"status": "ok"})
 
 

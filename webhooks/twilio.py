@@ -24,7 +24,7 @@ from multidict import MultiDictProxy
 from bot.models import CarrierOptOut
 from bot.phone import to_e164
 from webhooks.common import INBOUND_TIMEOUT, BadRequest, SignatureError, take_inbound
-from webhooks.keys import CORE, METRICS, SETTINGS
+from webhooks.keys import CORE, METRICS, RUNTIME, SETTINGS
 from webhooks.signing import route_closed
 
 log = structlog.get_logger("webhooks.twilio")
@@ -32,6 +32,7 @@ log = structlog.get_logger("webhooks.twilio")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_BODY = 1600
 OPTED_OUT_ERROR = "21610"
+QUEUE_OVERFLOW_ERROR = "30001"  # Twilio's queue for our sender is full: slow down
 
 #: Twilio's message statuses, and what we make of them; anything else gets 200 "ignored".
 STATUS_MAP = {
@@ -151,7 +152,14 @@ async def status_callback(request: web.Request) -> web.Response:
     if meaning is None:
         log.info("unknown twilio status ignored", status=status[:32])
         return web.Response(text="ignored")
-    if _field(form, "ErrorCode") == OPTED_OUT_ERROR:
+    error = _field(form, "ErrorCode")
+    runtime = request.app[RUNTIME]
+    async with asyncio.timeout(INBOUND_TIMEOUT):
+        await runtime.deliveries.status("twilio", message_id, meaning, error,
+                                        request.app[CORE].clock.now())
+        if error == QUEUE_OVERFLOW_ERROR and runtime.pace is not None:
+            await runtime.pace.slow_down(f"twilio {QUEUE_OVERFLOW_ERROR} queue overflow")
+    if error == OPTED_OUT_ERROR:
         phone = to_e164(_field(form, "To"), request.app[SETTINGS].default_region)
         if phone:
             event = CarrierOptOut(phone=phone, message_id=message_id, provider="twilio")

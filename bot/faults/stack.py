@@ -52,6 +52,7 @@ class Stack:
     workers: list[Proc] = field(default_factory=list)
     sandbox: Proc | None = None
     redis_dir: Path | None = None
+    started: int = 0  # workers started so far (names their logs)
 
     # --- redis --------------------------------------------------------------------------
     @property
@@ -132,7 +133,8 @@ class Stack:
 
     def start_worker(self) -> Proc:
         # INFO: its "worker started" line is how the suite knows it reads the outbox.
-        proc = self.procs.start(f"worker-{len(self.workers)}", [PYTHON, "-m", "bot", "worker"],
+        self.started += 1
+        proc = self.procs.start(f"worker-{self.started}", [PYTHON, "-m", "bot", "worker"],
                                 self.env(LOG_LEVEL="INFO"), None)
         self.workers.append(proc)
         return proc

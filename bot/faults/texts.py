@@ -37,13 +37,15 @@ class Posted:
 
     status: dict[str, int] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)
+    first: dict[str, int] = field(default_factory=dict)  # each phone's first answer
 
     @property
     def ok(self) -> list[str]:
         return [p for p, s in self.status.items() if s == 200]
 
     def counts(self) -> Counter[int]:
-        return Counter(self.status.values())
+        """How the first post of each phone was answered."""
+        return Counter(self.first.values())
 
 
 async def text(session: aiohttp.ClientSession, base_url: str, phone: str, body: str,
@@ -62,6 +64,7 @@ async def text(session: aiohttp.ClientSession, base_url: str, phone: str, body: 
     except (aiohttp.ClientError, TimeoutError):
         status = 0
     posted.seconds.append(time.monotonic() - started)
+    posted.first.setdefault(phone, status)
     if posted.status.get(phone) != 200:
         posted.status[phone] = status
     return status

@@ -65,6 +65,14 @@ def check_spec(spec: FlowSpec, actions: ActionParams) -> Iterator[Problem]:
         yield Problem(["start"], f"start state {spec.start!r} is not defined."
                       f"{did_you_mean(spec.start, spec.states)}",
                       f"name one of the states: {listing(spec.states)}")
+    if isinstance(spec.keywords, dict):
+        for lang in spec.keywords:
+            if lang not in spec.languages:
+                yield Problem(["keywords", lang], f"keywords for {lang!r}, but the flow's "
+                              f"languages are {', '.join(spec.languages)} (without "
+                              "`languages:`, a flow is English only)",
+                              f"add it: `languages: [{', '.join([*spec.languages, lang])}]`",
+                              key=True)
     for name, state in spec.states.items():
         yield from _check_state(spec, name, state, actions)
     yield from check_texts(spec, ["compliance"], spec.compliance.model_dump(
@@ -124,6 +132,14 @@ def _check_action(name: str, state: StateSpec, here: Path_, actions: ActionParam
             yield Problem(here + ["action", "params", key],
                           f"action {kind!r} has no parameter {key!r}.{did_you_mean(key, fields)}",
                           f"it takes: {', '.join(fields) or 'nothing'}", key=True)
+        elif key not in fields and (close := did_you_mean(key, fields)):
+            # Taken as a free field (`incude_phone` as a webhook body field): allowed, but
+            # most likely a misspelt parameter that then silently does nothing.
+            yield Problem(here + ["action", "params", key],
+                          f"{key!r} is not a parameter of action {kind!r}, so it is sent as "
+                          f"a field named {key!r}.{close}",
+                          "fix the spelling if you meant that parameter",
+                          key=True, warning=True)
     for key, info in fields.items():
         if info.is_required() and key not in state.action.params:
             yield Problem(here + ["action", "params"], f"action {kind!r} needs parameter "
@@ -167,13 +183,13 @@ def check_texts(spec: FlowSpec, here: Path_, texts: Mapping[str, object], *,
             for lang in spec.languages:
                 if lang not in text:
                     yield Problem(here + [key], f"{key} has no {lang!r} text (languages: "
-                                  f"{spec.languages})", f"add `{lang}: \"...\"`")
+                                  f"{', '.join(spec.languages)})", f"add `{lang}: \"...\"`")
             for lang in text:
                 if lang not in spec.languages:
                     yield Problem(here + [key, lang], f"{key} has a {lang!r} text, but the "
-                                  f"flow's languages are {spec.languages}",
-                                  "add the language to `languages:` or remove the text",
-                                  key=True)
+                                  f"flow's languages are {', '.join(spec.languages)}",
+                                  f"add it: `languages: [{', '.join([*spec.languages, lang])}]`"
+                                  ", or remove the text", key=True)
         variants = {key: text} if isinstance(text, str) else {
             f"{key}.{lang}": v for lang, v in text.items()} if isinstance(text, dict) else {}
         yield from _check_format(here, variants)

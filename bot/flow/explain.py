@@ -139,6 +139,10 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
         return (f"{where}: {value!r} is not a valid name",
                 "use lowercase letters, digits and _ only, starting with a letter "
                 "(like ask_code)")
+    if path == ["keywords"] and kind in ("list_type", "dict_type", "model_type"):
+        return (f"keywords: a list of words is needed here, found {value!r}",
+                "write `keywords: [RSVP]`, or one list per language: "
+                "`keywords: {en: [RSVP], es: [ASISTIR]}`")
     if kind == "list_type":
         return (f"{where}: a list is needed here, found {value!r}",
                 f"write a list in brackets, like [{value}]" if isinstance(value, str | int)
@@ -148,9 +152,40 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
         return (f"{where}: keys are needed here, found {value!r}",
                 f"write it with its keys ({', '.join(keys)}), like "
                 f"`{path[-1]}: {{{keys[0]}: ..., ...}}`" if keys else "see flows/README.md")
+    about_value = _value_words(where, path, detail)
+    if about_value is not None:
+        return about_value
     if kind in ("string_type", "literal_error"):
         return f"{where}: {detail['msg']} (found {value!r})", "see flows/README.md"
+    if kind == "value_error":  # our own validators' words, without pydantic's prefix
+        return f"{where}: {detail['msg'].removeprefix('Value error, ')}", "see flows/README.md"
     return f"{where}: {detail['msg']}", "see flows/README.md"
+
+
+_BOUNDS = {"greater_than": ("more than", "gt"), "greater_than_equal": ("at least", "ge"),
+           "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}
+
+
+def _value_words(where: str, path: list[int | str], detail: ErrorDetails
+                 ) -> tuple[str, str] | None:
+    """A number or a switch that is not one, or out of range; None for other errors."""
+    kind = detail["type"]
+    value = detail.get("input")
+    seconds = bool(path) and path[-1] == "after"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return (f"{where}: a whole number is needed here, found {value!r}",
+                "seconds, as a number without a unit: 3600 is an hour, 86400 a day"
+                if seconds else "write a whole number, without quotes")
+    if kind in _BOUNDS:
+        words, key = _BOUNDS[kind]
+        limit = (detail.get("ctx") or {}).get(key)
+        return (f"{where}: must be {words} {limit}, found {value!r}",
+                "seconds: 3600 is an hour, 86400 a day" if seconds
+                else f"write a number {words} {limit}")
+    if kind in ("bool_parsing", "bool_type"):
+        return (f"{where}: true or false is needed here, found {value!r}",
+                "write true or false (yes and no are replies, not switches)")
+    return None
 
 
 def _keys_of(model: type[BaseModel] | None) -> list[str]:

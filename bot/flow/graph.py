@@ -207,7 +207,8 @@ def _after_forget(state: StateSpec, names: set[str]) -> set[str]:
 
 def _unsaved_vars(name: str, state: StateSpec, known: set[str], everywhere: set[str],
                   actions: Collection[str]) -> Iterator[Problem]:
-    """A `when: {var: ...}` must test a name something saves (or `lang`)."""
+    """A `when: {var: ...}` must test a name something saves (or `lang`). `known`: what is
+    saved on entering the state; not `{program}`, which texts see but `var:` does not."""
     tests: list[tuple[list[int | str], VarMatch, set[str]]] = [
         (["on", i, "when", "var"], t.when, known) for i, t in enumerate(state.on)
         if isinstance(t.when, VarMatch)]
@@ -221,7 +222,7 @@ def _unsaved_vars(name: str, state: StateSpec, known: set[str], everywhere: set[
         if when.var != "lang" and when.var not in names and "*" not in names:
             yield Problem(["states", name, *loc], f"`when: {{var: {when.var}}}` tests a value "
                           f"never saved before state {name!r}, so it is never set."
-                          f"{did_you_mean(when.var, everywhere - {'*'})}",
+                          f"{did_you_mean(when.var, (everywhere | {'lang'}) - {'*'} - BUILT_IN)}",
                           f"test a saved name or `lang`: {listing(names | {'lang'})}")
 
 
@@ -244,7 +245,7 @@ def _unsaved_placeholders(spec: FlowSpec, actions: Collection[str], reachable: s
         if state.action is not None:
             uses += [(["action", "params", k], p) for k, v in state.action.params.items()
                      if isinstance(v, str) for p in placeholders(v)]
-        yield from _unsaved_vars(name, state, known, everywhere, actions)
+        yield from _unsaved_vars(name, state, saved[name], everywhere, actions)
         reported: set[str] = set()
         for loc, placeholder in uses:
             if placeholder in known or placeholder in reported:
@@ -252,8 +253,11 @@ def _unsaved_placeholders(spec: FlowSpec, actions: Collection[str], reachable: s
             reported.add(placeholder)
             gap = ("the action would get it empty" if loc[0] == "action"
                    else "the voter would read an empty gap")
+            hint = (f"save it first (`save: {placeholder}` on a reply, or an action that "
+                    f"saves it), or use a known name: {listing(known)}")
+            if placeholder == "lang":  # `var: lang` works, so staff try `{lang}` too
+                hint = ("the conversation's language is not a placeholder; route on it with "
+                        "`when: {var: lang, equals: es}` and write each language's text")
             yield Problem(["states", name, *loc], f"{{{placeholder}}} is never saved before "
                           f"state {name!r}: {gap}."
-                          f"{did_you_mean(placeholder, everywhere - {'*'})}",
-                          f"save it first (`save: {placeholder}` on a reply, or an action that "
-                          f"saves it), or use a known name: {listing(known)}")
+                          f"{did_you_mean(placeholder, everywhere - {'*'})}", hint)

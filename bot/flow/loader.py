@@ -248,6 +248,14 @@ def _across_flows(loaded: list[Loaded], others: list[Loaded]) -> list[Issue]:
                                     f"used by flow {_spec(owner).name!r} ({owner.file}:"
                                     f"{owner.line(where)})",
                                     "a keyword can start only one flow: pick another word"))
+            elif reporting and key in owners and owners[key][1][1:2] != path[1:2] \
+                    and isinstance(path[1], str):
+                where = owners[key][1]
+                issues.append(Issue(str(f.file), f.line(path), f"keyword {word!r} is listed "
+                                    f"for {where[1]} (line {f.line(where)}) and for {path[1]}: "
+                                    "the keyword picks the conversation's language, so all "
+                                    "who text it would get the same one",
+                                    "give each language its own keyword"))
             owners.setdefault(key, (f, path))
             kind = classify(word, lists)
             if reporting and kind in (Keyword.STOP, Keyword.HELP, Keyword.START):

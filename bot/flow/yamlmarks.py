@@ -43,7 +43,8 @@ def _line(node: yaml.Node | None) -> int | None:
 
 
 class FlowLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader with YAML 1.2 booleans: only true/false are booleans.
+    """PyYAML's SafeLoader with YAML 1.2 booleans (only true/false are booleans) and only
+    plain decimal integers (a ZIP like 02134 keeps its zero).
 
     Under YAML 1.1 `on:`, `yes` and `no` turn into booleans, which would make `on:` and
     `when: yes` in a flow mean something else than staff wrote.
@@ -56,12 +57,17 @@ class FastFlowLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ig
 
 
 _YAML12_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+#: Only plain decimal numbers are numbers. YAML 1.1 reads `02134` (a Boston ZIP) as the octal
+#: 1116, `1:30` as 90 and `0x1F` as 31; in a flow those stay text, as staff wrote them.
+_PLAIN_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+_REPLACED = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")
 for _loader in (FlowLoader, FastFlowLoader):
     _loader.yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     _loader.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML12_BOOL, list("tTfF"))
+    _loader.add_implicit_resolver("tag:yaml.org,2002:int", _PLAIN_INT, list("-+0123456789"))
 
 
 def read_flow_yaml(text: str) -> tuple[yaml.Node | None, object]:

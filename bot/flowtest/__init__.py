@@ -76,7 +76,11 @@ def run_flow_tests(path: Path) -> FlowTestReport:
     """Load and check the flows, run every script, and report (raises `FlowError`)."""
     flow_path, files = script_files(path)
     if not files:
-        raise FlowError(path, None, "no conversation scripts found (flows/tests/*.yaml)")
+        folder = flow_path if flow_path.is_dir() else flow_path.parent
+        wanted = "*.yaml" if flow_path.is_dir() else f"{flow_path.stem}.yaml"
+        raise FlowError(path, None, f"no conversation scripts found: looked for "
+                        f"{folder / 'tests' / wanted}",
+                        hint="write one as in flows/README.md, \"Testing a flow\"")
     flows = load_flow_set(flow_path, build_registry(Settings.model_construct()).params_models())
     scripts = [(file, load_script_file(file)) for file in files]
     return asyncio.run(_run(flows, flow_path, scripts))

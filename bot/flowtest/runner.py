@@ -22,7 +22,15 @@ from pydantic import SecretStr, TypeAdapter
 from bot.clock import FrozenClock, SequentialIds
 from bot.config import Settings
 from bot.flow import FlowSet
-from bot.flowtest.script import Script, ScriptFile, ScriptStep, is_regex, seconds
+from bot.flowtest.script import (
+    FIXED_SETTINGS,
+    SERVICES,
+    Script,
+    ScriptFile,
+    ScriptStep,
+    is_regex,
+    seconds,
+)
 from bot.models import Inbound, Step
 from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
@@ -30,11 +38,12 @@ from bot.sandbox import SANDBOX, Sandbox, create_sandbox_app
 from bot.sms import MemorySender
 from bot.upstream.webhook import SIGNATURE_HEADER, signature_ok
 
-SERVICES = ("twilio", "telesign", "p2a", "wevote", "whatcounts", "quorum")
 SETTLE_SECONDS = 20.0
-#: Settings a script may not change: they would leave the sandboxes or the process.
-_FIXED = {"redis_url", "flow_path", "sms_sender", "run_worker", "public_base_url", "port",
-          "host", "webhook_targets", "webhook_secret", *(f"{s}_api_base" for s in SERVICES)}
+#: One upstream or webhook call's timeout in a flow test: a `timeout` answer costs this much
+#: real time (the production 10 s would make two of them miss SETTLE_SECONDS); a sandbox
+#: answers in milliseconds. A script's `settings:` may still set them.
+CALL_TIMEOUT_SECONDS = 2.0
+HANG_SECONDS = 30.0  # how long a staff target told to `timeout` keeps the call waiting
 STAFF_SECRET = "flow-test-webhook-secret"
 
 
@@ -77,12 +86,13 @@ def script_settings(flow_path: Path, overrides: dict[str, Any]) -> Settings:
     fields = Settings.model_fields
     values: dict[str, Any] = {}
     for name, value in overrides.items():
-        if name not in fields or name in _FIXED:
+        if name not in fields or name in FIXED_SETTINGS:
             raise ValueError(f"settings: {name!r} cannot be set in a flow test")
         annotation: Any = fields[name].annotation
         values[name] = TypeAdapter(annotation).validate_python(value)
     base = Settings.model_construct()
-    return base.model_copy(update={**values, "flow_path": flow_path, "redis_url": None,
+    quick = {"upstream_timeout": CALL_TIMEOUT_SECONDS, "webhook_timeout": CALL_TIMEOUT_SECONDS}
+    return base.model_copy(update={**quick, **values, "flow_path": flow_path, "redis_url": None,
                                    "run_worker": False, "sms_sender": "console"})
 
 
@@ -153,6 +163,7 @@ async def _converse(flows: FlowSet, settings: Settings, script: Script, sandbox:
 async def _steps(runtime: Runtime, script: Script, stands: Stands, sender: MemorySender,
                  clock: FrozenClock) -> Mismatch | None:
     captured: dict[str, str] = {}
+    forced: dict[tuple[str, str], int] = {}  # (service, route or target) -> its step
     seen = 0
     for number, turn in enumerate(script.steps, start=1):
         try:
@@ -162,6 +173,8 @@ async def _steps(runtime: Runtime, script: Script, stands: Stands, sender: Memor
                             f"{{{exc.args[0]}}} was not captured by an earlier /(?P<name>...)/")
         try:
             _force_failures(stands, turn)
+            forced.update({(service, route): number for service, routes in turn.fail.items()
+                           for route in routes})
             if turn.wait is not None:
                 clock.advance(seconds(turn.wait))
                 for shard in runtime.keys.all_shards():
@@ -178,6 +191,24 @@ async def _steps(runtime: Runtime, script: Script, stands: Stands, sender: Memor
         new, seen = texts[seen:], len(texts)
         if not _compare(turn.expect, new, captured):
             return Mismatch(number, body, turn.expect, new)
+    return _never_called(forced, stands, script)
+
+
+def _never_called(forced: dict[tuple[str, str], int], stands: Stands, script: Script
+                  ) -> Mismatch | None:
+    """A `fail:` for a route or target the bot never called is a misspelt route (it
+    would let the script pass without testing the failure it names)."""
+    for (service, route), number in forced.items():
+        if service == "webhook":
+            called = set(stands.staff.taken) | stands.staff.called
+        else:
+            called = {r.route for r in stands.sandbox.log.requests if r.service == service}
+        if route not in called:
+            step = script.steps[number - 1]
+            what = "target" if service == "webhook" else "route"
+            return Mismatch(number, step.send, step.expect, [], f"fail: {service} {what} "
+                            f"{route!r} was never called, so it never failed. "
+                            f"{service} {what}s called: {', '.join(sorted(called)) or 'none'}")
     return None
 
 
@@ -216,15 +247,18 @@ class Stands:
 
 class StaffEndpoint:
     """A staff webhook receiver: refuses a bad signature (401), counts what it took per
-    target, and answers `{"count": N}`, or as a script's `fail:` says."""
+    target, and answers `{"count": N}`, or as a script's `fail:` says (a status, `empty`
+    for `{}`, or `timeout`: no answer in time)."""
 
     def __init__(self, secret: bytes) -> None:
         self.secret = secret
         self.taken: dict[str, list[dict[str, Any]]] = {}
         self.answers: dict[str, list[int | str]] = {}
+        self.called: set[str] = set()
 
     async def handle(self, request: web.Request) -> web.Response:
         target = request.match_info["target"]
+        self.called.add(target)
         raw = await request.read()
         if not signature_ok(self.secret, raw, request.headers.get(SIGNATURE_HEADER, "")):
             return web.json_response({"error": "bad signature"}, status=401)
@@ -232,6 +266,9 @@ class StaffEndpoint:
         forced = queued.pop(0) if queued else None
         if forced == "empty":
             return web.json_response({})
+        if forced == "timeout":
+            await asyncio.sleep(HANG_SECONDS)
+            return web.json_response({"error": "gave up"}, status=504)
         if forced is not None:
             return web.json_response({"error": "forced"}, status=int(forced))
         taken = self.taken.setdefault(target, [])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bot.funnel import day_of, encode_profile, funnel_fields, subscription_change
 from bot.models import Conversation, FireTimer, SetTimer, Step
 from bot.redis_conn import RedisClient
 from bot.store.consent import ConsentStore
@@ -16,6 +17,7 @@ from bot.store.scriptcalls import AutoPipeline, call_many
 from bot.store.scripts import COMMIT
 
 SEEN_TTL = 3 * 24 * 3600  # providers retry for hours at most; three days is plenty
+FUNNEL_TTL = 400 * 24 * 3600  # a day's funnel counters are kept for a year and a bit
 _CONV_EXCLUDE = {"phone", "version"}
 
 
@@ -161,7 +163,24 @@ class ConversationStore:
                                             by=conv.optout_by)
         keys = [k.conversation(phone), k.seen(phone, dedup or "-"), k.outbox(shard),
                 k.timers(shard), k.ignored(shard), *consent.keys]
-        return keys, args + consent.args
+        records_keys, records_args = self._records_part(before, step)
+        return keys + records_keys, args + consent.args + records_args
+
+    def _records_part(self, before: Conversation, step: Step) -> tuple[list[str], list[Any]]:
+        """The commit script's records part: the funnel counters this step adds and what it
+        does to the subscriber index (see `bot.funnel`)."""
+        k, conv = self.keys, step.conversation
+        shard = k.shard(conv.phone)
+        fields = funnel_fields(before, step)
+        sub = subscription_change(before, step)
+        args: list[Any] = [len(fields), *fields, FUNNEL_TTL, sub.op, conv.phone,
+                           encode_profile(sub.profile), len(step.disclosures)]
+        for ref, text in step.disclosures.items():
+            args += [ref, text]
+        day = day_of(conv.updated_at or before.updated_at)
+        keys = [k.funnel(shard, day), k.funnel(shard, "total"), k.subscribers(conv.phone),
+                k.disclosures(shard), k.subscriber_count(shard)]
+        return keys, args
 
 
 def _outcome(phone: str, result: Any) -> CommitResult:

@@ -18,7 +18,7 @@ class Keys:
 
     prefix: str = "ct"
     shards: int = 48  # `REDIS_SHARDS`' default: see `bot.config`
-
+    sub_buckets: int = 64
 
     def shard(self, phone: str) -> int:
         return zlib.crc32(phone.encode()) % self.shards
@@ -71,6 +71,45 @@ class Keys:
     def workers(self) -> str:
         """Live workers and their last heartbeat (a sorted set: they split the shards)."""
         return f"{self.prefix}:workers"
+
+    def funnel(self, shard: int, day: str) -> str:
+        """Funnel counters of one shard for one UTC day (`total`: all time)."""
+        return f"{self.prefix}:funnel:{self.tag(shard)}:{day}"
+
+    def subscribers(self, phone: str) -> str:
+        """The small hash that holds this phone's subscriber profile (what broadcasts go
+        to): `sub_buckets` per shard, so each stays a compact listpack (about 25 bytes a
+        subscriber instead of 75 in one big hash) up to ~128 x buckets x shards phones."""
+        digest = zlib.crc32(phone.encode())
+        bucket = (digest // self.shards) % self.sub_buckets
+        return f"{self.prefix}:subs:{self.tag(digest % self.shards)}:{bucket}"
+
+    def subscriber_buckets(self, shard: int) -> list[str]:
+        return [f"{self.prefix}:subs:{self.tag(shard)}:{b}" for b in range(self.sub_buckets)]
+
+    def subscriber_count(self, shard: int) -> str:
+        return f"{self.prefix}:subs-n:{self.tag(shard)}"
+
+    def disclosures(self, shard: int) -> str:
+        """The opt-in texts consent lines refer to (by `disclosure_id`), once per shard."""
+        return f"{self.prefix}:disclosures:{self.tag(shard)}"
+
+    def broadcast_cap(self, phone: str, month: str) -> str:
+        """The broadcasts one phone received in one month (the frequency cap)."""
+        return f"{self.prefix}:cap:{self.tag(self.shard(phone))}:{phone}:{month}"
+
+    def delivery(self, provider: str, message_id: str) -> str:
+        """One sent text's delivery record, found by the provider's message id."""
+        shard = zlib.crc32(message_id.encode()) % self.shards
+        return f"{self.prefix}:dlv:{self.tag(shard)}:{provider}:{message_id}"
+
+    def delivery_counts(self, message_id: str, day: str) -> str:
+        """Delivery counters of a day, in the same shard as the message's record."""
+        shard = zlib.crc32(message_id.encode()) % self.shards
+        return f"{self.prefix}:dstat:{self.tag(shard)}:{day}"
+
+    def delivery_counts_of(self, shard: int, day: str) -> str:
+        return f"{self.prefix}:dstat:{self.tag(shard)}:{day}"
 
     def codes(self, phone: str, span: str, bucket: int) -> str:
         """Verification codes sent to one phone in one hour or day (`span`: h or d)."""

@@ -82,19 +82,25 @@ class Outbox:
         return [entry for shard, reply in zip(shards, replies, strict=True)
                 for _, items in reply or [] for entry in _entries(shard, items)]
 
-    async def claim(self, shard: int, consumer: str, idle_ms: int, count: int) -> list[Entry]:
-        """Take over entries a dead consumer left unacknowledged for `idle_ms` (XAUTOCLAIM)."""
-        reply = await self.redis.xautoclaim(self.keys.outbox(shard), GROUP, consumer,
-                                            min_idle_time=idle_ms, start_id="0-0", count=count)
-        items: list[Any] = list(reply[1]) if reply else []
-        entries = list(_entries(shard, [i for i in items if i and i[1]]))
-        if not entries:
+    async def claim(self, shard: int, consumer: str, idle_ms: int, count: int,
+                    running: frozenset[str] = frozenset()) -> list[Entry]:
+        """Take over entries left unacknowledged for `idle_ms` (XPENDING with IDLE, then
+        XCLAIM), except this consumer's own `running` ones: a slow entry it is still
+        running is not a dead one, and claiming it would count a delivery it never had."""
+        stream = self.keys.outbox(shard)
+        # idle=0 means no filter (as Redis reads it); fakeredis would drop this millisecond's.
+        pending: list[dict[str, Any]] = await self.redis.xpending_range(
+            stream, GROUP, min="-", max="+", count=count + len(running), idle=idle_ms or None)
+        others = [p for p in pending if not (_s(p["consumer"]) == consumer
+                                             and _s(p["message_id"]) in running)][:count]
+        if not others:
             return []
-        pending = await self.redis.xpending_range(
-            self.keys.outbox(shard), GROUP, min=entries[0].entry_id, max=entries[-1].entry_id,
-            count=len(entries) * 2)
-        times = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}  # type: ignore[arg-type]
-        return [Entry(e.shard, e.entry_id, e.effects, times.get(e.entry_id, 2)) for e in entries]
+        times = {_s(p["message_id"]): int(p["times_delivered"]) for p in others}
+        reply: Any = await self.redis.xclaim(stream, GROUP, consumer, min_idle_time=idle_ms,
+                                             message_ids=list(times))
+        entries = _entries(shard, [i for i in reply or [] if i and i[1]])
+        return [Entry(e.shard, e.entry_id, e.effects, times.get(e.entry_id, 1) + 1)
+                for e in entries]
 
     async def take_over(self, shard: int, consumer: str, skip: set[str],
                         limit: int = 10_000) -> list[Entry]:

@@ -12,7 +12,14 @@ from __future__ import annotations
 #: ARGV: expected_version, new_value, ttl, seen_ttl, use_seen, effects_json, ignored_json,
 #:       ack_group, ack_id, n_timers, (score, member)...,
 #:       then the consent part (`ConsentStore.commit_write`): expected_optout ('1'/'0'),
-#:       optout_op (keep, del, or set:<flag value>), n_consent, consent...
+#:       optout_op (keep, del, or set:<flag value>), n_consent, consent...,
+#:       then the records part (`bot.funnel`): n_funnel, field..., funnel_ttl,
+#:       sub_op ('in'/'out'/'upd'/''), phone, profile ('flow|lang|campaign|zip|state'),
+#:       n_disclosures, (id, opt-in text)... (kept once: KEY disclosures; KEY subscriber
+#:       count: how many phones the shard's subscriber hashes hold)
+#: It also counts the step into the funnel (KEYS funnel_day, funnel_total) and keeps the
+#: subscriber index (KEY subscribers: the phone's bucket of opted-in phones and profiles), so
+#: the numbers can never drift from what the conversations did.
 COMMIT = """
 local cur = redis.call('GET', KEYS[1])
 local version = 0
@@ -48,6 +55,57 @@ elseif ARGV[c + 1] == 'del' then
 end
 local n = tonumber(ARGV[c + 2])
 for j = 1, n do redis.call('XADD', KEYS[7], '*', 'c', ARGV[c + 2 + j]) end
+local i = c + 3 + n
+local function places(text)  -- 'flow|lang|campaign|zip|state' -> its five places
+  local t = {}
+  for part in string.gmatch(text .. '|', '([^|]*)|') do t[#t + 1] = part end
+  for k = #t + 1, 5 do t[k] = '' end
+  return t
+end
+n = tonumber(ARGV[i])
+local op, phone, profile = ARGV[i + n + 2], ARGV[i + n + 3], ARGV[i + n + 4]
+if n > 0 then
+  local joined = nil
+  for j = 1, n do
+    local f = ARGV[i + j]
+    if string.sub(f, 2, 4) == '|?|' then
+      -- a consent change outside any flow: count it under what the subscriber joined
+      if joined == nil then joined = places(redis.call('HGET', KEYS[10], phone) or '') end
+      local owner = joined[1]
+      if string.sub(f, 1, 1) == 'c' then owner = joined[3] end
+      if owner and owner ~= '' then
+        f = string.sub(f, 1, 2) .. owner .. string.sub(f, 4)
+      elseif string.sub(f, 1, 1) == 'f' then
+        f = 'f|-' .. string.sub(f, 4)
+      else
+        f = nil
+      end
+    end
+    if f then
+      redis.call('HINCRBY', KEYS[8], f, 1)
+      redis.call('HINCRBY', KEYS[9], f, 1)
+    end
+  end
+  redis.call('EXPIRE', KEYS[8], ARGV[i + n + 1])
+end
+if op == 'out' then
+  redis.call('DECRBY', KEYS[12], redis.call('HDEL', KEYS[10], phone))
+elseif op == 'in' then
+  redis.call('INCRBY', KEYS[12], redis.call('HSET', KEYS[10], phone, profile))
+elseif op == 'upd' then
+  local cur = redis.call('HGET', KEYS[10], phone)
+  if cur then
+    local have, given = places(cur), places(profile)
+    for k = 1, #given do
+      if given[k] ~= '' then have[k] = given[k] end
+    end
+    local joined_places = string.gsub(table.concat(have, '|'), '|+$', '')
+    redis.call('HSET', KEYS[10], phone, joined_places)
+  end
+end
+i = i + n + 5
+n = tonumber(ARGV[i])
+for j = 1, n do redis.call('HSETNX', KEYS[11], ARGV[i + 2 * j - 1], ARGV[i + 2 * j]) end
 return 'ok'
 """
 

@@ -1,0 +1,187 @@
+"""Sending at the carrier's pace: one token bucket in Redis shared by every worker, with
+priority lanes and provider pushback.
+
+- The bucket is one hash on one hash-tagged key (`{pace}`), refilled at `SMS_RATE` tokens a
+  second up to a burst of one second's worth (at least 2), and taken from by a Lua script,
+  so any number of workers together never exceed the rate.
+- Lanes: a lane may only take a token while the bucket holds more than its reserve
+  (`RESERVE`), so codes and STOP/HELP answers always find one before replies do, replies
+  before reminders, reminders before broadcasts. Inside one process a heap hands tokens to
+  the lowest lane first, and one pump asks Redis for a batch for all the waiters at once.
+- Pushback: a provider's 429 or queue-overflow error halves the bucket's rate (down to
+  `MIN_FACTOR`), empties it, and the rate climbs back by a quarter every `RECOVER_SECONDS`
+  without pushback. The send is retried after the pause instead of burning a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from bot.clock import Clock, SystemClock
+from bot.models import Lane
+from bot.redis_conn import RedisClient
+from bot.sms import SendError
+
+log = structlog.get_logger("bot.pace")
+
+RESERVE: dict[Lane, float] = {Lane.URGENT: 0.0, Lane.REPLY: 0.1, Lane.REMINDER: 0.3,
+                              Lane.BULK: 0.5}
+"""Share of the burst (of at most `RESERVE_BASE` tokens) a lane must leave in the bucket for
+the lanes before it: a few tokens are enough, and a large reserve would only stall a fast
+sender after a pushback empties the bucket."""
+RESERVE_BASE = 10.0
+MIN_FACTOR = 0.05
+RECOVER_SECONDS = 10.0
+MAX_BATCH = 50
+MAX_POLL = 0.25  # seconds between asks while waiting (the bucket may have been slowed)
+STATE_TTL_MS = 600_000
+
+#: KEYS: bucket. ARGV: now, rate, burst, reserve (tokens), want.
+#: Answers {granted, seconds to wait (string), factor (string)}.
+TAKE = """
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'factor', 'changed')
+local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local factor = tonumber(b[3]) or 1
+local changed = tonumber(b[4]) or now
+if factor < 1 and now - changed >= %(recover)s then
+  factor = math.min(1, factor * 1.25)
+  changed = now
+end
+local eff = rate * factor
+local tokens = tonumber(b[1]) or burst
+local ts = tonumber(b[2]) or now
+if now > ts then tokens = math.min(burst, tokens + (now - ts) * eff) end
+local reserve, want = tonumber(ARGV[4]), tonumber(ARGV[5])
+-- (a millionth of slack: tokens stored as text lose the last digits)
+local got = math.max(0, math.min(want, math.floor(tokens - reserve + 0.000001)))
+tokens = tokens - got
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(math.max(now, ts)),
+           'factor', tostring(factor), 'changed', tostring(changed))
+redis.call('PEXPIRE', KEYS[1], %(ttl)s)
+local wait = 0
+if got == 0 then wait = math.max(0.001, (reserve + 1 - tokens) / eff) end
+return {got, tostring(wait), tostring(factor)}
+""" % {"recover": RECOVER_SECONDS, "ttl": STATE_TTL_MS}  # noqa: UP031 - Lua braces
+
+#: KEYS: bucket. ARGV: now. Halve the rate (not below MIN_FACTOR) and empty the bucket.
+SLOW = """
+local factor = tonumber(redis.call('HGET', KEYS[1], 'factor')) or 1
+factor = math.max(%(min)s, factor / 2)
+redis.call('HSET', KEYS[1], 'tokens', '0', 'ts', ARGV[1], 'factor', tostring(factor),
+           'changed', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], %(ttl)s)
+return tostring(factor)
+""" % {"min": MIN_FACTOR, "ttl": STATE_TTL_MS}  # noqa: UP031 - Lua braces
+
+
+class ProviderPushback(SendError):
+    """The provider asked us to slow down (HTTP 429, Twilio 20429, queue overflow 30001)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, retryable=True)
+
+
+class PaceTimeout(SendError):
+    """No token came within the wait bound: the send is retried later (backlog too long)."""
+
+    def __init__(self) -> None:
+        super().__init__("no send token within the wait bound", retryable=True)
+
+
+@dataclass(order=True)
+class _Waiter:
+    lane: int
+    seq: int
+    future: asyncio.Future[None] = field(compare=False)
+
+
+class PaceGate:
+    """This process's door to the shared bucket: `await gate.acquire(lane)` before a send."""
+
+    def __init__(self, redis: RedisClient, key: str, rate: float, *, clock: Clock | None = None,
+                 max_wait: float = 300.0,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.redis = redis
+        self.key = key
+        self.rate = rate
+        # One second's worth, and at least 2: with less, a lane with a reserve could never
+        # find a whole token above it (the bulk lane needs a full bucket at 2).
+        self.burst = max(2.0, rate)
+        self.clock = clock or SystemClock()
+        self.max_wait = max_wait
+        self._sleep = sleep  # tests pass one that moves their clock instead
+        self._take = redis.register_script(TAKE)
+        self._slow = redis.register_script(SLOW)
+        self._heap: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._pump: asyncio.Task[None] | None = None
+        self.factor = 1.0
+        self.granted: dict[Lane, int] = dict.fromkeys(Lane, 0)
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for w in self._heap if not w.future.done())
+
+    async def acquire(self, lane: Lane) -> None:
+        """Wait (at most `max_wait`) for a token this lane may take; `PaceTimeout` after."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._heap, _Waiter(int(lane), next(self._seq), future))
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._run_pump(), name="pace-pump")
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout=self.max_wait)
+        except TimeoutError:
+            future.cancel()
+            raise PaceTimeout() from None
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        self.granted[lane] += 1
+
+    async def take(self, lane: Lane, want: int) -> tuple[int, float]:
+        """Ask the bucket for up to `want` tokens for `lane`: (granted, seconds to wait)."""
+        reserve = min(self.burst, RESERVE_BASE) * RESERVE[lane]
+        reply: Any = await self._take(keys=[self.key], args=[
+            self.clock.now(), self.rate, self.burst, reserve, want])
+        self.factor = float(reply[2])
+        return int(reply[0]), float(reply[1])
+
+    async def slow_down(self, reason: str) -> None:
+        """The provider pushed back: halve the shared rate for every worker."""
+        self.factor = float(await self._slow(keys=[self.key], args=[self.clock.now()]))
+        log.warning("provider pushback: sending slower", factor=self.factor, reason=reason[:120])
+
+    async def _run_pump(self) -> None:
+        """Hand tokens to waiters, lowest lane first, until none is left."""
+        while True:
+            while self._heap and self._heap[0].future.done():
+                heapq.heappop(self._heap)
+            if not self._heap:
+                return
+            lane = Lane(self._heap[0].lane)
+            want = min(MAX_BATCH, sum(1 for w in self._heap if w.lane == lane))
+            try:
+                async with asyncio.timeout(5.0):
+                    got, wait = await self.take(lane, want)
+            except Exception as exc:  # noqa: BLE001 - a Redis blip: the waiters keep waiting
+                log.warning("pace bucket unreachable", error=repr(exc)[:200])
+                got, wait = 0, 0.5
+            while got > 0 and self._heap:
+                waiter = heapq.heappop(self._heap)
+                if not waiter.future.done():
+                    waiter.future.set_result(None)
+                    got -= 1
+            if got == 0 and wait > 0:
+                await self._sleep(min(MAX_POLL, wait))
+
+
+def pace_key(prefix: str) -> str:
+    """The bucket's key: one hash tag of its own, so the script touches one slot."""
+    return f"{prefix}:pace:{{pace}}"
