@@ -78,6 +78,9 @@ def per_second(arrivals: list[float], rate: float) -> dict[str, Any]:
             "max_sliding_second": sliding_max,
             "max_sliding_after_first_second": after_first_max,
             "seconds_over_rate": sum(1 for n in aligned.values() if n > rate),
+            # sends in each whole second from the first send's (for a look at the shape)
+            "aligned_series": [aligned.get(s, 0) for s in range(min(aligned, default=0),
+                                                                 max(aligned, default=-1) + 1)],
             "bound_any_second": rate + burst, "bound_steady": rate + 1,
             "within_bound": sliding_max <= rate + burst,
             "within_steady": after_first_max <= rate + 1}
@@ -97,7 +100,7 @@ def analyse(texts: list[list[str]], yes_idx: set[int], result: dict[str, Any],
     first_code: dict[str, float] = {}
     for to, at in sorted(codes, key=lambda s: s[1]):
         first_code.setdefault(to, at)
-    join_wait, yes_wait = [], []
+    join_wait, yes_wait, code_after_own_reply = [], [], []
     joins = yes = 0
     for i, (number, _body, _sid) in enumerate(texts):
         if i not in answered:
@@ -106,6 +109,8 @@ def analyse(texts: list[list[str]], yes_idx: set[int], result: dict[str, Any],
             yes += 1
             if number in first_code:
                 yes_wait.append(first_code[number] - answered[i])
+                if number in first_reply and first_reply[number] < first_code[number]:
+                    code_after_own_reply.append(first_code[number] - first_reply[number])
         else:
             joins += 1
             if number in first_reply:
@@ -122,6 +127,10 @@ def analyse(texts: list[list[str]], yes_idx: set[int], result: dict[str, Any],
         "optin_measured_after_load_s": measured_end - load_end,
         "code_wait": percentiles(yes_wait), "codes_received": len(yes_wait),
         "codes_missing": yes - len(yes_wait),
+        # codes that came after the same phone's opt-in reply, and how long after it
+        # (the worker keeps one phone's effects in order)
+        "codes_after_own_optin_reply": len(code_after_own_reply),
+        "code_after_own_optin_reply": percentiles(code_after_own_reply),
         "rate_check": per_second([at for _, at in sends], rate),
     }
 

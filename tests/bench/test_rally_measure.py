@@ -38,6 +38,7 @@ def test_waits_run_from_the_200_to_the_sandbox_and_codes_are_told_apart() -> Non
     assert out["optin_still_queued"] == 1
     assert out["code_wait"]["n"] == 1 and out["code_wait"]["max_ms"] == 250.0
     assert out["codes_missing"] == 0
+    assert out["codes_after_own_optin_reply"] == 1  # +1a's reply came at 1.0, its code at 2.25
     assert out["optin_measured_after_load_s"] == 4.0
     assert out["rate_check"]["sends"] == 4
 
