@@ -303,10 +303,16 @@ def _rally_phase(procs: Procs, plan: Plan, args: argparse.Namespace, core: phase
     sandbox = start_sandbox(procs, 0.0, core.load)
     extra = {} if args.worker == "inprocess" else {"RUN_WORKER": "false"}
     # The bot's own codes: a code is a text through the shared bucket, in the urgent lane.
+    # The code breaker (VERIFY_CODES_PER_MINUTE, default 60 for all phones) would refuse
+    # most of the YES phones' codes: raised to their number, so it measures the pacing.
     server = _server(procs, redis, sandbox, args, core, name="server-rally",
-                     SMS_RATE=f"{plan.rally_rate:g}", VERIFY_PROVIDER="local", **extra)
+                     SMS_RATE=f"{plan.rally_rate:g}", VERIFY_PROVIDER="local",
+                     VERIFY_CODES_PER_MINUTE=str(max(60, plan.rally_yes)), **extra)
     worker = _separate_worker(procs, args, server, core)
     rate = float(server.proc.env["SMS_RATE"])  # --server-env may set it
+    results["rally_server_env"] = {k: server.proc.env[k] for k in (
+        "SMS_RATE", "VERIFY_PROVIDER", "VERIFY_CODES_PER_MINUTE", "WORKER_CONCURRENCY")
+        if k in server.proc.env}
     results["rally"] = rally.rally(server, sandbox, keyword, core, plan.rally_phones,
                                    plan.rally_yes, plan.rally_seconds, rate,
                                    plan.rally_optin_wait, plan.rally_code_timeout)
