@@ -192,7 +192,9 @@ class ConsentChange(Frozen):
     text: str
     message_id: str
     provider: str
-    opted_out: bool
+    #: Stored lines leave defaults out (every line lives as long as the log), so a line
+    #: without it is not an opt-out.
+    opted_out: bool = False
     #: The opt-in text the voter answered (the disclosure they agreed to), by reference: the
     #: digest `disclosure_id` gives it; the text itself is kept once per shard, not per line.
     prompt: str = ""

@@ -94,3 +94,22 @@ async def test_who_opted_out_outlives_the_conversation_and_answers_a_clash(
     await conversations.commit(stopped, moved(stopped, opted_out=True))  # our own STOP now
     await conversations.redis.delete(conversations.keys.conversation(PHONE))
     assert (await conversations.load(PHONE)).conversation.optout_by is None
+
+
+async def test_log_lines_leave_defaults_out_and_read_back_whole(
+        conversations: ConversationStore, consent: ConsentStore) -> None:
+    """Every line lives as long as the log: an opt-in line carries no `opted_out: false`
+    and no empty prompt, and reads back as the same change."""
+    await opt_out(conversations, PHONE, at=1.0)
+    before = (await conversations.load(PHONE)).conversation
+    step = moved(before, opted_out=False)
+    step.consent.append(consent_change(PHONE, opted_out=False, at=2.0, keyword="START"))
+    await conversations.commit(before, step, "twilio:start")
+    raw = [fields[b"c"].decode() for _, fields in
+           await conversations.redis.xrange(conversations.keys.consent(
+               conversations.keys.shard(PHONE)))]
+    assert '"opted_out":true' in raw[0] and "opted_out" not in raw[1]
+    assert '"prompt"' not in raw[1]
+    assert await consent.history(PHONE) == [consent_change(PHONE, opted_out=True, at=1.0),
+                                            consent_change(PHONE, opted_out=False, at=2.0,
+                                                           keyword="START")]
