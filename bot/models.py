@@ -184,20 +184,27 @@ def disclosure_id(text: str) -> str:
 
 
 class ConsentChange(Frozen):
-    """One line of the append-only consent log."""
+    """One line of the append-only consent log.
+
+    A line lives as long as the log, one per change of every phone, so it is stored with
+    short keys (`model_dump_json(by_alias=True, exclude_defaults=True)`, see
+    `bot.store.consent`); lines read back by either name, so lines written with the long
+    names (before) read the same."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True,
+                              validate_by_alias=True)
 
     at: float
-    phone: str
-    keyword: str
-    text: str
-    message_id: str
-    provider: str
-    #: Stored lines leave defaults out (every line lives as long as the log), so a line
-    #: without it is not an opt-out.
-    opted_out: bool = False
+    phone: str = Field(alias="ph")
+    keyword: str = Field(alias="k")
+    text: str = Field(alias="x")
+    message_id: str = Field(alias="m")
+    provider: str = Field(alias="pv")
+    #: A stored line without it is not an opt-out (defaults are left out).
+    opted_out: bool = Field(False, alias="o")
     #: The opt-in text the voter answered (the disclosure they agreed to), by reference: the
     #: digest `disclosure_id` gives it; the text itself is kept once per shard, not per line.
-    prompt: str = ""
+    prompt: str = Field("", alias="pr")
 
 
 class Step(BaseModel):
