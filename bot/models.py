@@ -6,6 +6,7 @@ cross Redis as small JSON and come back as the same typed objects.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from enum import IntEnum
 from typing import Annotated, Any, Literal
@@ -177,6 +178,7 @@ class Conversation(BaseModel):
     acts_at: float = 0.0
 
 
+@functools.lru_cache(maxsize=256)  # the same few opt-in texts, on every opt-in
 def disclosure_id(text: str) -> str:
     """A short, stable name for an opt-in text (what a consent line stores): 12 hex digits
     (a text always has a space, so a reference is never mistaken for one)."""
