@@ -223,7 +223,7 @@ def _flows_test(args: argparse.Namespace, settings: Settings) -> int:
 def _flows_reload(args: argparse.Namespace, settings: Settings) -> int:
     from bot.flowcheck import report
     from bot.flowreload import announce
-    from bot.redis_conn import make_redis
+    from bot.redis_conn import connect_redis
     from bot.runtime import flow_path
     from bot.store import Keys
 
@@ -238,7 +238,7 @@ def _flows_reload(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     async def bump() -> int:
-        redis = make_redis(settings)
+        redis = await connect_redis(settings)  # a cluster too
         try:
             return await announce(redis, Keys(shards=settings.redis_shards))
         finally:

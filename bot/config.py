@@ -76,8 +76,21 @@ class Settings(BaseSettings):
     redis_pool_timeout: float = Field(
         5.0, description="Seconds an inbound waits for a free Redis connection before 503."
     )
+    redis_cluster: bool | None = Field(
+        None, description="`true`: `REDIS_URL` names a node of a Redis Cluster; unset: detected "
+        "from `INFO cluster`."
+    )
+    redis_wait_replicas: int = Field(
+        0, ge=0, description="Commits wait (`WAIT`, bounded) for this many replicas before the "
+        "webhook's 200; 0: no wait."
+    )
+    redis_wait_timeout_ms: int = Field(
+        500, ge=1, description="How long a commit waits for `REDIS_WAIT_REPLICAS` (then 503)."
+    )
     redis_shards: int = Field(
-        16, description="Hash-tag shards: keys of one phone share `{sN}`; one outbox per shard."
+        48, ge=1, description="Hash-tag shards: keys of one phone share `{sN}`; one outbox per "
+        "shard. 48 spread evenly over 2, 3, 4 or 6 cluster masters. Fixed for the life of a "
+        "deployment (see docs/deploy.md)."
     )
     conversation_ttl: int = Field(
         30 * 24 * 3600, description="Seconds a quiet conversation lives (opt-outs never expire)."
@@ -169,6 +182,10 @@ class Settings(BaseSettings):
     run_worker: bool = Field(True, description="Run the outbox worker inside the web process.")
     worker_concurrency: int = Field(256, description="Effects a worker runs at once.")
     worker_max_tries: int = Field(6, description="Tries of one effect before the dead letter.")
+    worker_lease_ms: int = Field(
+        10_000, ge=200, description="Each outbox shard is read by one worker at a time, under "
+        "a lease of this many ms: a dead worker's shards are taken over this long after it died."
+    )
     worker_claim_idle_ms: int = Field(
         30_000, description="An entry unacknowledged this long is claimed from its consumer."
     )

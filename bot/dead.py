@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TextIO
 
-from redis.asyncio import Redis
-
 from bot.config import Settings
 from bot.lookup import sent_upstream
 from bot.models import EFFECTS, Effect, SendSms
 from bot.phone import mask
+from bot.redis_conn import RedisClient
 from bot.runtime import Runtime, open_runtime
 from bot.store import Keys
 from bot.upstream import Upstreams
@@ -64,7 +63,7 @@ class Replay(StrEnum):
 class DeadLetters:
     """Reads and settles the dead-letter streams of every shard."""
 
-    def __init__(self, redis: Redis, keys: Keys, upstreams: Upstreams | None = None,
+    def __init__(self, redis: RedisClient, keys: Keys, upstreams: Upstreams | None = None,
                  sender: str = "console") -> None:
         self.redis = redis
         self.keys = keys

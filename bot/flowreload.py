@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import structlog
-from redis.asyncio import Redis
 
 from bot.flow import FlowError
+from bot.redis_conn import RedisClient
 from bot.runtime import Runtime, load_flows
 from bot.store import Keys
 
@@ -52,7 +52,7 @@ def reload_now(runtime: Runtime) -> Reloaded:
     return Reloaded(True, f"flows reloaded: {names}")
 
 
-async def announce(redis: Redis, keys: Keys) -> int:
+async def announce(redis: RedisClient, keys: Keys) -> int:
     """Tell every process to reload; returns the new reload number."""
     async with asyncio.timeout(CALL_TIMEOUT):
         return int(await redis.incr(keys.flows_reload()))

@@ -74,6 +74,11 @@ def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
     setattr(handler, _OURS, True)
     root.addHandler(handler)
     root.setLevel(numeric)
+    # `transitions` logs every state entry and callback at INFO: lines per text that say
+    # nothing to an operator, and at INFO they cost far more than the step itself. They
+    # stay available at DEBUG, for someone debugging a flow.
+    logging.getLogger("transitions").setLevel(numeric if numeric <= logging.DEBUG
+                                               else max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -43,6 +43,9 @@ class Metrics:
                               "Conversations ended by a run-time bound (a flow looping or "
                               "calling actions too often)", ["bound"], registry=r)
         self.worker_busy = Gauge("civictext_worker_inflight", "Effects running now", registry=r)
+        self.worker_shards = Gauge("civictext_worker_shards",
+                                   "Outbox shards this process's worker reads now (its leases)",
+                                   registry=r)
         self.totals = TotalsGauges(r)  # refreshed from Redis by each /metrics scrape
 
     def render(self) -> bytes:

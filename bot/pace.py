@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 
 from bot.clock import Clock, SystemClock
 from bot.models import Lane
+from bot.redis_conn import RedisClient
 from bot.sms import SendError
 
 log = structlog.get_logger("bot.pace")
@@ -105,7 +105,7 @@ class _Waiter:
 class PaceGate:
     """This process's door to the shared bucket: `await gate.acquire(lane)` before a send."""
 
-    def __init__(self, redis: Redis, key: str, rate: float, *, clock: Clock | None = None,
+    def __init__(self, redis: RedisClient, key: str, rate: float, *, clock: Clock | None = None,
                  max_wait: float = 300.0,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.redis = redis

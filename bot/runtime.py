@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 import structlog
-from redis.asyncio import Redis
 
 from bot.actions import build_registry
 from bot.actions.base import Registry
@@ -31,13 +30,14 @@ from bot.metrics import Metrics
 from bot.pace import PaceGate, pace_key
 from bot.phone import to_e164
 from bot.quorum_status import poll_forever
-from bot.redis_conn import make_redis
+from bot.redis_conn import RedisClient, connect_redis
 from bot.retry import RetryPolicy
 from bot.senders import build_sender
 from bot.sms import GuardedSender, Sender
 from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
 from bot.store.codes import CodeBudget
 from bot.store.delivery import DeliveryLedger
+from bot.store.layout import check_shard_count
 from bot.timer_poll import TimerPoll
 from bot.tracking import TrackedSender
 from bot.upstream import Upstreams, build_upstreams
@@ -51,7 +51,7 @@ class Runtime:
     """Every long-lived resource of one process."""
 
     settings: Settings
-    redis: Redis
+    redis: RedisClient
     keys: Keys
     store: ConversationStore
     consent: ConsentStore
@@ -168,7 +168,7 @@ def sandbox_root(settings: Settings) -> str:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, redis: Redis | None = None,
+async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
                        sender: Sender | None = None, clock: Clock | None = None,
                        ids: IdFactory | None = None, keys: Keys | None = None,
                        metrics: Metrics | None = None, registry: Registry | None = None,
@@ -182,15 +182,18 @@ async def open_runtime(settings: Settings, *, redis: Redis | None = None,
     flows = load_flows(settings, registry)
     keys = keys or Keys(shards=settings.redis_shards)
     own_redis = redis is None
-    redis = redis or make_redis(settings)
+    redis = redis or await connect_redis(settings)
     metrics = metrics or Metrics()
     timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout, connect=5.0)
     session = aiohttp.ClientSession(timeout=timeout,
                                     connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
     try:
+        await check_shard_count(redis, keys)
         upstreams = build_upstreams(settings, session, sandbox_root(settings))
         consent = ConsentStore(redis, keys)
-        store = ConversationStore(redis, keys, settings.conversation_ttl, consent=consent)
+        store = ConversationStore(redis, keys, settings.conversation_ttl, consent=consent,
+                                  wait_replicas=settings.redis_wait_replicas,
+                                  wait_timeout_ms=settings.redis_wait_timeout_ms)
         outbox = Outbox(redis, keys)
         rules = build_rules(settings)
         core = Core(flows=flows, rules=rules, store=RecentConversations(store),

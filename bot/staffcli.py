@@ -13,12 +13,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from redis.asyncio import Redis
-
 from bot.cliutil import NEEDS_REDIS, parse_when
 from bot.config import Settings
 from bot.phone import to_e164
-from bot.redis_conn import make_redis
+from bot.redis_conn import RedisClient, connect_redis
 from bot.store import Keys
 
 
@@ -43,14 +41,14 @@ def add_staff_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def run_with_redis(settings: Settings,
-                   body: Callable[[Redis, Keys], Awaitable[int]]) -> int:
+                   body: Callable[[RedisClient, Keys], Awaitable[int]]) -> int:
     """Open the shared Redis, run `body`, close it; exit 2 without `REDIS_URL`."""
     if settings.redis_url is None:
         print(NEEDS_REDIS, file=sys.stderr)
         return 2
 
     async def run() -> int:
-        redis = make_redis(settings)
+        redis = await connect_redis(settings)  # a cluster too
         try:
             return await body(redis, Keys(shards=settings.redis_shards))
         finally:
@@ -67,7 +65,7 @@ def _consent_show(args: argparse.Namespace, settings: Settings) -> int:
         print(f"not a phone number: {args.phone!r}", file=sys.stderr)
         return 2
 
-    async def body(redis: Redis, keys: Keys) -> int:
+    async def body(redis: RedisClient, keys: Keys) -> int:
         history = await ConsentLedger(redis, keys).history(phone)
         if not history:
             print(f"{phone}: no consent records")
@@ -82,7 +80,7 @@ def _consent_show(args: argparse.Namespace, settings: Settings) -> int:
 def _consent_export(args: argparse.Namespace, settings: Settings) -> int:
     from bot.store.ledger import ConsentLedger, to_csv
 
-    async def body(redis: Redis, keys: Keys) -> int:
+    async def body(redis: RedisClient, keys: Keys) -> int:
         text = to_csv(await ConsentLedger(redis, keys).since(args.since))
         if args.out:
             args.out.write_text(text)
@@ -97,7 +95,7 @@ def _consent_export(args: argparse.Namespace, settings: Settings) -> int:
 def _stats(args: argparse.Namespace, settings: Settings) -> int:
     from bot.stats import StatsReader, format_report
 
-    async def body(redis: Redis, keys: Keys) -> int:
+    async def body(redis: RedisClient, keys: Keys) -> int:
         reader = StatsReader(redis, keys)
         report = await reader.report(days=args.days, now=datetime.now(UTC).timestamp())
         print(format_report(report))

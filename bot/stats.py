@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
-from redis.asyncio import Redis
 
 from bot.funnel import ORDER
+from bot.redis_conn import RedisClient
 from bot.store.delivery import DeliveryLedger
 from bot.store.keys import Keys
 from bot.store.subscribers import SubscriberIndex
@@ -69,7 +69,7 @@ def days_back(now: float, days: int) -> list[str]:
 class StatsReader:
     """Sums the per-shard counters (one pipelined round trip per day)."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self.deliveries = DeliveryLedger(redis, keys)

@@ -3,8 +3,10 @@
 Reads every shard's outbox stream through one consumer group, runs effects with bounded
 retries (`bot.retry`: backoff with full jitter, or the upstream's Retry-After), feeds action
 results back into the engine as events, claims entries a dead worker left behind
-(XAUTOCLAIM) and dead-letters effects that keep failing. Effects of one phone run in order;
-different phones run concurrently, up to a bound.
+(XAUTOCLAIM) and dead-letters effects that keep failing. Effects of one phone run in order,
+across any number of workers: each shard's stream is read by one worker at a time
+(`bot.shard_lease`), and inside a worker a phone's entries take turns; different phones run
+concurrently, up to a bound.
 
 Redis itself failing (down, restarting, failing over, flushed) is never a reason to give an
 effect up: those errors are retried, and an entry that still cannot be settled stays
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import time
 import uuid
@@ -43,6 +46,7 @@ from bot.models import (
 from bot.pace import PaceGate, ProviderPushback
 from bot.redis_conn import REDIS_UNAVAILABLE, redis_lost_group, redis_unavailable
 from bot.retry import GiveUp, RetryPolicy
+from bot.shard_lease import ShardLeases
 from bot.sms import GuardedSender, Refused, SendError
 from bot.store import Entry, Outbox
 from bot.store.codes import CodeBudget, CodeVerdict
@@ -79,7 +83,8 @@ class Worker:
     def __init__(self, core: Core, outbox: Outbox, sender: GuardedSender, actions: Registry,
                  settings: Settings, upstreams: Upstreams, *, retry: RetryPolicy | None = None,
                  consumer: str | None = None, timer_poll: TimerPoll | None = None,
-                 codes: CodeBudget | None = None, pace: PaceGate | None = None) -> None:
+                 codes: CodeBudget | None = None, pace: PaceGate | None = None,
+                 lease_ttl_ms: int | None = None) -> None:
         self.core = core
         self.outbox = outbox
         self.sender = sender
@@ -93,6 +98,10 @@ class Worker:
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._phone_locks: dict[str, asyncio.Lock] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._lease_ttl_ms = lease_ttl_ms or settings.worker_lease_ms
+        self._reading_shards: set[int] = set()  # owned, taken over, and read now
+        self._leased = asyncio.Event()  # set after the first round of leases
+        self._taking = asyncio.Lock()  # held while entries are read or claimed and dispatched
         self._settled: list[Entry] = []  # done, acknowledged by the ack loop in a moment
         self._ack_wanted = asyncio.Event()
         self._held: set[tuple[int, str]] = set()  # entries running or done but not acked
@@ -101,6 +110,12 @@ class Worker:
         self.processed = 0
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # ends the reader's pause early (set by `stop` too)
+
+    @functools.cached_property
+    def leases(self) -> ShardLeases:
+        """The shards this worker reads (made on first use: only a running worker needs it)."""
+        return ShardLeases(self.outbox.redis, self.outbox.keys, self.consumer,
+                           self._lease_ttl_ms)
 
     @property
     def busy(self) -> bool:
@@ -126,11 +141,12 @@ class Worker:
         return self._stop.is_set()
 
     async def run(self) -> None:
-        """Run until `stop()` (or cancelled): the reader (every shard), the timer mover and
-        the claimer."""
+        """Run until `stop()` (or cancelled): the leases, the reader (every shard this worker
+        holds), the timer mover, the claimer and the acknowledger."""
         await self.outbox.ensure_groups()
         log.info("worker started", consumer=self.consumer, shards=self.outbox.keys.shards)
-        loops = [self._read_loop(), self._timer_loop(), self._claim_loop(), self._ack_loop()]
+        loops = [self._lease_loop(), self._read_loop(), self._timer_loop(), self._claim_loop(),
+                 self._ack_loop()]
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
             await asyncio.gather(*tasks)
@@ -142,6 +158,9 @@ class Worker:
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
             await self.drain(timeout=STOP_TIMEOUT)
             await self._ack_settled()
+            with contextlib.suppress(Exception):  # else the leases lapse within their TTL
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await self.leases.leave()
 
     async def _pause(self, seconds: float, until: asyncio.Event | None = None) -> None:
         """Wait `seconds`, or less when `until` (default: the stop event) is set."""
@@ -172,9 +191,10 @@ class Worker:
         and under load fetched about one entry per read: the webhooks then queued for
         connections behind the worker.) The pause lets entries batch up while they keep
         coming, and backs off to `READ_PAUSE_IDLE` while the outbox is empty."""
-        shards = list(self.outbox.keys.all_shards())
         pause = READ_PAUSE_BUSY
+        await self._until_stopped(self._leased.wait())
         while not self.stopping:
+            shards = sorted(self._reading_shards)
             # Read only what can start now: an entry read but waiting for a slot counts a
             # delivery at every crash without ever running, until it looks like poison.
             free = self.settings.worker_concurrency - len(self._inflight)
@@ -183,10 +203,11 @@ class Worker:
                 self._wake.clear()
                 continue
             count = max(1, free // max(1, len(shards)))
-            entries = await self._guarded("read", self.outbox.read_shards(
-                shards, self.consumer, count))
-            for entry in entries or []:
-                await self._dispatch(entry)
+            async with self._taking:
+                entries = await self._guarded("read", self.outbox.read_shards(
+                    shards, self.consumer, count)) if shards else []
+                for entry in entries or []:
+                    await self._dispatch(entry)
             pause = READ_PAUSE_BUSY if entries else min(READ_PAUSE_IDLE, pause * 2)
             await self._pause(pause, self._wake)
             self._wake.clear()
@@ -227,15 +248,18 @@ class Worker:
         pause = max(0.2, min(5.0, idle / 2000))
         while not self.stopping:
             await self._pause(pause)
-            for shard in self.outbox.keys.all_shards():
+            for shard in sorted(self._reading_shards):
                 free = self.settings.worker_concurrency - len(self._inflight)
                 if free <= 0:
                     break  # claim only what can start now (see `_read_loop`)
-                running = frozenset(i for s, i in self._held if s == shard)
-                claimed = await self._guarded("claim", self.outbox.claim(
-                    shard, self.consumer, idle, min(CLAIM_BATCH, free), running))
-                for entry in claimed or []:
-                    await self._dispatch(entry)
+                async with self._taking:
+                    if shard not in self._reading_shards:
+                        continue
+                    running = frozenset(i for s, i in self._held if s == shard)
+                    claimed = await self._guarded("claim", self.outbox.claim(
+                        shard, self.consumer, idle, min(CLAIM_BATCH, free), running))
+                    for entry in claimed or []:
+                        await self._dispatch(entry)
                 if claimed == []:
                     # Nothing left to claim here: consumers that stopped reading (dead
                     # workers) and hold nothing pending can go.
@@ -243,12 +267,64 @@ class Worker:
                         shard, idle, keep=self.consumer))
 
     async def _timer_loop(self) -> None:
-        """A pass over every shard, then `timer_poll` says when the next one is due."""
+        """A pass over every shard this worker holds, then `timer_poll` says when the next
+        one is due."""
+        await self._until_stopped(self._leased.wait())
         while not self.stopping:
-            for shard in self.outbox.keys.all_shards():
+            for shard in sorted(self._reading_shards):
                 await self._guarded("timers", self.outbox.move_due_timers(
                     shard, self.core.clock.now()))
             await self._until_stopped(self.timer_poll())
+
+    async def _lease_loop(self) -> None:
+        """Hold this worker's share of the shards: renew, hand back extras, take free ones."""
+        pause = self.leases.ttl_ms / 4000
+        while not self.stopping:
+            await self._guarded("leases", self._rebalance())
+            self._leased.set()
+            await self._pause(pause)
+
+    async def _rebalance(self) -> None:
+        workers = await self.leases.heartbeat()
+        lost = await self.leases.renew()
+        if lost:  # lapsed (this worker stalled): someone else may read them now
+            self._reading_shards -= lost
+            log.warning("shard leases lost", shards=sorted(lost))
+        share = self.leases.share(workers)
+        owned = sorted(self.leases.owned)
+        if len(owned) > share:
+            await self._hand_back(owned[share:])
+        elif len(owned) < share:
+            await self.leases.acquire(share - len(owned))
+        # Held but not read yet: just taken, or a take-over that failed (Redis lost the
+        # groups, a failover) and is tried again on every round until it is done.
+        for shard in sorted(self.leases.owned - self._reading_shards):
+            await self._take_over(shard)
+        self.core.metrics.worker_shards.set(len(self._reading_shards))
+
+    async def _hand_back(self, shards: list[int]) -> None:
+        """Stop reading these shards, finish and acknowledge what was taken from them, then
+        release them: the next reader starts after this worker's last entry of each."""
+        self._reading_shards.difference_update(shards)
+        async with self._taking:  # a read or claim under way may still bring their entries
+            pass
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_TIMEOUT
+        while loop.time() < deadline and any(s in shards for s, _ in self._held):
+            await asyncio.sleep(0.01)  # running, or done and about to be acknowledged
+        await self._ack_settled()
+        await self.leases.release(shards)
+        log.info("shards handed back", shards=shards)
+
+    async def _take_over(self, shard: int) -> None:
+        """Run what the shard's previous reader left pending (oldest first), then read it."""
+        running = {entry_id for s, entry_id in self._held if s == shard}
+        entries = await self.outbox.take_over(shard, self.consumer, running)
+        for entry in entries:
+            await self._dispatch(entry)
+        self._reading_shards.add(shard)
+        if entries:
+            log.info("shard taken over", shard=shard, pending=len(entries))
 
     async def _guarded(self, where: str, call: Awaitable[T]) -> T | None:
         """A Redis blip must not kill a loop: log it, pause briefly, and go on. Every call is

@@ -11,10 +11,10 @@ from typing import Any
 import fakeredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from redis.asyncio import Redis
 
 from bot.clock import FrozenClock, SequentialIds
 from bot.config import SERVICES, Settings
+from bot.redis_conn import RedisClient
 from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.sandbox import create_sandbox_app
@@ -72,7 +72,7 @@ async def no_pause(seconds: float) -> None:
     await asyncio.sleep(0)
 
 
-def build_bot(settings: Settings, *, redis: Redis | None = None, keys: Keys | None = None,
+def build_bot(settings: Settings, *, redis: RedisClient | None = None, keys: Keys | None = None,
               sender: MemorySender | None = _MEMORY, **app_kwargs: Any) -> Bot:
     """The real app; `redis` defaults to a fresh fakeredis server. `sender=None` keeps the
     sender `SMS_SENDER` names (e.g. Twilio's REST client against its sandbox)."""

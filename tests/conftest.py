@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +14,15 @@ import structlog
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from redis.asyncio import Redis
 
+from bot.bench.cluster import ClusterError, LocalCluster
 from bot.config import Settings
 from bot.logs import redact
+from bot.redis_conn import RedisClient, make_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+CLUSTER_BASE_PORT = int(os.environ.get("CLUSTER_BASE_PORT", "18700"))
+CLUSTER_MARKS = [pytest.mark.integration, pytest.mark.cluster]
 
 _NONE_ENV = {
     "redis_url": None, "public_base_url": None, "sms_from": "+15555550199",
@@ -92,13 +96,46 @@ async def real_redis() -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.integration)])
-async def any_redis(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
-    """The same test on fakeredis (unit) and on the real server (integration)."""
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[LocalCluster]:
+    """A Redis Cluster (3 masters, 3 replicas) of this test session's own, started once and
+    stopped at the end. Fails (never skips) when it cannot start."""
+    try:
+        cluster = LocalCluster.start(CLUSTER_BASE_PORT)
+    except ClusterError as exc:
+        pytest.fail(f"the cluster tests could not start a local Redis Cluster: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+def cluster_settings(cluster: LocalCluster, **overrides: Any) -> Settings:
+    return make_settings(redis_url=cluster.url, redis_cluster=True, **overrides)
+
+
+@pytest.fixture
+async def cluster_redis(local_cluster: LocalCluster) -> AsyncIterator[RedisClient]:
+    """A cluster client (the bot's own) on the local cluster, after it settled."""
+    local_cluster.wait_ready()
+    client = make_cluster(cluster_settings(local_cluster))
+    await client.initialize()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.integration),
+                        pytest.param("cluster", marks=CLUSTER_MARKS)])
+async def any_redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient]:
+    """The same test on fakeredis (unit), the real server and a Redis Cluster (integration)."""
     if request.param == "fake":
         yield fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
         return
-    client = await connect_real_redis()
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("local_cluster")
+        cluster.wait_ready()
+        client: RedisClient = make_cluster(cluster_settings(cluster))
+        await client.initialize()
+    else:
+        client = await connect_real_redis()
     yield client
     await client.aclose()
 
@@ -108,7 +145,7 @@ def key_prefix() -> str:
     return f"cttest-{uuid.uuid4().hex[:10]}"
 
 
-async def drop_prefix(client: Redis, prefix: str) -> None:
+async def drop_prefix(client: RedisClient, prefix: str) -> None:
     """Delete every key a test wrote under its own prefix."""
     async for key in client.scan_iter(match=f"{prefix}:*", count=500):
         await client.delete(key)

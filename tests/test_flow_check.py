@@ -265,9 +265,21 @@ def test_graph_names_an_unknown_flow_and_labels_edges_like_the_yaml(
         (("after: 3600", "after: 0"), 11,
          "states.ask.timeout.after: must be more than 0, found 0",
          "seconds: 3600 is an hour, 86400 a day"),
+        (("      - when: text\n        save: name\n        goto: thanks\n",
+          "      when: text\n      save: name\n      goto: thanks\n"), 8,
+         "states.ask.on: a list is needed here, but its items have no `- `",
+         "start each item with a dash and a space: `- when: ...`, and the item's other keys "
+         "under it, lined up with its first"),
+        (("keywords: [DEMO]", "languages: [english]\nkeywords: [DEMO]"), 2,
+         "languages.0: 'english' is not a language code",
+         "write the two-letter code: en for English, es for Spanish"),
+        (('say: "Your name?"', "say: 404"), 6,
+         "states.ask.say: a text is needed here, found the number 404",
+         'put it in double quotes: "404"'),
     ],
     ids=["list-needed", "mapping-needed", "misspelt-key", "duration-with-a-unit",
-         "keywords-not-a-list", "number-too-small"],
+         "keywords-not-a-list", "number-too-small", "list-items-without-dashes",
+         "language-name", "number-as-text"],
 )
 def test_shape_mistakes_are_explained(tmp_path: Path, change: tuple[str, str], line: int,
                                       message: str, hint: str) -> None:
@@ -361,3 +373,12 @@ def test_a_forgotten_languages_line_is_named_at_the_keywords(tmp_path: Path) -> 
                          "add it: `languages: [en, es]`")
     assert errors[1][:2] == (6, "say has a 'es' text, but the flow's languages are en")
     assert len(errors) == 2
+
+
+def test_a_state_indented_into_the_one_above_is_said_so(tmp_path: Path) -> None:
+    """Not "unknown key 'done'. Did you mean 'end'?"."""
+    text = BASE.replace("  done:\n    end: true\n", "    done:\n      end: true\n")
+    found = [e for e in errors_of(write(tmp_path, text)) if e[0] == 19]
+    assert found == [(19, "states.lookup.done: 'done' looks like a state, but it is indented "
+                          "inside state 'lookup'", "move it left to line up with the other "
+                          "states (two spaces under `states:`)")]

@@ -51,3 +51,22 @@ def test_logs_and_upstream_texts_mask_alike() -> None:
     for text in ["To +447911123456 is invalid", "call (202) 555-0123 now", "id 5550100",
                  "/2010-04-01/Accounts", "ZIP 64108, code 21211"]:
         assert redact(None, "info", {"event": text})["event"] == redact_text(text)
+
+
+def test_transitions_internals_stay_out_of_info_logs() -> None:
+    """The state machine's per-step INFO lines would cost more than the step (bench phase 6)
+    and tell an operator nothing; at DEBUG they are there for whoever debugs a flow."""
+    import logging
+
+    from bot.logs import setup_logging
+
+    machine_log = logging.getLogger("transitions.core")
+    try:
+        setup_logging("INFO")
+        assert not machine_log.isEnabledFor(logging.INFO)
+        assert machine_log.isEnabledFor(logging.WARNING)
+        assert logging.getLogger("aiohttp.access").isEnabledFor(logging.INFO)
+        setup_logging("DEBUG")
+        assert machine_log.isEnabledFor(logging.DEBUG)
+    finally:
+        setup_logging("WARNING")

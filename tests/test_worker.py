@@ -18,6 +18,7 @@ from bot.actions import build_registry
 from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry, Registry
 from bot.clock import FrozenClock, SequentialIds
 from bot.models import Inbound
+from bot.redis_conn import RedisClient
 from bot.retry import RetryPolicy
 from bot.runtime import SETTLE_POLL, Runtime, open_runtime
 from bot.sms import MemorySender, SendError
@@ -67,7 +68,7 @@ class FlakySender:
 
 
 @asynccontextmanager
-async def runtime_on(redis: Redis, *, sender: Any, registry: Registry | None = None,
+async def runtime_on(redis: RedisClient, *, sender: Any, registry: Registry | None = None,
                      clock: FrozenClock | None = None, keys: Keys | None = None,
                      **overrides: Any) -> AsyncIterator[Runtime]:
     if registry is not None:  # the demo flow needs the test's `lookup` action

@@ -5,7 +5,8 @@ help), a bad signature 403, Redis unreachable, slow or contended 503 (retry), an
 500 with a masked log line (never aiohttp's raw traceback).
 
 A 503 does not always mean nothing was written: when Redis answers after the time bound,
-the commit may have landed just after the webhook gave up. That is safe because the commit
+the commit may have landed just after the webhook gave up, or it landed but fewer replicas
+than `REDIS_WAIT_REPLICAS` asks for confirmed it in time. That is safe because the commit
 carries the provider's message id as its dedup mark, so the provider's retry is a no-op.
 """
 
@@ -26,6 +27,7 @@ from bot.core import Applied, Contended
 from bot.models import Inbound
 from bot.phone import to_e164
 from bot.store import CommitResult
+from bot.store.scriptcalls import NotReplicated
 from webhooks.keys import CORE, METRICS, SETTINGS
 
 log = structlog.get_logger("webhooks")
@@ -58,7 +60,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except SignatureError:
         log.warning("bad signature", path=request.path)
         return web.json_response({"error": "invalid signature"}, status=403)
-    except (RedisConnectionError, RedisTimeoutError, Contended, OSError) as exc:
+    except (RedisConnectionError, RedisTimeoutError, Contended, NotReplicated, OSError) as exc:
         log.warning("storage unavailable", path=request.path, error=repr(exc)[:200])
         return web.json_response({"error": "temporarily unavailable"}, status=503,
                                  headers={"Retry-After": "5"})

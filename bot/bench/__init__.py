@@ -1,8 +1,8 @@
 """`python -m bot bench`: start everything on 127.0.0.1, measure, print a table, write JSON.
 
   1. inbound throughput of `python -m bot serve` (signed Twilio webhooks, a real Redis,
-     the worker sending every reply to a Twilio sandbox) and of a bare aiohttp app, on
-     the same core;
+     the worker sending every reply to a Twilio sandbox), of a bare aiohttp app and of the
+     floor app (bare + signature check + one Lua script: `bench.floor`), on the same core;
   2. webhook answer and text-to-reply latency at 1,000 texts/s offered (open loop);
   3. 50 texts from one phone at once;
   4. the worker's completed upstream actions per second against 50 ms sandboxes;
@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.bench import engine, memory, phases, report
+from bot.bench import cluster_phase, engine, memory, phases, report
 from bot.bench.procs import PYTHON, ROOT, Proc, Procs, cores, free_port, pin
 from bot.bench.stack import (
     BenchError,
     server_env,
     start_bare,
+    start_floor,
     start_redis,
     start_sandbox,
     start_server,
@@ -86,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"comma-separated phases to run (default all: {','.join(PHASES)})")
     parser.add_argument("--redis-url", help="use this Redis database (flushed before and "
                         "after) instead of a private redis-server on a free port")
+    parser.add_argument("--redis", choices=("single", "cluster"), default="single",
+                        help="cluster: also run the throughput and latency phases on a local "
+                        "Redis Cluster (3 masters + 3 replicas), and the latency with "
+                        "REDIS_WAIT_REPLICAS=1, beside single Redis' figures")
     parser.add_argument("--flows", type=Path, default=ROOT / "flows",
                         help="flow file or folder the bot runs (default: the shipped flows/)")
     parser.add_argument("--conversations", type=int, help="conversations for the memory phase")
@@ -157,6 +162,15 @@ def run(plan: Plan, only: list[str], args: argparse.Namespace) -> dict[str, Any]
                                         "private": redis.private is not None}
         if redis and set(only) & {"throughput", "latency", "burst"}:
             _http_phases(procs, plan, only, args, core, redis, keyword, results, timings)
+        if args.redis == "cluster" and set(only) & {"throughput", "latency"}:
+            t = time.monotonic()
+            extra = {} if args.worker == "inprocess" else {"RUN_WORKER": "false"}
+            extra.update(dict(item.split("=", 1) for item in args.server_env))
+            results["cluster"] = cluster_phase.run_cluster(
+                procs, plan, only, args.flows.resolve(), core, keyword, extra,
+                args.worker != "off", _say,
+                lambda server: _separate_worker(procs, args, server, core))
+            timings["cluster"] = time.monotonic() - t
         if redis and "effects" in only:
             _effects_phase(procs, plan, args, core, redis, results, timings)
         if redis and "memory" in only:
@@ -192,6 +206,11 @@ def _http_phases(procs: Procs, plan: Plan, only: list[str], args: argparse.Names
         bare_result = phases.throughput_bare(bare, texts, core, plan.concurrency,
                                              plan.warmup, plan.duration)
         procs.stop(bare.proc)
+        _say(f"1 inbound throughput: the floor app, {plan.warmup + plan.duration:.0f} s")
+        floor = start_floor(procs, redis.url, core.server)
+        floor_result = phases.throughput_bare(floor, texts, core, plan.concurrency,
+                                              plan.warmup, plan.duration)
+        procs.stop(floor.proc)
         server = _server(procs, redis, sandbox, args, core, **extra)
         worker = _separate_worker(procs, args, server, core)
         rss_idle = server.proc.rss()
@@ -203,8 +222,8 @@ def _http_phases(procs: Procs, plan: Plan, only: list[str], args: argparse.Names
             bot_result = phases.throughput_bot(server, sandbox, texts, core,
                                                plan.concurrency, plan.warmup, plan.duration,
                                                replies=args.worker != "off", worker=worker)
-        results["throughput"] = {"bare": bare_result, "bot": bot_result,
-                                 "concurrency": plan.concurrency}
+        results["throughput"] = {"bare": bare_result, "floor": floor_result,
+                                 "bot": bot_result, "concurrency": plan.concurrency}
         timings["throughput"] = time.monotonic() - t
     else:
         server = _server(procs, redis, sandbox, args, core, **extra)

@@ -210,7 +210,7 @@ def burst(server: Server, redis: RedisTarget, keyword: str, cores: Cores, texts:
     result = run_loadgen({"mode": "burst", "port": server.port, "token": TOKEN,
                           "texts": batch, "resend": resend}, cores.load, timeout=120)
     after = scrape(f"{server.url}/metrics")
-    keys = Keys(shards=16)
+    keys = Keys()
     with redis.client() as r:
         raw = r.get(keys.conversation(number))
     stored: dict[str, Any] = {}
@@ -239,7 +239,7 @@ async def fill_outbox(url: str, actions: int, batch: int = 1000) -> float:
     the store's atomic commit (pipelined); seconds taken."""
     started = time.perf_counter()
     client = redis_client(url)
-    store = ConversationStore(client, Keys(shards=16), ttl=3600)
+    store = ConversationStore(client, Keys(), ttl=3600)
     try:
         for first in range(0, actions, batch):
             items = []

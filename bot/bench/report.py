@@ -7,6 +7,7 @@ from typing import Any
 
 TARGETS = {
     "inbound_ratio": 0.35,  # bot's inbound rate / bare aiohttp's, same core
+    "floor_ratio": 0.7,  # bot's webhook alone (worker separate) / the floor app's
     "answer_p99_ms": 15.0,  # at 1,000 texts/s offered, no errors
     "actions_per_s": 1000.0,  # against 50 ms sandboxes
     "bytes_per_conversation": 1024.0,
@@ -44,7 +45,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
     def add(figure: str, value: str, target: str, ok: bool | None) -> None:
         out.append((figure, value, target, _verdict(ok)))
 
-    for section in (_throughput, _latency, _burst, _effects, _memory, _engine):
+    for section in (_throughput, _latency, _cluster, _burst, _effects, _memory, _engine):
         section(results, add)
     return out
 
@@ -64,6 +65,9 @@ def _throughput(results: dict[str, Any], add: Add) -> None:
         f"{bare['rate_per_s']:,.0f} req/s (core {bare['server_cpu_share']:.0%} busy)", "", None)
     add("1 bot / bare, same core", f"{ratio:.1%}", f">= {TARGETS['inbound_ratio']:.0%}",
         ratio >= TARGETS["inbound_ratio"])
+    floor = tp.get("floor")
+    if floor:
+        _floor(results, bot, floor, add)
     add("1 bot incl. worker catch-up (end to end)",
         f"{bot['end_to_end_rate_per_s']:,.0f} texts/s", "", None)
     add("1 server CPU per text: bot (all in) / bare",
@@ -72,6 +76,24 @@ def _throughput(results: dict[str, Any], add: Add) -> None:
     add("1 bot answer p50 / p99 / max (closed loop)", _ms(bot["latency"]), "", None)
     errors = sum(n for status, n in bot["statuses"].items() if status != "200")
     add("1 errors (non-200)", str(errors), "0", errors == 0)
+
+
+def _floor(results: dict[str, Any], bot: dict[str, Any], floor: dict[str, Any],
+           add: Add) -> None:
+    """The floor app's rate and bot / floor; judged only for the webhook alone (the worker in
+    its own process), since an in-process worker shares the server's core."""
+    ratio = bot["rate_per_s"] / max(1e-9, floor["rate_per_s"])
+    results["throughput"]["floor_ratio"] = ratio
+    separate = results["meta"].get("worker") in ("separate", "off")
+    add("1 inbound, floor (signature + 1 Lua script)",
+        f"{floor['rate_per_s']:,.0f} req/s (core {floor['server_cpu_share']:.0%} busy)", "",
+        None)
+    add("1 bot / floor" + ("" if separate else " (worker in-process: not judged)"),
+        f"{ratio:.1%}", f">= {TARGETS['floor_ratio']:.0%}" if separate else "",
+        ratio >= TARGETS["floor_ratio"] if separate else None)
+    add("1 server CPU per text: bot webhook / floor",
+        f"{bot['server_cpu_us_per_text']:,.0f} us / "
+        f"{floor.get('server_cpu_us_per_request', 0):,.0f} us", "", None)
 
 
 def _latency(results: dict[str, Any], add: Add) -> None:
@@ -90,6 +112,35 @@ def _latency(results: dict[str, Any], add: Add) -> None:
     add("2 text -> reply at Twilio p50 / p99 / max", _ms(lat["text_to_reply"]), "", None)
     add("2 replies matched / unmatched",
         f"{lat['replies_matched']:,} / {lat['replies_unmatched']:,}", "", None)
+
+
+def _cluster(results: dict[str, Any], add: Add) -> None:
+    """`--redis cluster`: each figure on single Redis and on the cluster, side by side."""
+    cluster = results.get("cluster")
+    if not cluster:
+        return
+    single_tp, cluster_tp = _get(results, "throughput", "bot"), cluster.get("throughput")
+    if single_tp and cluster_tp:
+        add("C inbound texts/s: single / cluster",
+            f"{single_tp['rate_per_s']:,.0f} / {cluster_tp['rate_per_s']:,.0f}", "", None)
+        add("C server CPU per text: single / cluster",
+            f"{single_tp['server_cpu_us_per_text']:,.0f} / "
+            f"{cluster_tp['server_cpu_us_per_text']:,.0f} us", "", None)
+        errors = sum(n for st, n in cluster_tp["statuses"].items() if st != "200")
+        add("C errors (non-200) on the cluster", str(errors), "0", errors == 0)
+    single_lat, cluster_lat = results.get("latency"), cluster.get("latency")
+    waiting = cluster.get("latency_wait_replica")
+    for label, lat in (("single", single_lat), ("cluster", cluster_lat),
+                       ("cluster + WAIT 1 replica", waiting)):
+        if lat:
+            add(f"C answer p50 / p99 / max @ {lat['offered_rate']:,.0f}/s, {label}",
+                _ms(lat["answer"]),
+                f"core {lat['server_core_busy']:.0%} ({lat['server_core_other_processes']:.0%}"
+                " others)", None)
+    for label, lat in (("cluster", cluster_lat), ("cluster + WAIT 1 replica", waiting)):
+        if lat:
+            add(f"C errors (non-200) at that rate, {label}", str(lat["errors"]), "0",
+                lat["errors"] == 0)
 
 
 def _burst(results: dict[str, Any], add: Add) -> None:

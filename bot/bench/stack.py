@@ -168,6 +168,17 @@ def start_bare(procs: Procs, core: int | None) -> Server:
     return server
 
 
+def start_floor(procs: Procs, redis_url: str, core: int | None, **extra: str) -> Server:
+    """The floor app (`bench.floor`): signature check + one Lua script, on the bot's pool."""
+    port = free_port()
+    env = clean_env(REDIS_URL=redis_url, TWILIO_AUTH_TOKEN=TOKEN, **extra)
+    proc = procs.start("floor", [PYTHON, "-m", "bot.bench.floor", "--port", str(port)],
+                       env, core)
+    server = Server(proc, port)
+    proc.wait_http(f"{server.url}/readyz", timeout=30)
+    return server
+
+
 def stop_redis(procs: Procs, target: RedisTarget) -> None:
     """Flush the database (a given one) or stop the private server."""
     if target.private is not None:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
+from bot.redis_conn import RedisClient
 from bot.store.keys import Keys
 
 CAP_TTL = 40 * 24 * 3600
@@ -88,7 +88,7 @@ def _s(value: Any) -> str:
 class BroadcastStore:
     """Every read and write of broadcast state."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self._cap = redis.register_script(TAKE_CAP)

@@ -127,6 +127,11 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
     if kind == "extra_forbidden":
         allowed = _keys_of(_model_at(path[:-1], model))
         name = str(path[-1])
+        if len(path) == 3 and path[0] == "states" and isinstance(value, dict) \
+                and set(value) & set(allowed):
+            return (f"{where}: {name!r} looks like a state, but it is indented inside state "
+                    f"{path[1]!r}", "move it left to line up with the other states (two "
+                    "spaces under `states:`)")
         return (f"{where}: unknown key {name!r}.{did_you_mean(name, allowed)}",
                 f"keys allowed here: {listing(allowed)}" if allowed else "remove it")
     if path and path[-1] == "when" and isinstance(value, str):
@@ -135,14 +140,43 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
     if kind == "missing":
         return (f"{where}: {path[-1]!r} is missing",
                 f"add `{path[-1]}:` here (see flows/README.md)")
+    if kind == "string_pattern_mismatch" and path[:1] == ["languages"]:
+        return (f"{where}: {value!r} is not a language code",
+                "write the two-letter code: en for English, es for Spanish")
     if kind == "string_pattern_mismatch":
         return (f"{where}: {value!r} is not a valid name",
                 "use lowercase letters, digits and _ only, starting with a letter "
                 "(like ask_code)")
+    about_shape = _shape_words(where, path, detail, model)
+    if about_shape is not None:
+        return about_shape
+    about_value = _value_words(where, path, detail)
+    if about_value is not None:
+        return about_value
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        return (f"{where}: a text is needed here, found the number {value!r}",
+                f"put it in double quotes: \"{value}\"")
+    if kind in ("string_type", "literal_error"):
+        return f"{where}: {detail['msg']} (found {value!r})", "see flows/README.md"
+    if kind == "value_error":  # our own validators' words, without pydantic's prefix
+        return f"{where}: {detail['msg'].removeprefix('Value error, ')}", "see flows/README.md"
+    return f"{where}: {detail['msg']}", "see flows/README.md"
+
+
+def _shape_words(where: str, path: list[int | str], detail: ErrorDetails,
+                 model: type[BaseModel]) -> tuple[str, str] | None:
+    """A list or keys where something else was written; None for other errors."""
+    kind = detail["type"]
+    value = detail.get("input")
     if path == ["keywords"] and kind in ("list_type", "dict_type", "model_type"):
         return (f"keywords: a list of words is needed here, found {value!r}",
                 "write `keywords: [RSVP]`, or one list per language: "
                 "`keywords: {en: [RSVP], es: [ASISTIR]}`")
+    if kind == "list_type" and isinstance(value, dict):  # the `- ` of the items left out
+        first = next(iter(value), "when")
+        return (f"{where}: a list is needed here, but its items have no `- `",
+                f"start each item with a dash and a space: `- {first}: ...`, and the item's "
+                "other keys under it, lined up with its first")
     if kind == "list_type":
         return (f"{where}: a list is needed here, found {value!r}",
                 f"write a list in brackets, like [{value}]" if isinstance(value, str | int)
@@ -152,14 +186,7 @@ def _words(path: list[int | str], detail: ErrorDetails, model: type[BaseModel]
         return (f"{where}: keys are needed here, found {value!r}",
                 f"write it with its keys ({', '.join(keys)}), like "
                 f"`{path[-1]}: {{{keys[0]}: ..., ...}}`" if keys else "see flows/README.md")
-    about_value = _value_words(where, path, detail)
-    if about_value is not None:
-        return about_value
-    if kind in ("string_type", "literal_error"):
-        return f"{where}: {detail['msg']} (found {value!r})", "see flows/README.md"
-    if kind == "value_error":  # our own validators' words, without pydantic's prefix
-        return f"{where}: {detail['msg'].removeprefix('Value error, ')}", "see flows/README.md"
-    return f"{where}: {detail['msg']}", "see flows/README.md"
+    return None
 
 
 _BOUNDS = {"greater_than": ("more than", "gt"), "greater_than_equal": ("at least", "ge"),

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from redis.asyncio import Redis
-
+from bot.redis_conn import RedisClient
 from bot.store.keys import Keys
 
 #: Count one code for one phone if both windows allow it. KEYS: hour, day (one hash tag).
@@ -38,7 +37,7 @@ class CodeVerdict(StrEnum):
 class CodeBudget:
     """Counts codes in Redis; `take` before every code send."""
 
-    def __init__(self, redis: Redis, keys: Keys, *, per_hour: int, per_day: int,
+    def __init__(self, redis: RedisClient, keys: Keys, *, per_hour: int, per_day: int,
                  per_minute: int, pause_seconds: int) -> None:
         self.redis = redis
         self.keys = keys

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
-
 from bot.models import ConsentChange
+from bot.redis_conn import RedisClient
 from bot.store.keys import Keys
+from bot.store.scriptcalls import AutoPipeline
 from bot.store.scripts import SEND_GUARD
 
 #: Flag values other than our own "1": opted out outside the bot.
@@ -43,10 +43,11 @@ class FlagWrite:
 class ConsentStore:
     """Reads the opt-out flag and the audit log; prepares their writes for the commit."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self._guard = redis.register_script(SEND_GUARD)
+        self._pipeline = AutoPipeline(redis)  # guards of one loop turn: one round trip
 
     def flag_key(self, phone: str) -> str:
         """The opt-out flag's key (read by the commit's MGET and its compare-and-set)."""
@@ -89,7 +90,8 @@ class ConsentStore:
         """The send guard's checks in one round trip (opt-out first: a refused text is not
         counted). The loop counter lives here, beside the flag, so one script answers both."""
         keys = [self.flag_key(phone), self.keys.loop(phone, body)]
-        count = int(await self._guard(keys=keys, args=["1" if check_opt_out else "0", window]))
+        count = int(await self._pipeline.call(self._guard, keys,
+                                              ["1" if check_opt_out else "0", window]))
         return None if count < 0 else count
 
     async def history(self, phone: str | None = None) -> list[ConsentChange]:

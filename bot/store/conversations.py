@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from redis.asyncio import Redis
-
 from bot.funnel import day_of, encode_profile, funnel_fields, subscription_change
 from bot.models import Conversation, FireTimer, SetTimer, Step
+from bot.redis_conn import RedisClient
 from bot.store.consent import ConsentStore
 from bot.store.keys import GROUP, Keys
+from bot.store.scriptcalls import AutoPipeline, call_many
 from bot.store.scripts import COMMIT
 
 SEEN_TTL = 3 * 24 * 3600  # providers retry for hours at most; three days is plenty
@@ -77,13 +77,19 @@ class ConversationStore:
     the conversation and writes both inside its commit, through the consent store's keys.
     """
 
-    def __init__(self, redis: Redis, keys: Keys, ttl: int, *,
-                 consent: ConsentStore | None = None) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, ttl: int, *,
+                 consent: ConsentStore | None = None, wait_replicas: int = 0,
+                 wait_timeout_ms: int = 500) -> None:
         self.redis = redis
         self.keys = keys
         self.ttl = ttl
         self.consent = consent or ConsentStore(redis, keys)
+        self.wait_replicas = wait_replicas  # `REDIS_WAIT_REPLICAS`: see `scriptcalls`
+        self.wait_timeout_ms = wait_timeout_ms
         self._commit = redis.register_script(COMMIT)
+        # Commits of one loop turn: one round trip (and one WAIT per node, when asked).
+        self._pipeline = AutoPipeline(
+            redis, (wait_replicas, wait_timeout_ms) if wait_replicas else None)
 
     async def load(self, phone: str, dedup: str | None = None) -> Snapshot:
         """Read the conversation, the opt-out flag and the dedup mark in one MGET."""
@@ -107,8 +113,12 @@ class ConversationStore:
                     ack: Ack | None = None, ignored: str = "") -> Written:
         """`commit`, also answering the stored value (what a later `decode` reads back)."""
         keys, args = self._commit_call(before, step, dedup, ack, ignored)
-        outcome = _outcome(step.conversation.phone, await self._commit(keys=keys, args=args))
+        outcome = _outcome(step.conversation.phone, await self._call_commit(keys, args))
         return Written(outcome=outcome, value=args[1])
+
+    async def _call_commit(self, keys: list[str], args: list[Any]) -> Any:
+        """The commit script, and `WAIT` for replicas when asked (`NotReplicated` if short)."""
+        return await self._pipeline.call(self._commit, keys, args)
 
     async def commit_many(self, items: Sequence[tuple[Conversation, Step, str | None]]
                           ) -> list[CommitResult | VersionConflict]:
@@ -118,13 +128,12 @@ class ConversationStore:
         `VersionConflict` in its place instead of being raised. For bulk loads (imports,
         the benchmark), not for the inbound path, which commits one step at a time.
         """
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for before, step, dedup in items:
-                keys, args = self._commit_call(before, step, dedup, None, "")
-                await self._commit(keys=keys, args=args, client=pipe)
-            results = await pipe.execute()
+        calls = [self._commit_call(before, step, dedup, None, "") for before, step, dedup in items]
+        results = await call_many(self.redis, self._commit, calls)
         out: list[CommitResult | VersionConflict] = []
         for (_, step, _), result in zip(items, results, strict=True):
+            if isinstance(result, Exception):
+                raise result
             try:
                 out.append(_outcome(step.conversation.phone, result))
             except VersionConflict as exc:

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from bot.funnel import day_of
+from bot.redis_conn import RedisClient
 from bot.store.keys import Keys
 
 RECORD_TTL = 3 * 24 * 3600  # final statuses come within hours; a record costs ~150 B
@@ -83,7 +82,7 @@ class Delivery:
 class DeliveryLedger:
     """Writes and reads delivery records and counts."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self._sent = redis.register_script(RECORD_SENT)

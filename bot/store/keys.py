@@ -17,7 +17,7 @@ class Keys:
     """Key names under a prefix (tests use their own prefix) over `shards` hash tags."""
 
     prefix: str = "ct"
-    shards: int = 16
+    shards: int = 48  # `REDIS_SHARDS`' default: see `bot.config`
     sub_buckets: int = 64
 
     def shard(self, phone: str) -> int:
@@ -59,6 +59,18 @@ class Keys:
 
     def ignored(self, shard: int) -> str:
         return f"{self.prefix}:ignored:{self.tag(shard)}"
+
+    def shard_count(self) -> str:
+        """Where the deployment's shard count is kept (it must never change silently)."""
+        return f"{self.prefix}:meta:shards"
+
+    def lease(self, shard: int) -> str:
+        """The worker that reads this shard's outbox now (one at a time: order per phone)."""
+        return f"{self.prefix}:lease:{self.tag(shard)}"
+
+    def workers(self) -> str:
+        """Live workers and their last heartbeat (a sorted set: they split the shards)."""
+        return f"{self.prefix}:workers"
 
     def funnel(self, shard: int, day: str) -> str:
         """Funnel counters of one shard for one UTC day (`total`: all time)."""

@@ -13,9 +13,8 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.asyncio import Redis
-
 from bot.models import ConsentChange
+from bot.redis_conn import RedisClient
 from bot.store.keys import Keys
 
 PAGE = 1000
@@ -26,7 +25,7 @@ CSV_COLUMNS = ("time_utc", "phone", "change", "keyword", "text", "provider", "me
 class ConsentLedger:
     """Reads the per-shard consent streams, a page at a time (bounded memory per read)."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
 

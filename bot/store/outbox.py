@@ -6,10 +6,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from bot.models import EFFECTS, Effect
+from bot.redis_conn import RedisClient
 from bot.store.keys import GROUP, Keys
 from bot.store.scripts import ACK, MOVE_DUE_TIMERS
 
@@ -29,7 +30,7 @@ class Entry:
 class Outbox:
     """Reads and settles outbox entries; all commands stay on one shard's keys."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self._move = redis.register_script(MOVE_DUE_TIMERS)
@@ -54,17 +55,30 @@ class Outbox:
     async def read_shards(self, shards: list[int], consumer: str, count: int,
                           settled: list[Entry] | None = None) -> list[Entry]:
         """Settle `settled` entries (as `ack` does), then read new entries of several shards,
-        all in one round trip: a pipeline of commands that each stay on one shard's keys."""
+        all in one round trip: a pipeline of commands that each stay on one shard's keys (on
+        a cluster, one pipeline per node, in parallel). A single server reads every shard
+        with one XREADGROUP: one command instead of one per shard is most of a read's cost
+        in the client."""
         by_shard: dict[int, list[str]] = {}
         for entry in settled or []:
             by_shard.setdefault(entry.shard, []).append(entry.entry_id)
+        one_command = bool(shards) and not isinstance(self.redis, RedisCluster)
         async with self.redis.pipeline(transaction=False) as pipe:
             for shard, ids in by_shard.items():
                 pipe.xack(self.keys.outbox(shard), GROUP, *ids)
                 pipe.xdel(self.keys.outbox(shard), *ids)
-            for shard in shards:
-                pipe.xreadgroup(GROUP, consumer, {self.keys.outbox(shard): ">"}, count=count)
+            if one_command:
+                pipe.xreadgroup(GROUP, consumer, {self.keys.outbox(s): ">" for s in shards},
+                                count=count)
+            else:
+                for shard in shards:
+                    pipe.xreadgroup(GROUP, consumer, {self.keys.outbox(shard): ">"},
+                                    count=count)
             replies: list[Any] = (await pipe.execute())[2 * len(by_shard):]
+        if one_command:
+            shard_of = {self.keys.outbox(s).encode(): s for s in shards}
+            return [entry for name, items in replies[0] or []
+                    for entry in _entries(shard_of[_b(name)], items)]
         return [entry for shard, reply in zip(shards, replies, strict=True)
                 for _, items in reply or [] for entry in _entries(shard, items)]
 
@@ -87,6 +101,36 @@ class Outbox:
         entries = _entries(shard, [i for i in reply or [] if i and i[1]])
         return [Entry(e.shard, e.entry_id, e.effects, times.get(e.entry_id, 1) + 1)
                 for e in entries]
+
+    async def take_over(self, shard: int, consumer: str, skip: set[str],
+                        limit: int = 10_000) -> list[Entry]:
+        """Every entry of a shard still pending with any consumer (up to `limit`), oldest
+        first, now this consumer's: for a worker that just took the shard over, before it
+        reads new entries (so a phone's older effects go first). `skip`: entry ids this
+        consumer is still running itself."""
+        out: list[Entry] = []
+        start = "0-0"
+        while len(out) < limit:
+            reply = await self.redis.xautoclaim(self.keys.outbox(shard), GROUP, consumer,
+                                                min_idle_time=0, start_id=start, count=100)
+            items: list[Any] = list(reply[1]) if reply else []
+            taken = [e for e in _entries(shard, [i for i in items if i and i[1]])
+                     if e.entry_id not in skip]
+            out.extend(await self._with_deliveries(shard, taken))
+            start = _s(reply[0]) if reply else "0-0"
+            if start == "0-0":
+                break
+        return out
+
+    async def _with_deliveries(self, shard: int, entries: list[Entry]) -> list[Entry]:
+        """The entries with how often each was delivered (a redelivery checks what is done)."""
+        if not entries:
+            return []
+        pending = await self.redis.xpending_range(
+            self.keys.outbox(shard), GROUP, min=entries[0].entry_id, max=entries[-1].entry_id,
+            count=len(entries) * 2)
+        times = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}  # type: ignore[arg-type]
+        return [Entry(e.shard, e.entry_id, e.effects, times.get(e.entry_id, 2)) for e in entries]
 
     async def forget_idle_consumers(self, shard: int, idle_ms: int, keep: str) -> list[str]:
         """Delete the group's consumers idle past `idle_ms` with nothing pending (workers
@@ -152,6 +196,10 @@ class Outbox:
 def _entries(shard: int, items: list[Any]) -> list[Entry]:
     return [Entry(shard, _s(entry_id), EFFECTS.validate_json(fields[b"e"]))
             for entry_id, fields in items]
+
+
+def _b(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
 
 
 def _s(value: bytes | str) -> str:

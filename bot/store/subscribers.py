@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from redis.asyncio import Redis
-
 from bot.funnel import decode_profile
+from bot.redis_conn import RedisClient
 from bot.store.keys import Keys
 
 
@@ -24,7 +23,7 @@ def _s(value: Any) -> str:
 class SubscriberIndex:
     """Reads the per-shard subscriber hashes."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
 
