@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import structlog
+
 from bot.logs import redact
 
 
@@ -70,3 +72,6 @@ def test_transitions_internals_stay_out_of_info_logs() -> None:
         assert machine_log.isEnabledFor(logging.DEBUG)
     finally:
         setup_logging("WARNING")
+        # Leave no WARNING filter behind (conftest's `configure(wrapper_class=None)` keeps
+        # it): a later test's capture_logs would see no INFO line at all.
+        structlog.reset_defaults()
