@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import structlog
-
 from bot.logs import redact
 
 
