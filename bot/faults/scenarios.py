@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -76,13 +77,17 @@ async def worker_kills(stack: Stack, scale: Scale) -> Row:
     numbers = phones(201, scale.backlog)
     posted = await text_all(stack.web_url, numbers, concurrency=64)
     worker = stack.start_worker()
-    step = max(1, len(posted.ok) // (scale.kills + 1))  # kills spread over the backlog
+    chance = random.Random(20)  # noqa: S311 - when to kill, reproducibly
     for _ in range(scale.kills):
+        # Once the worker works (a send got out since it started), kill it at a moment
+        # that has nothing to do with its sends: killing right when a batch reached the
+        # provider would catch every one of those sends before its acknowledgement.
         before = await asyncio.to_thread(_count, stack)
-        deadline = time.monotonic() + 15
-        while (await asyncio.to_thread(_count, stack) < before + step
+        deadline = time.monotonic() + 30
+        while (await asyncio.to_thread(_count, stack) <= before
                and time.monotonic() < deadline):
             await asyncio.sleep(0.02)
+        await asyncio.sleep(chance.uniform(0.3, 1.5))
         stack.kill9_worker(worker)
         worker = stack.start_worker()
     await _settled(stack, posted.ok)
