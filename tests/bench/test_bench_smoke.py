@@ -40,3 +40,18 @@ def test_bench_runs_every_phase_with_tiny_numbers(tmp_path: Path,
 def test_bench_refuses_an_unknown_phase(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--only", "throughput,nonsense"]) == 2
     assert "nonsense" in capsys.readouterr().err
+
+
+def test_the_rally_runs_only_when_named_and_measures_every_part(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rally.json"
+    assert main(["--tiny", "--only", "rally", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    rally = results["rally"]
+    assert rally["errors"] == 0 and rally["joins_answered"] == rally["phones"]
+    assert rally["yes_answered"] == rally["yes_phones"]
+    assert rally["codes_received"] + rally["codes_missing"] == rally["yes_answered"]
+    assert rally["optin_replied"] + rally["optin_still_queued"] == rally["joins_answered"]
+    assert rally["rate_check"]["sends"] >= rally["optin_replied"] + rally["codes_received"]
+    assert results["rally_server_env"]["SMS_RATE"] == "20"
+    assert "7 code wait" in capsys.readouterr().out
