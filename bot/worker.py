@@ -65,6 +65,7 @@ TIMER_POLL_SECONDS = 1.0
 READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch up meanwhile)
 READ_PAUSE_IDLE = 0.05  # the longest pause, reached while the outbox stays empty
 STOP_TIMEOUT = 5.0
+PACED_BACKLOG = 20_000  # texts one worker keeps waiting for the pace while it reads on
 LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worker loop
 ERROR_PAUSE = 0.5  # after a failed loop call or entry, before going on
 CODE_ACTIONS = frozenset({"verify_send"})  # actions that text a verification code
@@ -96,6 +97,8 @@ class Worker:
         self.pace = pace
         self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        self._slot_debt = 0  # slots paced sends ran over with; paid back before any is freed
+        self._pacing = 0  # texts waiting for a token of the carrier's pace (hold no slot)
         self._phone_locks: dict[str, asyncio.Lock] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._lease_ttl_ms = lease_ttl_ms or settings.worker_lease_ms
@@ -197,7 +200,7 @@ class Worker:
             shards = sorted(self._reading_shards)
             # Read only what can start now: an entry read but waiting for a slot counts a
             # delivery at every crash without ever running, until it looks like poison.
-            free = self.settings.worker_concurrency - len(self._inflight)
+            free = self._free_slots()
             if free <= 0:
                 await self._pause(READ_PAUSE_BUSY, self._wake)
                 self._wake.clear()
@@ -249,7 +252,7 @@ class Worker:
         while not self.stopping:
             await self._pause(pause)
             for shard in sorted(self._reading_shards):
-                free = self.settings.worker_concurrency - len(self._inflight)
+                free = self._free_slots()
                 if free <= 0:
                     break  # claim only what can start now (see `_read_loop`)
                 async with self._taking:
@@ -369,7 +372,32 @@ class Worker:
             self._held.discard((entry.shard, entry.entry_id))
             await self._pause(ERROR_PAUSE)
         finally:
+            self._free_slot()
+
+    def _free_slots(self) -> int:
+        """How many more entries may be read now. Texts waiting for the carrier's pace hold
+        no slot, so reading goes on past them (up to `PACED_BACKLOG` of them): a code or a
+        STOP answer further down the outbox is read and takes the next token, instead of
+        waiting until the replies ahead of it have been sent at the carrier's rate."""
+        pacing = min(self._pacing, PACED_BACKLOG)
+        return self.settings.worker_concurrency - (len(self._inflight) - pacing)
+
+    def _free_slot(self) -> None:
+        """Give a slot back, or pay back one a paced send ran over with (`_retake_slot`)."""
+        if self._slot_debt:
+            self._slot_debt -= 1
+        else:
             self._slots.release()
+
+    async def _retake_slot(self) -> None:
+        """Take a slot back at once after a token: a text holding a token goes now. Queued
+        behind other tasks for a slot, its token would be spent later, bunched with others
+        (over the rate in that second), and a code would wait behind replies. With every
+        slot busy it runs over the bound, which the next task to finish pays back."""
+        if self._slots.locked():
+            self._slot_debt += 1
+        else:
+            await self._slots.acquire()  # a free slot: taken without waiting
 
     # --- one entry ---------------------------------------------------------------------
     async def process(self, entry: Entry) -> None:
@@ -545,11 +573,14 @@ class Worker:
         crowd waiting for tokens."""
         if self.pace is None:
             return
-        self._slots.release()
+        self._free_slot()
+        self._pacing += 1
+        self._wake.set()  # a slot is free: the reader may go on
         try:
             await self.pace.acquire(effect.lane)
         finally:
-            await self._slots.acquire()
+            self._pacing -= 1
+            await self._retake_slot()
 
     @staticmethod
     def _result(effect: RunAction, *, ok: bool, data: dict[str, Any] | None = None,

@@ -139,3 +139,40 @@ async def test_a_help_answer_jumps_a_queue_of_replies_waiting_for_the_rate() -> 
 
 async def _sent(sender: MemorySender, count: int) -> bool:
     return len(sender.sent) >= count
+
+
+async def test_a_code_jumps_more_waiting_replies_than_the_worker_has_slots() -> None:
+    """Two slots, ten opt-in replies waiting for the pace: the worker reads on past them
+    (waiting texts hold no slot), so a HELP answer committed last is read, takes the first
+    token and goes at once; and a text with a token never queues for a slot (its token
+    would be spent later, bunched with others over the rate)."""
+    redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    sender = MemorySender()
+    async with runtime_on(redis, sender=sender, worker_concurrency=2) as rt:
+        for n in range(10):
+            phone = f"+155555501{n:02d}"
+            await rt.core.apply(phone, Inbound(provider="twilio", message_id=f"SMk{n}",
+                                               phone=phone, body="JOIN", received_at=0.0),
+                                dedup=f"twilio:SMk{n}")
+        helper = "+15555550188"
+        await rt.core.apply(helper, Inbound(provider="twilio", message_id="SMh", phone=helper,
+                                            body="HELP", received_at=0.0), dedup="twilio:SMh")
+        clock = FrozenClock()
+
+        async def sleep(seconds: float) -> None:  # a token a second, while reading goes on
+            clock.advance(seconds)
+            await asyncio.sleep(0.02)
+
+        pace = PaceGate(redis, pace_key("ct"), 1, clock=clock, sleep=sleep)
+        await pace.take(Lane.URGENT, 10)  # the bucket starts empty
+        sent_at: list[float] = []
+        send = sender.send
+
+        async def timed(phone: str, body: str, *, idempotency_key: str) -> str:
+            sent_at.append(clock.now())
+            return await send(phone, body, idempotency_key=idempotency_key)
+
+        sender.send = timed  # type: ignore[method-assign]
+        await run_until(rt.new_worker(pace=pace), lambda: _sent(sender, 11))
+        assert [phone for phone, _ in sender.sent][0] == helper
+        assert len({int(t) for t in sent_at}) == len(sent_at)  # one a second, never two
