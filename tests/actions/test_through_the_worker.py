@@ -26,6 +26,7 @@ from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.sms import MemorySender, SendError
 from bot.store import Keys
+from bot.upstream.breaker import CircuitOpen
 from bot.upstream.errors import (
     OutcomeUnknown,
     RecipientOptedOut,
@@ -33,7 +34,7 @@ from bot.upstream.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from bot.worker import retryable
+from bot.worker import action_retryable, retryable
 from tests.actions.conftest import NOW, PHONE, Env
 
 ROUTE = "POST /connections"
@@ -163,6 +164,28 @@ async def test_p2a_down_for_good_fails_into_the_flow_without_a_call(env: Env,
         assert w.texts()[-1] == "Unavailable"
         [dead] = await w.runtime.outbox.dead_letters()
         assert "out of tries" in dead["reason"] and "UpstreamUnavailable" in dead["reason"]
+
+
+async def test_an_open_breaker_fails_into_the_flow_at_once(env: Env, tmp_path: Path) -> None:
+    async with call_world(env, tmp_path) as w:
+        env.sandbox.p2a.fail_next[ROUTE] = [503] * 5
+        await w.text("GO", "SM1")
+        await w.work(tries=6)  # five 503s open P2A's breaker (default 5): the 6th is refused
+        assert env.calls() == ["POST /p2a/connections"] * 5
+        assert len(w.pauses.seconds) == 5  # one after each 503; none waits out the cool-down
+        assert w.texts()[-1] == "Unavailable"
+        env.sandbox.log.clear()
+        await w.text("GO", "SM2")  # while open: no call, no retry, the flow hears at once
+        await w.work(tries=6)
+        assert env.calls() == [] and len(w.pauses.seconds) == 5
+        assert w.texts()[-1] == "Unavailable"
+        assert "circuit open" in (await w.runtime.outbox.dead_letters())[-1]["reason"]
+
+
+def test_a_breaker_refusal_is_retried_for_texts_but_not_for_actions() -> None:
+    refused = CircuitOpen("p2a", "circuit open", retry_after=12)
+    assert retryable(refused) and not action_retryable(refused)
+    assert action_retryable(UpstreamUnavailable("p2a", "HTTP 503"))
 
 
 async def test_the_upstreams_retry_after_is_the_pause(env: Env, tmp_path: Path) -> None:
