@@ -200,13 +200,16 @@ async def test_the_upstreams_retry_after_is_the_pause(env: Env, tmp_path: Path) 
 async def test_the_worker_passes_its_frozen_time_to_the_lookup(env: Env,
                                                                tmp_path: Path) -> None:
     async with call_world(env, tmp_path, now=NOW + 1000) as w:
-        env.sandbox.p2a.fail_next[ROUTE] = [500, 500]  # unclear twice, nothing started
+        env.sandbox.p2a.fail_next[ROUTE] = [500, 500]  # unclear; P2A lists no call
         await w.text("GO", "SM1")
-        await w.work(tries=2)
+        await w.work(tries=3)
         lookups = [r.query["updated_at"] for r in env.sandbox.log.requests
                    if r.route == "GET /connections"]
-        assert lookups == [str(int(NOW) + 700)] * 2
-        assert w.texts()[-1] == "Unavailable"
+        assert lookups == [str(int(NOW) + 700)]
+        # an empty list is no proof: the worker never rings the voter again on its own
+        assert env.calls().count("POST /p2a/connections") == 1 and w.pauses.seconds == []
+        assert w.texts()[-1] == "Other"  # the flow's route for `unclear`
+        assert await w.runtime.outbox.dead_letters() == []
 
 
 async def test_a_bug_raising_valueerror_is_not_invalid_params(env: Env, tmp_path: Path) -> None:
