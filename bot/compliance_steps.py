@@ -5,6 +5,9 @@ effects, the consent-log lines) and the caller commits it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from bot.clock import IdFactory
 from bot.compliance import AnswerCheck, looks_like_street, normalise, quotes
 from bot.flow import FlowSet
@@ -28,13 +31,26 @@ CONSENT_SYNC = "consent_sync"
 Effects = list[SendSms | RunAction | SetTimer]
 
 
-def join_words(spec: FlowSpec) -> dict[str, str]:
+def join_words(spec: FlowSpec) -> Mapping[str, str]:
     """`{join_en}` and `{join_es}`: the first trigger keyword of each language (either
-    language falls back to the other, so a one-language flow still renders)."""
+    language falls back to the other, so a one-language flow still renders). Every step
+    renders with them, so they are worked out once per loaded flow (a reload loads new
+    specs; the cache keeps the last few)."""
+    cached = _JOIN_WORDS.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
     words = spec.keywords_by_language()
     first = {lang: ws[0] for lang, ws in words.items() if ws}
     fallback = next(iter(first.values()), "JOIN")
-    return {"join_en": first.get("en", fallback), "join_es": first.get("es", fallback)}
+    found = MappingProxyType({"join_en": first.get("en", fallback),
+                              "join_es": first.get("es", fallback)})
+    if len(_JOIN_WORDS) >= 64:
+        _JOIN_WORDS.clear()
+    _JOIN_WORDS[id(spec)] = (spec, found)
+    return found
+
+
+_JOIN_WORDS: dict[int, tuple[FlowSpec, Mapping[str, str]]] = {}
 
 
 def values(flows: FlowSet, rules: Rules) -> dict[str, object]:
@@ -162,9 +178,9 @@ def event_keyword(event: Inbound) -> str:
 
 
 def consent(event: Inbound | CarrierOptOut, now: float, keyword: str, *,
-            opted_out: bool) -> ConsentChange:
-    """One consent-log line for this event."""
+            opted_out: bool, prompt: str = "") -> ConsentChange:
+    """One consent-log line for this event (`prompt`: the opt-in text's reference)."""
     text = event.body if isinstance(event, Inbound) else ""
     return ConsentChange(at=now, phone=event.phone, keyword=keyword, text=text[:320],
                          message_id=event.message_id, provider=event.provider,
-                         opted_out=opted_out)
+                         opted_out=opted_out, prompt=prompt)

@@ -141,13 +141,12 @@ class Turn:
             self.conv.vars[transition.save] = self.matched
         self.conv.vars.update(transition.set)
         if transition.opt_in and isinstance(self.event, Inbound):
-            change = consent(self.event, self.now, f"OPT-IN:{self.flow.name}", opted_out=False)
             prompt = self._prompt()[:480]
-            if prompt:
-                ref = disclosure_id(prompt)
+            ref = disclosure_id(prompt) if prompt else ""
+            if ref:
                 self.disclosures[ref] = prompt
-                change = change.model_copy(update={"prompt": ref})
-            self.consent.append(change)
+            self.consent.append(consent(self.event, self.now, f"OPT-IN:{self.flow.name}",
+                                        opted_out=False, prompt=ref))
 
     def _prompt(self) -> str:
         """The text of the state the voter is answering, as it was sent to them."""

@@ -6,6 +6,7 @@ cross Redis as small JSON and come back as the same typed objects.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from enum import IntEnum
 from typing import Annotated, Any, Literal
@@ -177,6 +178,7 @@ class Conversation(BaseModel):
     acts_at: float = 0.0
 
 
+@functools.lru_cache(maxsize=256)  # the same few opt-in texts, on every opt-in
 def disclosure_id(text: str) -> str:
     """A short, stable name for an opt-in text (what a consent line stores): 12 hex digits
     (a text always has a space, so a reference is never mistaken for one)."""
@@ -184,18 +186,27 @@ def disclosure_id(text: str) -> str:
 
 
 class ConsentChange(Frozen):
-    """One line of the append-only consent log."""
+    """One line of the append-only consent log.
+
+    A line lives as long as the log, one per change of every phone, so it is stored with
+    short keys (`model_dump_json(by_alias=True, exclude_defaults=True)`, see
+    `bot.store.consent`); lines read back by either name, so lines written with the long
+    names (before) read the same."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True,
+                              validate_by_alias=True)
 
     at: float
-    phone: str
-    keyword: str
-    text: str
-    message_id: str
-    provider: str
-    opted_out: bool
+    phone: str = Field(alias="ph")
+    keyword: str = Field(alias="k")
+    text: str = Field(alias="x")
+    message_id: str = Field(alias="m")
+    provider: str = Field(alias="pv")
+    #: A stored line without it is not an opt-out (defaults are left out).
+    opted_out: bool = Field(False, alias="o")
     #: The opt-in text the voter answered (the disclosure they agreed to), by reference: the
     #: digest `disclosure_id` gives it; the text itself is kept once per shard, not per line.
-    prompt: str = ""
+    prompt: str = Field("", alias="pr")
 
 
 class Step(BaseModel):

@@ -7,7 +7,9 @@
   3. 50 texts from one phone at once;
   4. the worker's completed upstream actions per second against 50 ms sandboxes;
   5. Redis bytes per conversation (100,000 of them) and the server's resident memory;
-  6. one engine step.
+  6. one engine step;
+  7. (only when asked: `--only rally`, up to about 8 minutes) the rally: 30,000 new phones text
+     the keyword within 30 s with SMS_RATE=100; opt-in reply and code waits, sends a second.
 
 How to read the figures, and the figures of a real run: docs/performance.md.
 """
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.bench import cluster_phase, engine, memory, phases, report
+from bot.bench import cluster_phase, engine, memory, phases, rally, report
 from bot.bench.procs import PYTHON, ROOT, Proc, Procs, cores, free_port, pin
 from bot.bench.stack import (
     BenchError,
@@ -47,6 +49,7 @@ from bot.flow import FlowError, FlowSet
 from bot.runtime import load_flows
 
 PHASES = ("engine", "throughput", "latency", "burst", "effects", "memory")
+OPT_IN_PHASES = ("rally",)  # long: run only when named in --only
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,23 @@ class Plan:
     worker_concurrency: int = 256
     conversations: int = 100_000
     engine_seconds: float = 3.0
+    rally_phones: int = 30_000
+    rally_seconds: float = 30.0
+    rally_yes: int = 300
+    rally_rate: float = 100.0
+    rally_optin_wait: float = 30.0  # opt-in replies are measured this long after the load
+    rally_code_timeout: float = 420.0  # codes are waited for until all came (or this)
 
 
 QUICK = Plan(warmup=1.0, duration=3.0, unique_texts=25_000, latency_seconds=4.0,
-             actions=6_000, conversations=20_000, engine_seconds=1.0)
+             actions=6_000, conversations=20_000, engine_seconds=1.0,
+             rally_phones=6_000, rally_seconds=15.0, rally_yes=100, rally_optin_wait=15.0,
+             rally_code_timeout=180.0)
 TINY = Plan(warmup=0.2, duration=0.5, concurrency=8, unique_texts=2_000, rate=200.0,
             latency_seconds=1.0, phones=50, burst=10, resend=3, actions=300,
-            worker_concurrency=64, conversations=500, engine_seconds=0.2)
+            worker_concurrency=64, conversations=500, engine_seconds=0.2,
+            rally_phones=200, rally_seconds=2.0, rally_yes=10, rally_rate=20.0,
+            rally_optin_wait=2.0, rally_code_timeout=30.0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,7 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"),
                         help="where to write the JSON figures (default bench-results.json)")
     parser.add_argument("--only", default=",".join(PHASES),
-                        help=f"comma-separated phases to run (default all: {','.join(PHASES)})")
+                        help=f"comma-separated phases to run (default: {','.join(PHASES)}; "
+                        f"also {','.join(OPT_IN_PHASES)}, only when named)")
+    parser.add_argument("--rally-phones", type=int, metavar="N",
+                        help="phones texting the keyword in the rally phase (default 30,000; "
+                        "--quick 6,000)")
     parser.add_argument("--redis-url", help="use this Redis database (flushed before and "
                         "after) instead of a private redis-server on a free port")
     parser.add_argument("--redis", choices=("single", "cluster"), default="single",
@@ -115,8 +132,10 @@ def main(argv: list[str]) -> int:
     plan = TINY if args.tiny else QUICK if args.quick else Plan()
     if args.conversations:
         plan = Plan(**{**plan.__dict__, "conversations": args.conversations})
+    if args.rally_phones:
+        plan = Plan(**{**plan.__dict__, "rally_phones": args.rally_phones})
     only = [p.strip() for p in args.only.split(",") if p.strip()]
-    unknown = set(only) - set(PHASES)
+    unknown = set(only) - set(PHASES) - set(OPT_IN_PHASES)
     if unknown:
         _err(f"unknown phases: {', '.join(sorted(unknown))}")
         return 2
@@ -173,6 +192,8 @@ def run(plan: Plan, only: list[str], args: argparse.Namespace) -> dict[str, Any]
             timings["cluster"] = time.monotonic() - t
         if redis and "effects" in only:
             _effects_phase(procs, plan, args, core, redis, results, timings)
+        if redis and "rally" in only:
+            _rally_phase(procs, plan, args, core, redis, keyword, results, timings)
         if redis and "memory" in only:
             _say(f"5 Redis memory: {plan.conversations:,} conversations")
             t = time.monotonic()
@@ -270,6 +291,31 @@ def _effects_phase(procs: Procs, plan: Plan, args: argparse.Namespace, core: pha
     procs.stop(sandbox.proc)
     redis.flush()
     timings["effects"] = time.monotonic() - t
+
+
+def _rally_phase(procs: Procs, plan: Plan, args: argparse.Namespace, core: phases.Cores,
+                 redis: Any, keyword: str, results: dict[str, Any],
+                 timings: dict[str, float]) -> None:
+    _say(f"7 rally: {plan.rally_phones:,} phones in {plan.rally_seconds:.0f} s, "
+         f"{plan.rally_yes} answer YES, SMS_RATE={plan.rally_rate:.0f}")
+    t = time.monotonic()
+    redis.flush()
+    sandbox = start_sandbox(procs, 0.0, core.load)
+    extra = {} if args.worker == "inprocess" else {"RUN_WORKER": "false"}
+    # The bot's own codes: a code is a text through the shared bucket, in the urgent lane.
+    server = _server(procs, redis, sandbox, args, core, name="server-rally",
+                     SMS_RATE=f"{plan.rally_rate:g}", VERIFY_PROVIDER="local", **extra)
+    worker = _separate_worker(procs, args, server, core)
+    rate = float(server.proc.env["SMS_RATE"])  # --server-env may set it
+    results["rally"] = rally.rally(server, sandbox, keyword, core, plan.rally_phones,
+                                   plan.rally_yes, plan.rally_seconds, rate,
+                                   plan.rally_optin_wait, plan.rally_code_timeout)
+    if worker is not None:
+        procs.stop(worker)
+    procs.stop(server.proc)
+    procs.stop(sandbox.proc)
+    redis.flush()
+    timings["rally"] = time.monotonic() - t
 
 
 def _separate_worker(procs: Procs, args: argparse.Namespace, server: Any,

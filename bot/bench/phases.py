@@ -26,6 +26,7 @@ from bot.bench.procs import (
 from bot.bench.stack import TOKEN, RedisTarget, Sandbox, Server
 from bot.models import Conversation, RunAction, Step
 from bot.store import ConversationStore, Keys
+from bot.store.conversations import decode
 
 SETTLE_TIMEOUT = 120.0
 
@@ -215,8 +216,7 @@ def burst(server: Server, redis: RedisTarget, keyword: str, cores: Cores, texts:
         raw = r.get(keys.conversation(number))
     stored: dict[str, Any] = {}
     if raw:
-        version, _, body = raw.decode().partition("|")
-        stored = {"version": int(version), **json.loads(body)}
+        stored = decode(number, raw).model_dump()
     statuses = result["status"] + result["resent_status"]
     latencies = [d - s for s, d in zip(result["sent"], result["done"], strict=True)]
     return {

@@ -8,8 +8,9 @@ benchmark only:
 
 - a middleware that notes `time.monotonic()` when a Twilio send (`POST .../Messages.json`)
   arrives, with its `To`, and counts every call by service;
-- `GET /_bench/sends` (those notes and counts) and `POST /_bench/reset` (forget them, and
-  the Twilio sandbox's message list);
+- `GET /_bench/sends` (those notes and counts, and apart the sends that carry a
+  verification code, for the rally phase) and `POST /_bench/reset` (forget them, and the
+  Twilio sandbox's message list);
 - a call log that only counts, so a long run does not keep every request in memory.
 """
 
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import re
 import time
 
 from aiohttp import web
@@ -38,18 +40,26 @@ class CountingLog(CallLog):
         self.counts[f"{request.method} {request.service}"] += 1
 
 
+#: The body of a text carrying a one-time code (`bot.actions.verify_common.CODE_TEXTS`).
+CODE_BODY = re.compile(r"(code is|codigo es) \d")
+
+
 class Hooks:
-    """Arrival times of Twilio sends."""
+    """Arrival times of Twilio sends (all of them; and those carrying a code, again)."""
 
     def __init__(self) -> None:
         self.sends: list[tuple[str, float]] = []
+        self.codes: list[tuple[str, float]] = []
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method == "POST" and request.path.endswith("/Messages.json"):
             arrived = time.monotonic()
             form = await request.post()
-            self.sends.append((str(form.get("To", "")), arrived))
+            to = str(form.get("To", ""))
+            self.sends.append((to, arrived))
+            if CODE_BODY.search(str(form.get("Body", ""))):
+                self.codes.append((to, arrived))
         return await handler(request)
 
 
@@ -60,13 +70,15 @@ def create_app(delay: float) -> web.Application:
     app.middlewares.append(hooks.middleware)
 
     async def sends(request: web.Request) -> web.Response:
-        return web.json_response({"sends": hooks.sends, "calls": dict(log.counts)})
+        return web.json_response({"sends": hooks.sends, "codes": hooks.codes,
+                                  "calls": dict(log.counts)})
 
     async def count(request: web.Request) -> web.Response:
-        return web.json_response({"sends": len(hooks.sends)})
+        return web.json_response({"sends": len(hooks.sends), "codes": len(hooks.codes)})
 
     async def reset(request: web.Request) -> web.Response:
         hooks.sends.clear()
+        hooks.codes.clear()
         log.counts.clear()
         app[SANDBOX].twilio.messages.clear()
         return web.json_response({"reset": True})

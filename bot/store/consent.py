@@ -79,7 +79,8 @@ class ConsentStore:
         operation = (f"set:{by or '1'}" if opted_out else "del") if changed else "keep"
         keys = [self.flag_key(phone), self.keys.consent(self.keys.shard(phone))]
         args: list[Any] = ["1" if was_opted_out else "0", operation, len(changes),
-                           *(c.model_dump_json() for c in changes)]
+                           *(c.model_dump_json(by_alias=True, exclude_defaults=True)
+                             for c in changes)]
         return FlagWrite(keys=keys, args=args)
 
     async def is_opted_out(self, phone: str) -> bool:

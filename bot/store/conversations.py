@@ -19,6 +19,14 @@ from bot.store.scripts import COMMIT
 SEEN_TTL = 3 * 24 * 3600  # providers retry for hours at most; three days is plenty
 FUNNEL_TTL = 400 * 24 * 3600  # a day's funnel counters are kept for a year and a bit
 _CONV_EXCLUDE = {"phone", "version"}
+#: The stored key of each conversation field (`encode`); a field not named keeps its name.
+_SHORT = {"flow": "f", "state": "s", "lang": "l", "vars": "v", "attempts": "at", "token": "k",
+          "pending": "p", "opted_out": "o", "optout_by": "ob", "texts_in": "n",
+          "updated_at": "u", "rate_t0": "r0", "rate_in": "ri", "rate_out": "ro",
+          "flooding": "fl", "auto": "a", "acts": "ac", "acts_at": "aa"}
+_LONG = {short: name for name, short in _SHORT.items()}
+#: Times stored as milliseconds before `updated_at`.
+_BEFORE_UPDATED = frozenset({"rate_t0", "acts_at"})
 
 
 class StoreError(Exception):
@@ -199,18 +207,46 @@ def _outcome(phone: str, result: Any) -> CommitResult:
 
 
 def encode(conv: Conversation, version: int) -> str:
-    """`<version>|<json>`: the version is readable by the Lua compare-and-set without JSON."""
-    body = conv.model_dump_json(exclude=_CONV_EXCLUDE, exclude_defaults=True)
-    return f"{version}|{body}"
+    """`<version>|<json>`: the version is readable by the Lua compare-and-set without JSON.
+
+    Every phone pays for its conversation's bytes (docs/performance.md, memory), so the JSON
+    leaves defaults out, names fields by short keys (`_SHORT`) and keeps times as integer
+    milliseconds: `u` is `updated_at`, and the flood and action windows' starts are kept as
+    milliseconds before it (usually a few digits; 0 when set in the same step)."""
+    data = conv.model_dump(exclude=_CONV_EXCLUDE, exclude_defaults=True)
+    body: dict[str, Any] = {}
+    updated_ms = round(conv.updated_at * 1000)
+    for name, value in data.items():
+        if name == "updated_at":
+            body["u"] = updated_ms
+        elif name in _BEFORE_UPDATED:
+            body[_SHORT[name]] = updated_ms - round(value * 1000)
+        else:
+            body[_SHORT.get(name, name)] = value
+    return f"{version}|{json.dumps(body, separators=(',', ':'), ensure_ascii=False)}"
 
 
 def decode(phone: str, raw: bytes | str | None) -> Conversation:
-    """The stored value back into a `Conversation` (a new one when there is none)."""
+    """The stored value back into a `Conversation` (a new one when there is none). Values
+    written with the long field names and times in seconds (before the short form) read
+    the same."""
     if raw is None:
         return Conversation(phone=phone)
     text = raw.decode() if isinstance(raw, bytes) else raw
     version, _, body = text.partition("|")
-    data = json.loads(body)
+    stored = json.loads(body)
+    if "u" not in stored and not _LONG.keys() & stored.keys():
+        return Conversation(phone=phone, version=int(version), **stored)
+    updated_ms = int(stored.get("u", 0))
+    data: dict[str, Any] = {}
+    for key, value in stored.items():
+        name = _LONG.get(key, key)
+        if key == "u":
+            data[name] = updated_ms / 1000
+        elif name in _BEFORE_UPDATED and key != name:
+            data[name] = (updated_ms - int(value)) / 1000
+        else:
+            data[name] = value
     return Conversation(phone=phone, version=int(version), **data)
 
 

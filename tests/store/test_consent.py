@@ -3,6 +3,8 @@ every commit), the audit log, and the send guard's one-round-trip admission."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.models import Conversation
@@ -94,3 +96,27 @@ async def test_who_opted_out_outlives_the_conversation_and_answers_a_clash(
     await conversations.commit(stopped, moved(stopped, opted_out=True))  # our own STOP now
     await conversations.redis.delete(conversations.keys.conversation(PHONE))
     assert (await conversations.load(PHONE)).conversation.optout_by is None
+
+
+async def test_log_lines_leave_defaults_out_and_read_back_whole(
+        conversations: ConversationStore, consent: ConsentStore) -> None:
+    """Every line lives as long as the log: short keys, no `opted_out: false`, no empty
+    prompt; it reads back as the same change, and so does a line with the long names."""
+    await opt_out(conversations, PHONE, at=1.0)
+    before = (await conversations.load(PHONE)).conversation
+    step = moved(before, opted_out=False)
+    step.consent.append(consent_change(PHONE, opted_out=False, at=2.0, keyword="START"))
+    await conversations.commit(before, step, "twilio:start")
+    lines: Any = await conversations.redis.xrange(conversations.keys.consent(
+        conversations.keys.shard(PHONE)))
+    raw = [fields[b"c"].decode() for _, fields in lines]
+    assert '"o":true' in raw[0] and '"o"' not in raw[1] and '"pr"' not in raw[1]
+    assert '"k":"START"' in raw[1] and '"keyword"' not in raw[1]
+    assert await consent.history(PHONE) == [consent_change(PHONE, opted_out=True, at=1.0),
+                                            consent_change(PHONE, opted_out=False, at=2.0,
+                                                           keyword="START")]
+    old = ('{"at":3.0,"phone":"+15555550100","keyword":"STOP","text":"stop",'
+           '"message_id":"SM3.0","provider":"twilio","opted_out":true,"prompt":""}')
+    await conversations.redis.xadd(conversations.keys.consent(
+        conversations.keys.shard(PHONE)), {"c": old})
+    assert (await consent.history(PHONE))[-1] == consent_change(PHONE, opted_out=True, at=3.0)

@@ -10,7 +10,7 @@ import pytest
 
 from bot.models import Conversation, SendSms
 from bot.store import Ack, CommitResult, ConversationStore, Keys, Outbox, VersionConflict
-from bot.store.conversations import SEEN_TTL, decode
+from bot.store.conversations import SEEN_TTL, decode, encode
 from tests.store.conftest import OTHER, PHONE, moved
 
 
@@ -137,3 +137,28 @@ def test_keys_of_one_phone_share_a_hash_tag() -> None:
                 k.done(PHONE, "e1"), k.loop(PHONE, "hi"), k.outbox(shard), k.timers(shard),
                 k.consent(shard), k.dead(shard), k.ignored(shard)):
         assert tag in key
+
+
+def test_stored_form_is_compact_and_reads_back_the_same() -> None:
+    """Short keys, no defaults, times in milliseconds (window starts relative to the last
+    update): a conversation mid-flow stays under 160 bytes, and nothing is lost."""
+    conv = Conversation(phone=PHONE, version=2, flow="advocacy", state="send_code", token=2,
+                        pending="3f2a4ff41e9a41ac9064d84c62261316", texts_in=2,
+                        updated_at=1796132033.546, rate_t0=1796132031.568, rate_in=2, auto=1,
+                        acts=1, acts_at=1796132033.546)
+    stored = encode(conv, 2)
+    assert len(stored) < 160 and '"updated_at"' not in stored
+    assert decode(PHONE, stored) == conv
+    with_vars = conv.model_copy(update={"vars": {"zip": "20001", "u": 1.5, "name": "José"}})
+    assert decode(PHONE, encode(with_vars, 2)) == with_vars
+    odd = Conversation(phone=PHONE, version=1, rate_t0=1000.25, acts_at=5.0, opted_out=True,
+                       optout_by="carrier", lang="es", attempts=3, rate_out=4, flooding=True)
+    assert decode(PHONE, encode(odd, 1)) == odd
+
+
+def test_values_written_with_long_names_still_read() -> None:
+    old = ('3|{"flow":"advocacy","state":"optin","token":1,"texts_in":1,'
+           '"updated_at":1796131953.888875,"rate_t0":1796131953.888875,"rate_in":1,"auto":1}')
+    conv = decode(PHONE, old)
+    assert (conv.version, conv.state, conv.texts_in, conv.auto) == (3, "optin", 1, 1)
+    assert conv.updated_at == conv.rate_t0 == 1796131953.888875

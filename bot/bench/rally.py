@@ -1,0 +1,166 @@
+"""The rally phase: many new phones text the start keyword at once while sends are paced.
+
+`phones` phones text JOIN within `seconds` (open loop), with the server's `SMS_RATE` set;
+`yes` of them answer YES at random times meanwhile and get a one-time code (the bot's own
+codes, `VERIFY_PROVIDER=local`, so the code is a text through the shared bucket, in the
+urgent lane). Measured at the Twilio sandbox, from each webhook's 200:
+
+- the opt-in reply wait (first non-code text to a phone): measured for a bounded time
+  after the load only (at `SMS_RATE` the whole backlog takes phones / rate seconds); the
+  replies still queued then are counted, not guessed;
+- the code wait of every YES phone (waited for until all came, or a bound);
+- the sends per second: every 1-second window of sandbox arrival times (aligned and
+  sliding), against `SMS_RATE` and the bucket's burst.
+
+The analysis (`build_texts`, `analyse`, `per_second`) is pure so a test can check it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import defaultdict
+from typing import Any
+
+from bot.bench.phases import Cores, percentiles, phone, sid
+from bot.bench.procs import http_get, http_post, run_loadgen
+from bot.bench.stack import TOKEN, Sandbox, Server
+
+YES_AFTER = 1.0  # a YES comes at least this long after its phone's JOIN
+POLL = 0.5
+
+
+def bucket_burst(rate: float) -> float:
+    """The shared bucket's burst (`bot.pace.PaceGate`): one second's worth, at least 2."""
+    return max(2.0, rate)
+
+
+def build_texts(phones: int, yes: int, seconds: float, keyword: str,
+                seed: int = 12) -> tuple[list[list[str]], set[int]]:
+    """JOIN from `phones` new phones spread evenly over `seconds`, and YES from `yes` of
+    them at a random time between `YES_AFTER` s after their JOIN and the end; in time
+    order (the open-loop generator sends them evenly at (phones + yes) / seconds).
+    Returns the texts [phone, body, sid] and the indexes of the YES texts."""
+    rng = random.Random(seed)
+    step = seconds / max(1, phones)
+    events = [(i * step, phone(i // 100_000, i % 100_000), keyword) for i in range(phones)]
+    early = [i for i in range(phones) if i * step < seconds - YES_AFTER - 0.5]
+    for i in rng.sample(early, min(yes, len(early))):
+        at = rng.uniform(i * step + YES_AFTER, seconds)
+        events.append((at, phone(i // 100_000, i % 100_000), "YES"))
+    events.sort(key=lambda e: e[0])
+    texts = [[number, body, sid("R", n)] for n, (_, number, body) in enumerate(events)]
+    return texts, {n for n, text in enumerate(texts) if text[1] == "YES"}
+
+
+def per_second(arrivals: list[float], rate: float) -> dict[str, Any]:
+    """Sends in every 1-second window: aligned to whole seconds of the clock, and sliding
+    (any window starting at a send: covers every alignment, wall-clock seconds included).
+    The bucket allows at most burst + rate in any second (a full bucket, then its refill)
+    and, once the backlog has emptied it, rate (+1: the token a lane reserve leaves)."""
+    times = sorted(arrivals)
+    aligned: dict[int, int] = defaultdict(int)
+    for t in times:
+        aligned[int(t)] += 1
+    sliding_max = 0
+    after_first_max = 0
+    hi = 0
+    for lo, start in enumerate(times):
+        while hi < len(times) and times[hi] < start + 1.0:
+            hi += 1
+        sliding_max = max(sliding_max, hi - lo)
+        if times and start >= times[0] + 1.0:
+            after_first_max = max(after_first_max, hi - lo)
+    burst = bucket_burst(rate)
+    return {"sends": len(times), "rate": rate, "burst": burst,
+            "max_aligned_second": max(aligned.values(), default=0),
+            "max_sliding_second": sliding_max,
+            "max_sliding_after_first_second": after_first_max,
+            "seconds_over_rate": sum(1 for n in aligned.values() if n > rate),
+            # sends in each whole second from the first send's (for a look at the shape)
+            "aligned_series": [aligned.get(s, 0) for s in range(min(aligned, default=0),
+                                                                 max(aligned, default=-1) + 1)],
+            "bound_any_second": rate + burst, "bound_steady": rate + 1,
+            "within_bound": sliding_max <= rate + burst,
+            "within_steady": after_first_max <= rate + 1}
+
+
+def analyse(texts: list[list[str]], yes_idx: set[int], result: dict[str, Any],
+            sends: list[list[Any]], codes: list[list[Any]], rate: float,
+            load_end: float, measured_end: float) -> dict[str, Any]:
+    """The rally's figures from the generator's result and the sandbox's notes."""
+    answered: dict[int, float] = {i: result["done"][j] for j, i in enumerate(result["index"])
+                                  if result["status"][j] == 200}
+    code_keys = {(to, at) for to, at in codes}
+    first_reply: dict[str, float] = {}
+    for to, at in sorted(sends, key=lambda s: s[1]):
+        if (to, at) not in code_keys and to not in first_reply:
+            first_reply[to] = at
+    first_code: dict[str, float] = {}
+    for to, at in sorted(codes, key=lambda s: s[1]):
+        first_code.setdefault(to, at)
+    join_wait, yes_wait, code_after_own_reply = [], [], []
+    joins = yes = 0
+    for i, (number, _body, _sid) in enumerate(texts):
+        if i not in answered:
+            continue
+        if i in yes_idx:
+            yes += 1
+            if number in first_code:
+                yes_wait.append(first_code[number] - answered[i])
+                if number in first_reply and first_reply[number] < first_code[number]:
+                    code_after_own_reply.append(first_code[number] - first_reply[number])
+        else:
+            joins += 1
+            if number in first_reply:
+                join_wait.append(first_reply[number] - answered[i])
+    statuses = result["status"]
+    span = max(result["sent"], default=result["start"]) - result["start"]
+    return {
+        "texts": len(texts), "joins_answered": joins, "yes_answered": yes,
+        "errors": sum(1 for st in statuses if st != 200),
+        "statuses": {str(st): statuses.count(st) for st in set(statuses)},
+        "load_seconds": span, "achieved_text_rate": len(statuses) / max(1e-9, span),
+        "optin_wait": percentiles(join_wait), "optin_replied": len(join_wait),
+        "optin_still_queued": joins - len(join_wait),
+        "optin_measured_after_load_s": measured_end - load_end,
+        "code_wait": percentiles(yes_wait), "codes_received": len(yes_wait),
+        "codes_missing": yes - len(yes_wait),
+        # codes that came after the same phone's opt-in reply, and how long after it
+        # (the worker keeps one phone's effects in order)
+        "codes_after_own_optin_reply": len(code_after_own_reply),
+        "code_after_own_optin_reply": percentiles(code_after_own_reply),
+        "rate_check": per_second([at for _, at in sends], rate),
+    }
+
+
+def rally(server: Server, sandbox: Sandbox, keyword: str, cores: Cores, phones: int,
+          yes: int, seconds: float, rate: float, optin_wait: float,
+          code_timeout: float) -> dict[str, Any]:
+    """Run the rally against a server started with `SMS_RATE=rate`; see the module."""
+    http_post(f"{sandbox.root}/_bench/reset")
+    texts, yes_idx = build_texts(phones, yes, seconds, keyword)
+    result = run_loadgen({"mode": "open", "port": server.port, "token": TOKEN,
+                          "texts": texts, "rate": len(texts) / seconds,
+                          "max_connections": 1000}, cores.load, timeout=seconds + 180)
+    load_end = time.monotonic()
+    accepted_yes = sum(1 for j, i in enumerate(result["index"])
+                       if i in yes_idx and result["status"][j] == 200)
+    # Codes: all of them (bounded); opt-in replies: at least `optin_wait` s after the load.
+    code_deadline = load_end + code_timeout
+    optin_deadline = load_end + optin_wait
+    while True:
+        now = time.monotonic()
+        counts = json.loads(http_get(f"{sandbox.root}/_bench/count"))
+        codes_done = counts["codes"] >= accepted_yes
+        if (codes_done or now > code_deadline) and now > optin_deadline:
+            break
+        time.sleep(POLL)
+    measured_end = time.monotonic()
+    notes = json.loads(http_get(f"{sandbox.root}/_bench/sends", timeout=60))
+    out = analyse(texts, yes_idx, result, notes["sends"], notes["codes"], rate, load_end,
+                  measured_end)
+    out.update({"phones": phones, "yes_phones": yes, "seconds": seconds, "sms_rate": rate,
+                "optin_wait_bound_s": optin_wait, "code_timeout_s": code_timeout})
+    return out

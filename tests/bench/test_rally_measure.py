@@ -1,0 +1,74 @@
+"""The rally phase's measurement on made-up notes: which texts it builds, which send it
+takes for an opt-in reply or a code, what it counts as queued, and the per-second check.
+No timing: the figures of a real run are in docs/performance.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.bench.rally import analyse, build_texts, per_second
+
+
+def test_texts_are_joins_then_yes_from_the_same_phones_later() -> None:
+    texts, yes_idx = build_texts(phones=50, yes=5, seconds=10.0, keyword="JOIN")
+    assert len(texts) == 55 and len(yes_idx) == 5
+    joins = [i for i, t in enumerate(texts) if t[1] == "JOIN"]
+    assert len({texts[i][0] for i in joins}) == 50  # every phone is new
+    for i in yes_idx:
+        join_at = next(j for j in joins if texts[j][0] == texts[i][0])
+        assert join_at < i  # the YES comes after its phone's JOIN
+    assert len({t[2] for t in texts}) == 55  # distinct message sids
+
+
+def _result(texts: list[list[str]], done: list[float], status: list[int]) -> dict[str, Any]:
+    return {"start": 0.0, "index": list(range(len(texts))), "status": status,
+            "due": done, "sent": done, "done": done}
+
+
+def test_waits_run_from_the_200_to_the_sandbox_and_codes_are_told_apart() -> None:
+    texts = [["+1a", "JOIN", "s0"], ["+1b", "JOIN", "s1"], ["+1c", "JOIN", "s2"],
+             ["+1a", "YES", "s3"]]
+    result = _result(texts, done=[0.0, 0.5, 1.0, 2.0], status=[200, 200, 200, 200])
+    codes = [["+1a", 2.25]]
+    sends = [["+1a", 1.0], ["+1b", 3.5], ["+1a", 2.25], ["+1a", 4.0]]  # +1c: still queued
+    out = analyse(texts, {3}, result, sends, codes, rate=100.0, load_end=1.0,
+                  measured_end=5.0)
+    assert out["optin_wait"]["n"] == 2
+    assert out["optin_wait"]["max_ms"] == 3000.0  # +1b: 3.5 - 0.5
+    assert out["optin_still_queued"] == 1
+    assert out["code_wait"]["n"] == 1 and out["code_wait"]["max_ms"] == 250.0
+    assert out["codes_missing"] == 0
+    assert out["codes_after_own_optin_reply"] == 1  # +1a's reply came at 1.0, its code at 2.25
+    assert out["optin_measured_after_load_s"] == 4.0
+    assert out["rate_check"]["sends"] == 4
+
+
+def test_a_refused_text_is_an_error_and_a_missing_code_is_counted() -> None:
+    texts = [["+1a", "JOIN", "s0"], ["+1a", "YES", "s1"], ["+1b", "JOIN", "s2"]]
+    result = _result(texts, done=[0.0, 1.0, 1.5], status=[200, 200, 503])
+    out = analyse(texts, {1}, result, [["+1a", 0.5]], [], rate=10.0, load_end=2.0,
+                  measured_end=3.0)
+    assert out["errors"] == 1 and out["statuses"] == {"200": 2, "503": 1}
+    assert out["joins_answered"] == 1 and out["codes_missing"] == 1
+
+
+def test_per_second_finds_the_busiest_window_whatever_its_alignment() -> None:
+    rate = 10.0
+    # 10 sends a second from t=100, then 12 squeezed into 0.5..1.4 s across a boundary.
+    steady = [100 + i / 10 for i in range(30)]
+    squeeze = [130.5 + i * 0.075 for i in range(12)]
+    check = per_second(steady + squeeze, rate)
+    assert check["max_sliding_second"] >= 12  # seen although no whole second holds 12
+    assert check["max_aligned_second"] < check["max_sliding_second"]
+    assert check["within_bound"]  # <= rate + burst (10 + 10)
+    assert not check["within_steady"]  # > rate + 1 after the first second
+    assert per_second(steady, rate)["within_steady"]
+
+
+def test_a_full_bucket_may_empty_in_the_first_second_only() -> None:
+    rate = 10.0
+    first = [0.0 + i * 0.01 for i in range(20)]  # burst (10) + a second's refill
+    check = per_second(first + [1.5 + i / 10 for i in range(10)], rate)
+    assert check["max_sliding_second"] == 20 and check["within_bound"]
+    assert check["within_steady"]
+    assert not per_second([i * 0.01 for i in range(21)], rate)["within_bound"]
