@@ -3,7 +3,9 @@
 It takes the process's shared `aiohttp.ClientSession` (never opens its own), puts a timeout on
 every call, reads the whole body, writes ONE log line per call (service, method, path
 template, status, duration; never headers, bodies, full phones or secrets), and turns
-transport failures into typed errors. It never retries: the worker owns retries.
+transport failures into typed errors. It never retries: the worker owns retries. It tells
+the service's circuit breaker (`bot.upstream.breaker`) how each call ended, and refuses a
+call at once while that breaker is open.
 """
 
 from __future__ import annotations
