@@ -211,6 +211,11 @@ class Settings(BaseSettings):
     quorum_api_key: SecretStr | None = None
     quorum_api_base: str | None = None
     upstream_timeout: float = Field(10.0, description="Seconds for one upstream HTTP call.")
+    upstream_breaker_failures: int = Field(
+        5, ge=1, description="Failures in a row (5xx, timeout, connection error) that open a "
+                             "service's circuit breaker: its calls are then refused at once.")
+    upstream_breaker_seconds: float = Field(
+        30.0, gt=0, description="How long an open breaker refuses calls before one probe.")
     webhook_targets: dict[str, str] = Field(
         default_factory=dict, description="Where a flow's `webhook` action may post, by name: "
         'JSON like {"petition_sheet": "https://crm.example.org/hooks/sign"}.')

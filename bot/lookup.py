@@ -2,22 +2,30 @@
 
 True: it is there (never send again). False: confirmed absent (safe to send again). None:
 cannot tell (the provider has no lookup for it, or the page does not cover the window).
+Twilio: the messages to that phone; Quorum: its recent SendSMS rows for the phone's
+supporter; TeleSign: none.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from bot.upstream import Upstreams
+from bot.upstream import QuorumClient, Upstreams
+from bot.upstream.quorum import SendSms
 
 PAGE = 50
+TRAILING_ID = re.compile(r"(\d+)/?$")
 
 
 async def sent_upstream(upstreams: Upstreams, sender: str, phone: str, body: str,
                         since: float) -> bool | None:
     """Look for `body` sent to `phone` at or after `since` (epoch seconds)."""
+    if sender == "quorum":
+        return await _sent_by_quorum(upstreams.quorum, phone, body, since)
     if sender != "twilio":
-        return None  # TeleSign: no lookup without its reference id; Quorum: by hand
+        return None  # TeleSign: no lookup without its reference id
     messages = await upstreams.twilio.list_messages(to=phone, page_size=PAGE)
     if any(m.body == body and _when(m.date_created) >= since for m in messages):
         return True
@@ -25,6 +33,44 @@ async def sent_upstream(upstreams: Upstreams, sender: str, phone: str, body: str
     if len(messages) >= PAGE and (oldest is None or oldest > since):
         return None  # the page ends inside the window: absence is not proven
     return False
+
+
+async def _sent_by_quorum(quorum: QuorumClient, phone: str, body: str,
+                          since: float) -> bool | None:
+    """Quorum's recent SendSMS rows: one to this phone's supporter with this text since
+    `since` is the send. Absence is proven only when the page holds every row (not full),
+    or is newest first and reaches back past `since` (Quorum documents no order)."""
+    supporter = await quorum.find_supporter(phone)
+    if supporter is None:
+        return None  # the send found one; not finding it now proves nothing
+    sends = await quorum.recent_sends(limit=PAGE)
+    if any(_supporter(row) == supporter and row.message_content == body
+           and _iso_when(row.created) >= since for row in sends):
+        return True
+    if len(sends) < PAGE:
+        return False
+    times = [_iso_when(row.created) for row in sends]
+    newest_first = all(a >= b for a, b in zip(times, times[1:], strict=False))
+    return False if newest_first and times[-1] < since else None
+
+
+def _supporter(row: SendSms) -> int | None:
+    """The supporter id of a row ("/api/newsupporter/12/" or "12")."""
+    found = TRAILING_ID.search(row.supporter_id or "")
+    return int(found.group(1)) if found else None
+
+
+def _iso_when(date: str | None) -> float:
+    """Epoch seconds of an ISO-8601 time (a naive one is UTC); 0 when unreadable."""
+    if not date:
+        return 0.0
+    try:
+        parsed = datetime.fromisoformat(date)
+    except ValueError:
+        return 0.0
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
 
 
 def _when(date: str | None) -> float:

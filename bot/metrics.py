@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.stats import TotalsGauges
+from bot.upstream.breaker import BreakerState
 
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -46,7 +47,19 @@ class Metrics:
         self.worker_shards = Gauge("civictext_worker_shards",
                                    "Outbox shards this process's worker reads now (its leases)",
                                    registry=r)
+        self.breaker_state = Gauge("civictext_upstream_breaker_state",
+                                   "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open",
+                                   ["service"], registry=r)
+        self.breaker_opened = Counter("civictext_upstream_breaker_opened_total",
+                                      "Times an upstream's circuit breaker opened", ["service"],
+                                      registry=r)
         self.totals = TotalsGauges(r)  # refreshed from Redis by each /metrics scrape
+
+    def breaker_changed(self, service: str, state: BreakerState) -> None:
+        """A breaker moved (`CircuitBreaker.on_change`)."""
+        self.breaker_state.labels(service).set(state.value)
+        if state is BreakerState.OPEN:
+            self.breaker_opened.labels(service).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

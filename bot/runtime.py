@@ -189,7 +189,9 @@ async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
                                     connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
     try:
         await check_shard_count(redis, keys)
-        upstreams = build_upstreams(settings, session, sandbox_root(settings))
+        clock = clock or SystemClock()
+        upstreams = build_upstreams(settings, session, sandbox_root(settings),
+                                    metrics.breaker_changed, clock.now)
         consent = ConsentStore(redis, keys)
         store = ConversationStore(redis, keys, settings.conversation_ttl, consent=consent,
                                   wait_replicas=settings.redis_wait_replicas,
@@ -197,7 +199,7 @@ async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
         outbox = Outbox(redis, keys)
         rules = build_rules(settings)
         core = Core(flows=flows, rules=rules, store=RecentConversations(store),
-                    clock=clock or SystemClock(),
+                    clock=clock,
                     ids=ids or RandomIds(), metrics=metrics)
         deliveries = DeliveryLedger(redis, keys)
         real_sender = TrackedSender(sender or build_sender(settings, upstreams), deliveries,

@@ -52,6 +52,7 @@ from bot.store import Entry, Outbox
 from bot.store.codes import CodeBudget, CodeVerdict
 from bot.timer_poll import TimerPoll, every
 from bot.upstream import Upstreams
+from bot.upstream.breaker import CircuitOpen
 from bot.upstream.errors import OutcomeUnknown, RecipientOptedOut, UpstreamUnavailable
 
 log = structlog.get_logger("bot.worker")
@@ -514,7 +515,7 @@ class Worker:
         else:
             ctx = self._context(effect)
             try:
-                outcome = await self.retry.run(lambda: call(ctx), retryable,
+                outcome = await self.retry.run(lambda: call(ctx), action_retryable,
                                                passthrough=REDIS_UNAVAILABLE)
                 event = self._result(effect, ok=outcome.ok, data=dict(outcome.data),
                                      reason=outcome.reason)
@@ -604,6 +605,12 @@ def _outcome_unknown(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__
     return False
+
+
+def action_retryable(exc: BaseException) -> bool:
+    """`retryable`, except a breaker's refusal: while a service's breaker is open an action
+    fails to its flow at once (`unavailable`) instead of waiting out the cool-down."""
+    return not isinstance(exc, CircuitOpen) and retryable(exc)
 
 
 def retryable(exc: BaseException) -> bool:

@@ -16,6 +16,7 @@ from tests.conftest import make_settings
 PHONE = "+15555550100"
 TWILIO_SEND = "POST /2010-04-01/Accounts/{account_sid}/Messages.json"
 TELESIGN_SEND = "POST /v1/messaging"
+QUORUM_SEND = "POST /sendsms/send_individual_sms/"
 
 
 async def _join(aiohttp_client: Any, aiohttp_server: Any, sender: str, route: str,
@@ -66,3 +67,30 @@ async def test_an_unclear_send_nobody_can_look_up_is_dead_and_marked_unknown(
     bot, _ = await _join(aiohttp_client, aiohttp_server, "telesign", TELESIGN_SEND, ["lost"])
     [letter] = await _dead(bot)
     assert letter.unknown and letter.effect.type == "send_sms"
+
+
+async def test_an_unclear_quorum_send_that_went_out_is_not_sent_again(
+        aiohttp_client: Any, aiohttp_server: Any) -> None:
+    bot, sandbox = await _join(aiohttp_client, aiohttp_server, "quorum", QUORUM_SEND,
+                               ["lost"])
+    assert len(sandbox.quorum.sends) == 1  # sent once, found among its recent sends
+    assert _lookups(sandbox) == 1
+    assert await _dead(bot) == []
+
+
+@pytest.mark.parametrize("failures", [[500], [500, 500], ["timeout"]])
+async def test_an_unclear_quorum_send_confirmed_absent_is_sent_again_once(
+        aiohttp_client: Any, aiohttp_server: Any, failures: list[int | str]) -> None:
+    unclear = len(failures)
+    bot, sandbox = await _join(aiohttp_client, aiohttp_server, "quorum", QUORUM_SEND,
+                               failures, upstream_timeout=0.3)
+    assert len(sandbox.quorum.sends) == 1
+    assert _lookups(sandbox) == unclear  # each unclear end looked up before the next try
+    assert await _dead(bot) == []
+
+
+def _lookups(sandbox: Any) -> int:
+    """Quorum's recent-sends lookups after the first send (the start-up check lists it too)."""
+    log = list(sandbox.log)
+    first = log.index("POST /quorum/sendsms/send_individual_sms/")
+    return log[first:].count("GET /quorum/sendsms/")

@@ -22,19 +22,24 @@ voter to pick one: it lists the targets and asks for CALL, passing `choice: ALL`
 choice is still checked against the menu (`call_chosen`), and `call_with` names exactly
 the legislators P2A's answer lists (`data.leg`), or "your legislators" when it lists none.
 
-Not idempotent (it rings the phone). On an unclear end (`OutcomeUnknown`) the action looks
-the call up with `find_calls(advocate, campaign, since=now - 300)`: a CALL connection found
-means it started (ok, from the lookup); none found means nothing happened, so the worker may
-safely try again (`ActionRetry`); a failed lookup gives `unavailable` and no retry (the phone
-may be ringing). A call the same voter started in those 5 minutes counts as this one.
-P2A down before the request (connect error, 502/503): retried by the worker.
+Not idempotent (it rings the phone). On an unclear end (`OutcomeUnknown`: a timeout, 500 or
+504 after the request left) the action looks the call up with `find_calls(advocate,
+campaign, since=now - 300)`: a CALL connection found means it started (ok, from the lookup;
+`call_with` names the legislators the connections list, else the menu's `names`: the
+campaign's targets). An empty list is NOT proof that no call happened (P2A may list it
+late), and a failed lookup proves nothing either: both give `unclear` and no retry, so the
+flow can say "if your phone did not ring, reply CALL" instead of ringing the voter twice.
+A call the same voter started in those 5 minutes counts as this one.
+P2A down before the request (connect error, 502/503): retried by the worker; while P2A's
+circuit breaker is open: `unavailable` at once.
 
 Data on success: `call_with` (the names P2A's answer lists, joined with ", "),
 `call_chosen` (what the voter picked), `call_ids` ("5101,5102": connection ids),
 `call_count`.
 Reasons (ok=False): `no_such_choice` (not 1..n of `names`, nor ALL), `invalid` (ids not
-numbers), `unavailable` (see above), `rejected` (e.g. P2A finds no legislator at the
-advocate's address).
+numbers), `unclear` (see above: the call may or may not have started), `unavailable` (P2A
+down: nothing was started), `rejected` (e.g. P2A finds no legislator at the advocate's
+address).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from typing import ClassVar
 
 import structlog
 
-from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry
+from bot.actions.base import Action, ActionContext, ActionOutcome
 from bot.actions.lenient import LenientParams, to_int
 from bot.actions.p2a_common import CTA_MAX, legislator_name, plain
 from bot.phone import mask
@@ -107,14 +112,15 @@ class P2ACall(Action[P2ACallParams]):
         except UpstreamError as exc:
             log.warning("p2a call unclear and lookup failed", phone=mask(ctx.phone),
                         error=str(exc)[:200])
-            return ActionOutcome(ok=False, reason="unavailable")
-        if not found:
-            raise ActionRetry("p2a call ended unclearly and no call was started: try again")
+            return ActionOutcome(ok=False, reason="unclear")
+        if not found:  # not proof: never ring the voter again on our own
+            log.warning("p2a call unclear and not listed", phone=mask(ctx.phone))
+            return ActionOutcome(ok=False, reason="unclear")
         called = [_known(c.legislator_name or "", names) for c in found if c.legislator_name]
         log.info("p2a call unclear, found by lookup", phone=mask(ctx.phone),
                  connections=len(found))
-        return _success(chosen, list(dict.fromkeys(called)), [str(c.id) for c in found],
-                        ctx.lang)
+        return _success(chosen, list(dict.fromkeys(called)) or names,
+                        [str(c.id) for c in found], ctx.lang)
 
 
 def _chosen(choice: str, names: list[str]) -> list[str] | None:

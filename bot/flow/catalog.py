@@ -109,7 +109,7 @@ CATALOG: dict[str, ActionInfo] = {
                 "choice": "ALL (a menu number is still accepted)",
                 "names": "`{targets_names}`"},
         saves=("call_with", "call_chosen", "call_ids", "call_count"),
-        reasons=("no_such_choice", "rejected"),
+        reasons=("no_such_choice", "unclear", "rejected"),
     ),
     "webhook": ActionInfo(
         "POST chosen values as signed JSON to a staff URL named in WEBHOOK_TARGETS (a CRM, "

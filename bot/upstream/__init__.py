@@ -10,6 +10,7 @@ is None when it has credentials but no `WHATCOUNTS_API_BASE` (it has no public U
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -19,6 +20,7 @@ import structlog
 
 from bot.config import SANDBOX_DEFAULTS, SERVICES, Service, Settings
 from bot.upstream.base import ApiClient
+from bot.upstream.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from bot.upstream.errors import (
     OutcomeUnknown,
     RecipientOptedOut,
@@ -41,6 +43,7 @@ from bot.upstream.whatcounts import WhatCountsClient
 log = structlog.get_logger("bot.upstream")
 
 __all__ = [
+    "CircuitOpen",
     "OutcomeUnknown",
     "Phone2ActionClient",
     "QuorumClient",
@@ -97,10 +100,16 @@ class _Setup:
         return self.settings.upstream_timeout
 
 
+BreakerWatch = Callable[[str, BreakerState], None]
+
+
 def build_upstreams(
-    settings: Settings, session: aiohttp.ClientSession, sandbox_root: str
+    settings: Settings, session: aiohttp.ClientSession, sandbox_root: str,
+    on_breaker: BreakerWatch | None = None, breaker_clock: Callable[[], float] = time.monotonic,
 ) -> Upstreams:
-    """Build every client from settings; see the module docstring for the rules."""
+    """Build every client from settings; see the module docstring for the rules. Each
+    service gets one circuit breaker (`on_breaker` hears it open and close; its cool-down
+    runs on `breaker_clock`, the runtime's clock, so a test moves it without sleeping)."""
     setups = {name: _Setup(settings, session, name, settings.api_base(name, sandbox_root))
               for name in SERVICES}
     modes: dict[str, str] = {
@@ -110,7 +119,7 @@ def build_upstreams(
     whatcounts, disabled = _whatcounts(setups["whatcounts"])
     if disabled:
         modes["whatcounts"] = disabled
-    return Upstreams(
+    upstreams = Upstreams(
         twilio=_twilio(setups["twilio"]),
         telesign=_build(setups["telesign"], TeleSignClient, "customer_id", "api_key"),
         p2a=_build(setups["p2a"], Phone2ActionClient, "app_id", "app_key"),
@@ -120,6 +129,14 @@ def build_upstreams(
         webhook=_webhook(settings, session),
         modes=modes,
     )
+    for client in (upstreams.twilio, upstreams.telesign, upstreams.p2a, upstreams.wevote,
+                   upstreams.whatcounts, upstreams.quorum):
+        if client is not None:
+            client.breaker = CircuitBreaker(
+                client.service, threshold=settings.upstream_breaker_failures,
+                cooldown=settings.upstream_breaker_seconds, clock=breaker_clock,
+                on_change=on_breaker)
+    return upstreams
 
 
 DEV_WEBHOOK_SECRET = b"civictext-development-webhook-key"

@@ -3,7 +3,9 @@
 It takes the process's shared `aiohttp.ClientSession` (never opens its own), puts a timeout on
 every call, reads the whole body, writes ONE log line per call (service, method, path
 template, status, duration; never headers, bodies, full phones or secrets), and turns
-transport failures into typed errors. It never retries: the worker owns retries.
+transport failures into typed errors. It never retries: the worker owns retries. It tells
+the service's circuit breaker (`bot.upstream.breaker`) how each call ended, and refuses a
+call at once while that breaker is open.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from multidict import CIMultiDict
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
+from bot.upstream.breaker import CircuitBreaker
 from bot.upstream.errors import (
     OutcomeUnknown,
     UnexpectedAnswer,
@@ -70,6 +73,8 @@ class ApiClient:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        #: Set by `build_upstreams`: one per service, shared by every call of the process.
+        self.breaker: CircuitBreaker | None = None
 
     @staticmethod
     def fill(template: str, path: Mapping[str, str] | None = None) -> str:
@@ -98,8 +103,11 @@ class ApiClient:
 
         A timeout or dropped connection after the request may have been sent raises
         `UpstreamUnavailable` for an idempotent call and `OutcomeUnknown` otherwise; a failure
-        to connect at all is always `UpstreamUnavailable` (nothing was sent).
+        to connect at all is always `UpstreamUnavailable` (nothing was sent). While the
+        service's breaker is open the call is refused at once (`CircuitOpen`).
         """
+        if self.breaker is not None:
+            self.breaker.before_call()
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
@@ -129,6 +137,7 @@ class ApiClient:
                 OutcomeUnknown(self.service, f"{method} {template} {what} after sending"), exc
             )
         finally:
+            self._tell_breaker(status, error)
             self._log(
                 method,
                 template=template,
@@ -138,6 +147,18 @@ class ApiClient:
                 idempotency_key=idempotency_key,
                 phone=phone,
             )
+
+    def _tell_breaker(self, status: int | None, error: str | None) -> None:
+        """A 5xx or a transport failure counts against the service; any other answer
+        (4xx included: it answered) is a success; neither (cancelled) settles nothing."""
+        if self.breaker is None:
+            return
+        if error is not None or (status is not None and status >= 500):
+            self.breaker.failed()
+        elif status is not None:
+            self.breaker.succeeded()
+        else:
+            self.breaker.abandoned()
 
     def _raise(self, err: UpstreamError, cause: BaseException) -> NoReturn:
         """Raise `err` chained to `cause`, unless the cause's text may carry a secret URL."""

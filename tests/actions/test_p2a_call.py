@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from bot.actions.base import ActionRetry
 from bot.upstream.errors import UpstreamUnavailable
 from tests.actions.conftest import NOW, Env
 
@@ -105,15 +104,37 @@ async def test_unavailable_is_left_to_the_worker(env: Env) -> None:
 
 
 # --- an unclear end: look it up, never retry blindly -------------------------------------
-async def test_unclear_and_nothing_happened_is_retried(env: Env) -> None:
+async def test_unclear_and_not_listed_is_unclear_and_never_retried(env: Env) -> None:
+    """An empty list is no proof that P2A did not ring the phone: the voter is asked."""
     advocate_id = await advocate(env)
     env.sandbox.p2a.fail_next[ROUTE] = [500]  # an unclear answer; the handler never ran
-    with pytest.raises(ActionRetry):
-        await env.run(CALL, **call_params(advocate_id, "1"))
+    outcome = await env.run(CALL, **call_params(advocate_id, "1"))
+    assert (outcome.ok, outcome.reason) == (False, "unclear")
     assert env.calls() == ["POST /p2a/connections", "GET /p2a/connections"]
     lookup = env.sandbox.log.requests[-1].query
     assert lookup["campaign_id"] == "1001"
     assert lookup["updated_at"] == str(int(NOW) - 300)
+
+
+async def test_unclear_after_a_timeout_looks_it_up_too(env: Env) -> None:
+    advocate_id = await advocate(env)
+    env.sandbox.p2a.fail_next[ROUTE] = ["timeout"]
+    outcome = await env.run(CALL, **call_params(advocate_id, "1"))
+    assert (outcome.ok, outcome.reason) == (False, "unclear")
+    assert env.calls() == ["POST /p2a/connections", "GET /p2a/connections"]
+
+
+async def test_found_without_names_says_the_campaigns_targets(env: Env) -> None:
+    """P2A listed the call without legislator names: the menu's names (the campaign's
+    targets for the voter's address) are said, never an empty "connect you with"."""
+    advocate_id = await advocate(env)
+    env.sandbox.p2a.connections[9001] = {
+        "campaign_id": 1001, "advocate_id": int(advocate_id), "type": "CALL",
+        "status": "INITIATED", "created_at": int(NOW), "updated_at": int(NOW)}
+    env.sandbox.p2a.fail_next[ROUTE] = [500]  # unclear; P2A lists the call started above
+    outcome = await env.run(CALL, **call_params(advocate_id, "ALL"))
+    assert (outcome.ok, outcome.data["call_ids"]) == (True, "9001")
+    assert outcome.data["call_with"] == EVERYONE
 
 
 async def test_unclear_but_the_call_started_is_found(env: Env) -> None:
@@ -133,4 +154,4 @@ async def test_unclear_and_the_lookup_fails_is_not_retried(env: Env) -> None:
     env.sandbox.p2a.fail_next[ROUTE] = [500]
     env.sandbox.p2a.fail_next["GET /connections"] = [503]
     outcome = await env.run(CALL, **call_params(advocate_id, "1"))
-    assert (outcome.ok, outcome.reason) == (False, "unavailable")
+    assert (outcome.ok, outcome.reason) == (False, "unclear")  # it may have rung

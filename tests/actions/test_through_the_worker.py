@@ -26,6 +26,7 @@ from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.sms import MemorySender, SendError
 from bot.store import Keys
+from bot.upstream.breaker import CircuitOpen
 from bot.upstream.errors import (
     OutcomeUnknown,
     RecipientOptedOut,
@@ -33,7 +34,7 @@ from bot.upstream.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from bot.worker import retryable
+from bot.worker import action_retryable, retryable
 from tests.actions.conftest import NOW, PHONE, Env
 
 ROUTE = "POST /connections"
@@ -165,6 +166,28 @@ async def test_p2a_down_for_good_fails_into_the_flow_without_a_call(env: Env,
         assert "out of tries" in dead["reason"] and "UpstreamUnavailable" in dead["reason"]
 
 
+async def test_an_open_breaker_fails_into_the_flow_at_once(env: Env, tmp_path: Path) -> None:
+    async with call_world(env, tmp_path) as w:
+        env.sandbox.p2a.fail_next[ROUTE] = [503] * 5
+        await w.text("GO", "SM1")
+        await w.work(tries=6)  # five 503s open P2A's breaker (default 5): the 6th is refused
+        assert env.calls() == ["POST /p2a/connections"] * 5
+        assert len(w.pauses.seconds) == 5  # one after each 503; none waits out the cool-down
+        assert w.texts()[-1] == "Unavailable"
+        env.sandbox.log.clear()
+        await w.text("GO", "SM2")  # while open: no call, no retry, the flow hears at once
+        await w.work(tries=6)
+        assert env.calls() == [] and len(w.pauses.seconds) == 5
+        assert w.texts()[-1] == "Unavailable"
+        assert "circuit open" in (await w.runtime.outbox.dead_letters())[-1]["reason"]
+
+
+def test_a_breaker_refusal_is_retried_for_texts_but_not_for_actions() -> None:
+    refused = CircuitOpen("p2a", "circuit open", retry_after=12)
+    assert retryable(refused) and not action_retryable(refused)
+    assert action_retryable(UpstreamUnavailable("p2a", "HTTP 503"))
+
+
 async def test_the_upstreams_retry_after_is_the_pause(env: Env, tmp_path: Path) -> None:
     async with call_world(env, tmp_path) as w:
         env.sandbox.p2a.fail_next[ROUTE] = [429]  # the P2A sandbox says Retry-After: 1
@@ -177,13 +200,16 @@ async def test_the_upstreams_retry_after_is_the_pause(env: Env, tmp_path: Path) 
 async def test_the_worker_passes_its_frozen_time_to_the_lookup(env: Env,
                                                                tmp_path: Path) -> None:
     async with call_world(env, tmp_path, now=NOW + 1000) as w:
-        env.sandbox.p2a.fail_next[ROUTE] = [500, 500]  # unclear twice, nothing started
+        env.sandbox.p2a.fail_next[ROUTE] = [500, 500]  # unclear; P2A lists no call
         await w.text("GO", "SM1")
-        await w.work(tries=2)
+        await w.work(tries=3)
         lookups = [r.query["updated_at"] for r in env.sandbox.log.requests
                    if r.route == "GET /connections"]
-        assert lookups == [str(int(NOW) + 700)] * 2
-        assert w.texts()[-1] == "Unavailable"
+        assert lookups == [str(int(NOW) + 700)]
+        # an empty list is no proof: the worker never rings the voter again on its own
+        assert env.calls().count("POST /p2a/connections") == 1 and w.pauses.seconds == []
+        assert w.texts()[-1] == "Other"  # the flow's route for `unclear`
+        assert await w.runtime.outbox.dead_letters() == []
 
 
 async def test_a_bug_raising_valueerror_is_not_invalid_params(env: Env, tmp_path: Path) -> None:
