@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from bot.clock import FrozenClock
 from bot.models import Inbound, Lane
 from bot.pace import RECOVER_SECONDS, PaceGate, PaceTimeout, ProviderPushback, pace_key
+from bot.runtime import Runtime
 from bot.sms import MemorySender
 from tests.conftest import drop_prefix
 from tests.test_worker import FlakySender, inbound, outbox_empty, run_until, runtime_on
@@ -120,14 +121,7 @@ async def test_a_help_answer_jumps_a_queue_of_replies_waiting_for_the_rate() -> 
     redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     sender = MemorySender()
     async with runtime_on(redis, sender=sender) as rt:
-        phones = [f"+155555501{n:02d}" for n in range(10)]
-        for n, phone in enumerate(phones):
-            await rt.core.apply(phone, Inbound(provider="twilio", message_id=f"SMj{n}",
-                                               phone=phone, body="JOIN", received_at=0.0),
-                                dedup=f"twilio:SMj{n}")
-        helper = "+15555550188"
-        await rt.core.apply(helper, Inbound(provider="twilio", message_id="SMh", phone=helper,
-                                            body="HELP", received_at=0.0), dedup="twilio:SMh")
+        helper = await ten_joins_then_a_help(rt)
         clock = FrozenClock()
         pace = gate(redis, clock, 1)
         await pace.take(Lane.URGENT, 10)  # the bucket starts empty: everyone must wait
@@ -135,6 +129,16 @@ async def test_a_help_answer_jumps_a_queue_of_replies_waiting_for_the_rate() -> 
         order = [phone for phone, _ in sender.sent]
         assert order[0] == helper  # first, though it was committed last
         assert clock.now() - 1_764_000_000.0 >= 10  # and the rest kept to 1 a second
+
+
+async def ten_joins_then_a_help(rt: Runtime) -> str:
+    """Ten new phones text JOIN, then one more texts HELP; returns the HELP phone."""
+    texts = [(f"+155555501{n:02d}", "JOIN") for n in range(10)] + [("+15555550188", "HELP")]
+    for n, (phone, body) in enumerate(texts):
+        await rt.core.apply(phone, Inbound(provider="twilio", message_id=f"SMj{n}",
+                                           phone=phone, body=body, received_at=0.0),
+                            dedup=f"twilio:SMj{n}")
+    return texts[-1][0]
 
 
 async def _sent(sender: MemorySender, count: int) -> bool:
@@ -149,14 +153,7 @@ async def test_a_code_jumps_more_waiting_replies_than_the_worker_has_slots() -> 
     redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     sender = MemorySender()
     async with runtime_on(redis, sender=sender, worker_concurrency=2) as rt:
-        for n in range(10):
-            phone = f"+155555501{n:02d}"
-            await rt.core.apply(phone, Inbound(provider="twilio", message_id=f"SMk{n}",
-                                               phone=phone, body="JOIN", received_at=0.0),
-                                dedup=f"twilio:SMk{n}")
-        helper = "+15555550188"
-        await rt.core.apply(helper, Inbound(provider="twilio", message_id="SMh", phone=helper,
-                                            body="HELP", received_at=0.0), dedup="twilio:SMh")
+        helper = await ten_joins_then_a_help(rt)
         clock = FrozenClock()
 
         async def sleep(seconds: float) -> None:  # a token a second, while reading goes on
