@@ -28,6 +28,7 @@ from bot.bench.procs import http_get, http_post, run_loadgen
 from bot.bench.stack import TOKEN, Sandbox, Server
 
 YES_AFTER = 1.0  # a YES comes at least this long after its phone's JOIN
+QUESTION_SLACK = 2.0  # with a rate: after the phone's question can have arrived, plus this
 POLL = 0.5
 
 
@@ -37,17 +38,26 @@ def bucket_burst(rate: float) -> float:
 
 
 def build_texts(phones: int, yes: int, seconds: float, keyword: str,
-                seed: int = 12) -> tuple[list[list[str]], set[int]]:
+                seed: int = 12, rate: float | None = None) -> tuple[list[list[str]], set[int]]:
     """JOIN from `phones` new phones spread evenly over `seconds`, and YES from `yes` of
     them at a random time between `YES_AFTER` s after their JOIN and the end; in time
     order (the open-loop generator sends them evenly at (phones + yes) / seconds).
-    Returns the texts [phone, body, sid] and the indexes of the YES texts."""
+    With `rate` (the sends a second), a YES comes no sooner than its phone's opt-in
+    question can have arrived (the replies go out first come, first served, at `rate`, so
+    the i-th phone's about i / rate s after the start, plus `QUESTION_SLACK`): a voter
+    answers the question after reading it. Returns the texts [phone, body, sid] and the
+    indexes of the YES texts."""
     rng = random.Random(seed)
     step = seconds / max(1, phones)
     events = [(i * step, phone(i // 100_000, i % 100_000), keyword) for i in range(phones)]
-    early = [i for i in range(phones) if i * step < seconds - YES_AFTER - 0.5]
+
+    def earliest(i: int) -> float:
+        asked = i * step + YES_AFTER
+        return asked if rate is None else max(asked, i / rate + QUESTION_SLACK)
+
+    early = [i for i in range(phones) if earliest(i) < seconds - 0.5]
     for i in rng.sample(early, min(yes, len(early))):
-        at = rng.uniform(i * step + YES_AFTER, seconds)
+        at = rng.uniform(earliest(i), seconds)
         events.append((at, phone(i // 100_000, i % 100_000), "YES"))
     events.sort(key=lambda e: e[0])
     texts = [[number, body, sid("R", n)] for n, (_, number, body) in enumerate(events)]
@@ -101,14 +111,19 @@ def analyse(texts: list[list[str]], yes_idx: set[int], result: dict[str, Any],
     for to, at in sorted(codes, key=lambda s: s[1]):
         first_code.setdefault(to, at)
     join_wait, yes_wait, code_after_own_reply = [], [], []
-    joins = yes = 0
+    after_question: list[float] = []  # code waits of YES texts sent after the question came
+    joins = yes = yes_after_question = 0
     for i, (number, _body, _sid) in enumerate(texts):
         if i not in answered:
             continue
         if i in yes_idx:
             yes += 1
+            asked = number in first_reply and first_reply[number] < answered[i]
+            yes_after_question += asked
             if number in first_code:
                 yes_wait.append(first_code[number] - answered[i])
+                if asked:
+                    after_question.append(first_code[number] - answered[i])
                 if number in first_reply and first_reply[number] < first_code[number]:
                     code_after_own_reply.append(first_code[number] - first_reply[number])
         else:
@@ -127,6 +142,9 @@ def analyse(texts: list[list[str]], yes_idx: set[int], result: dict[str, Any],
         "optin_measured_after_load_s": measured_end - load_end,
         "code_wait": percentiles(yes_wait), "codes_received": len(yes_wait),
         "codes_missing": yes - len(yes_wait),
+        # the YES texts sent after their phone's question had arrived (what a voter does)
+        "yes_after_question": yes_after_question,
+        "code_wait_after_question": percentiles(after_question),
         # codes that came after the same phone's opt-in reply, and how long after it
         # (the worker keeps one phone's effects in order)
         "codes_after_own_optin_reply": len(code_after_own_reply),
@@ -140,7 +158,7 @@ def rally(server: Server, sandbox: Sandbox, keyword: str, cores: Cores, phones: 
           code_timeout: float) -> dict[str, Any]:
     """Run the rally against a server started with `SMS_RATE=rate`; see the module."""
     http_post(f"{sandbox.root}/_bench/reset")
-    texts, yes_idx = build_texts(phones, yes, seconds, keyword)
+    texts, yes_idx = build_texts(phones, yes, seconds, keyword, rate=rate)
     result = run_loadgen({"mode": "open", "port": server.port, "token": TOKEN,
                           "texts": texts, "rate": len(texts) / seconds,
                           "max_connections": 1000}, cores.load, timeout=seconds + 180)

@@ -72,3 +72,27 @@ def test_a_full_bucket_may_empty_in_the_first_second_only() -> None:
     assert check["max_sliding_second"] == 20 and check["within_bound"]
     assert check["within_steady"]
     assert not per_second([i * 0.01 for i in range(21)], rate)["within_bound"]
+
+
+def test_with_a_rate_a_yes_comes_after_its_phone_can_have_had_the_question() -> None:
+    texts, yes_idx = build_texts(phones=1000, yes=20, seconds=10.0, keyword="JOIN", rate=100)
+    order = [t[0] for t in texts if t[1] == "JOIN"]
+    step = 10.0 / 1000
+    for i in yes_idx:  # the YES's place in time order, against its phone's reply time
+        position = order.index(texts[i][0])
+        sent_by = i * (10.0 / len(texts))  # the generator's even pace
+        assert sent_by >= position / 100 + 2.0 - 20 * step  # within the generator's spread
+
+
+def test_the_code_wait_after_the_question_counts_only_yes_sent_after_the_reply() -> None:
+    texts = [["+1a", "JOIN", "s0"], ["+1b", "JOIN", "s1"], ["+1a", "YES", "s2"],
+             ["+1b", "YES", "s3"]]
+    result = _result(texts, done=[0.0, 0.1, 2.0, 2.1], status=[200] * 4)
+    sends = [["+1a", 1.0], ["+1a", 2.5], ["+1b", 3.0], ["+1b", 3.2]]  # +1b: asked after YES
+    codes = [["+1a", 2.5], ["+1b", 3.2]]
+    out = analyse(texts, {2, 3}, result, sends, codes, rate=100.0, load_end=2.1,
+                  measured_end=4.0)
+    assert out["yes_after_question"] == 1
+    assert out["code_wait_after_question"]["n"] == 1
+    assert out["code_wait_after_question"]["max_ms"] == 500.0  # +1a: 2.5 - 2.0
+    assert out["code_wait"]["n"] == 2
