@@ -84,7 +84,7 @@ QUICK = Plan(warmup=1.0, duration=3.0, unique_texts=25_000, latency_seconds=4.0,
 TINY = Plan(warmup=0.2, duration=0.5, concurrency=8, unique_texts=2_000, rate=200.0,
             latency_seconds=1.0, phones=50, burst=10, resend=3, actions=300,
             worker_concurrency=64, conversations=500, engine_seconds=0.2,
-            rally_phones=200, rally_seconds=2.0, rally_yes=10, rally_rate=20.0,
+            rally_phones=200, rally_seconds=5.0, rally_yes=10, rally_rate=20.0,
             rally_optin_wait=2.0, rally_code_timeout=30.0)
 
 
