@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.admin.console import CONSOLE, STAFF, Handler
 from bot.broadcast.cli import cap_for, check_request
-from bot.broadcast.segments import SegmentError, parse_segment
+from bot.broadcast.segments import Segment, SegmentError, parse_segment
 from bot.broadcast.store import ACTIVE, BroadcastStore, Status
 from bot.cliutil import parse_when
 from bot.runtime import Runtime
@@ -65,9 +65,13 @@ async def preview(request: web.Request) -> web.Response:
         return await _page(request, error=problem, request_values=values)
     rt = _runtime(request)
     cap, _ = cap_for(rt.settings, rt.core.flows)
-    segment = parse_segment(values["segment"] or "all", rt.settings.default_region)
-    dry = await rt.broadcast_runner().dry_run(segment, cap)
+    dry = await rt.broadcast_runner().dry_run(_segment(rt, values), cap)
     return await _page(request, preview=dry, request_values=values)
+
+
+def _segment(rt: Runtime, values: dict[str, str]) -> Segment:
+    """The form's segment, read the same way for the dry run and for the real send."""
+    return parse_segment(values["segment"] or "all", rt.settings.default_region)
 
 
 async def create(request: web.Request) -> web.Response:
@@ -79,7 +83,7 @@ async def create(request: web.Request) -> web.Response:
     now = rt.core.clock.now()
     b = await BroadcastStore(rt.redis, rt.keys).create(
         flow=values["flow"], state=values["state"] or None,
-        segment=parse_segment(values["segment"] or "all").text,
+        segment=_segment(rt, values).text,
         at=parse_when(values["at"]) if values["at"] else now, now=now, cap=cap)
     log.info("broadcast created in the console", broadcast=b.id, flow=b.flow,
              segment=b.segment, staff=str(request[STAFF])[:8])
