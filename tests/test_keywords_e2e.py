@@ -215,7 +215,10 @@ async def test_lookups_always_send_the_street(aiohttp_client: Any, aiohttp_serve
     assert (await voter.says("64108"))[-1].startswith(
         "Thanks. To find your legislators we also need your street address.")
     assert "GET /p2a/legislators" not in voter.sandbox.log
-    assert (await voter.says("Main St"))[-1].startswith(  # the ZIP given before is kept
+    assert (await voter.says("help me"))[-1].startswith(  # not a street: asked again
+        "Thanks. To find your legislators we also need your street address.")
+    assert "GET /p2a/legislators" not in voter.sandbox.log
+    assert (await voter.says("12 Main St"))[-1].startswith(  # the ZIP given before is kept
         "A call will connect you with: Sen. Jordan Avery (R)")
     lookups = [r.query for r in voter.sandbox.log.requests if r.path == "/p2a/legislators"]
     assert lookups and all(q.get("address1") for q in lookups)

@@ -26,9 +26,10 @@ Washington DC"). When the text has no ZIP, the optional `zip5` param (a ZIP the 
 earlier) is used, so after `need_street` the voter may answer with the street alone.
 
 Order: no ZIP -> `no_zip` (a street without a ZIP keeps asking for the ZIP); no street ->
-`need_street` (a ZIP alone asks for the street: P2A's documented lookup requires
-`address1`, REFERENCE 8); then `GET /legislators` with `address1` and `zip5`. A refusal ->
-`bad_address`; an empty list -> `none_found`. (`zip_ok` is still accepted and ignored.)
+`need_street` (a ZIP alone, or words with no house number, asks for the street: P2A's
+lookup requires `address1`, REFERENCE 8); then `GET /legislators` with `address1` and
+`zip5`. A refusal -> `bad_address`; an empty list -> `none_found`. (`zip_ok` is still
+accepted and ignored.)
 Then the advocate is upserted with `address1` and `zip5` (P2A calls the targets of the
 advocate's address, so it must be saved before `p2a_call`). At most 9 targets are offered.
 
@@ -64,6 +65,8 @@ log = structlog.get_logger("bot.actions.p2a_legislators")
 
 _ZIP = re.compile(r"(?<![0-9])([0-9]{5})(?:-[0-9]{4})?(?![0-9])")
 _SPACES = re.compile(r"\s+")
+_HOUSE_NUMBER = re.compile(r"[0-9]")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def split_address(text: str) -> tuple[str, str]:
@@ -73,6 +76,12 @@ def split_address(text: str) -> tuple[str, str]:
         return "", _clean(text)
     last = found[-1]
     return last.group(1), _clean(f"{text[: last.start()]} {text[last.end():]}")
+
+
+def looks_like_street(text: str) -> bool:
+    """A house number and a name ("12 Main St"): "help me" or "?" is not a street, and
+    looking it up would answer with legislators for the ZIP alone, as if it were."""
+    return _HOUSE_NUMBER.search(text) is not None and _LETTER.search(text) is not None
 
 
 def _clean(text: str) -> str:
@@ -99,7 +108,7 @@ class P2ALegislators(Action[P2ALegislatorsParams]):
         zip5 = zip5 or zip5_or_empty(params.zip5)
         if not zip5:
             return ActionOutcome(ok=False, reason="no_zip")
-        if not street:  # P2A requires address1 (REFERENCE 8): never look up a bare ZIP
+        if not looks_like_street(street):  # P2A requires address1 (REFERENCE 8): never
             return ActionOutcome(ok=False, data={"zip5": zip5}, reason="need_street")
         campaign_id = to_int(params.campaign_id)
         if campaign_id is None or campaign_id <= 0:

@@ -97,9 +97,15 @@ async def test_the_sandbox_refuses_a_lookup_without_a_street(env: Env) -> None:
 
 async def test_bad_address_when_p2a_refuses_a_street(env: Env) -> None:
     env.sandbox.p2a.fail_next["GET /legislators"] = [422]
-    outcome = await env.run(LEGISLATORS, campaign_id="1001", address="nowhere 64108")
+    outcome = await env.run(LEGISLATORS, campaign_id="1001", address="1 Nowhere Rd 64108")
     assert (outcome.ok, outcome.reason) == (False, "bad_address")
     assert env.calls() == ["GET /p2a/legislators"]
+
+
+async def test_words_without_a_house_number_are_not_a_street(env: Env) -> None:
+    outcome = await env.run(LEGISLATORS, campaign_id="1001", address="help me 64108")
+    assert (outcome.ok, outcome.reason) == (False, "need_street")
+    assert env.calls() == []
 
 
 async def test_none_found(env: Env) -> None:
