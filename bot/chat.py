@@ -108,12 +108,23 @@ _shown: dict[str, str] = {}
 
 
 def _show_sandbox_codes(sandbox: Sandbox, phone: str) -> None:
-    """Codes a sandboxed TeleSign or WeVote "texted" this phone: a real phone would see them."""
-    for service, code in (("TeleSign", sandbox.telesign.last_code.get(phone.lstrip("+"))),
-                          ("WeVote", sandbox.wevote.last_code.get(phone))):
+    """Codes a sandboxed TeleSign or WeVote "texted" this phone: a real phone would see them,
+    in the template language the bot asked TeleSign for (WeVote's template is English)."""
+    digits = phone.lstrip("+")
+    for service, code, lang in (
+            ("TeleSign", sandbox.telesign.last_code.get(digits),
+             sandbox.telesign.last_language.get(digits, "")),
+            ("WeVote", sandbox.wevote.last_code.get(phone), "")):
         if code and _shown.get(service) != code:
             _shown[service] = code
-            print(f"sms from {service} (sandbox)> Your verification code is {code}", flush=True)
+            text = CODE_TEXT_BY_LANGUAGE.get(lang[:2], CODE_TEXT_BY_LANGUAGE[""])
+            print(f"sms from {service} (sandbox)> {text.format(code=code)}", flush=True)
+
+
+#: What the sandbox's "predefined template" says, by the `language` asked for.
+CODE_TEXT_BY_LANGUAGE = {"": "Your verification code is {code}",
+                         "en": "Your verification code is {code}",
+                         "es": "Su codigo de verificacion es {code}"}
 
 
 async def _settle(runtime: Runtime) -> None:

@@ -239,7 +239,7 @@ async def test_split_zip_asks_for_the_street_and_no_legislators_asks_again(
     await voter.says("1")
     assert (await voter.says("Main St"))[-1].startswith("Please include your 5-digit ZIP")
     assert (await voter.says("20001"))[-1].startswith(
-        "Thanks. To find your legislators we also need your street address.")
+        "To find your legislators we also need your street address.")
     assert (await voter.says("100 K St NW"))[-1].startswith(  # ZIP kept
         "A call will connect you with: Del. Terry Wallace (D).")
     await voter.says("MENU")

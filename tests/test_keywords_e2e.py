@@ -213,10 +213,10 @@ async def test_lookups_always_send_the_street(aiohttp_client: Any, aiohttp_serve
     assert (await voter.says("2 Main St"))[-1].startswith("Please include your 5-digit ZIP")
     assert "GET /p2a/legislators" not in voter.sandbox.log
     assert (await voter.says("64108"))[-1].startswith(
-        "Thanks. To find your legislators we also need your street address.")
+        "To find your legislators we also need your street address.")
     assert "GET /p2a/legislators" not in voter.sandbox.log
     assert (await voter.says("help me"))[-1].startswith(  # not a street: asked again
-        "Thanks. To find your legislators we also need your street address.")
+        "To find your legislators we also need your street address.")
     assert "GET /p2a/legislators" not in voter.sandbox.log
     assert (await voter.says("12 Main St"))[-1].startswith(  # the ZIP given before is kept
         "A call will connect you with: Sen. Jordan Avery (R)")

@@ -33,6 +33,8 @@ class TeleSignState(ServiceState):
 
     transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_code: dict[str, str] = field(default_factory=dict)
+    #: The `language` asked for with that code ("" when none): what TeleSign's template uses.
+    last_language: dict[str, str] = field(default_factory=dict)
     messages: list[dict[str, str]] = field(default_factory=list)
     nonces: set[str] = field(default_factory=set)
 
@@ -93,6 +95,7 @@ async def send_verify(request: web.Request) -> web.Response:
     ref = secrets.token_hex(16).upper()
     state.transactions[ref] = {"phone": phone, "code": code, "attempts": 0, "state": "UNKNOWN"}
     state.last_code[phone] = code
+    state.last_language[phone] = form.get("language", "")
     return ok(ref, 290, "Message in progress", verify={"code_state": "UNKNOWN", "code_entered": ""})
 
 
