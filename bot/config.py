@@ -247,6 +247,12 @@ class Settings(BaseSettings):
         value: str | None = getattr(self, f"{service}_api_base")
         return value.rstrip("/") if value else None
 
+    def stand_in_webhooks(self) -> bool:
+        """The embedded default: no WEBHOOK_TARGETS, no WEBHOOK_SECRET and every service on
+        its sandbox, so a flow's `webhook` targets go to the sandbox's stand-in receiver."""
+        return (not self.webhook_targets and self.webhook_secret is None
+                and all(self.uses_sandbox(service) for service in SERVICES))
+
     def uses_sandbox(self, service: Service) -> bool:
         """A service with no explicit base and no credentials talks to the built-in sandbox."""
         return self.explicit_base(service) is None and not self.has_credentials(service)

@@ -74,6 +74,9 @@ def report(path: Path, neighbours: Path | None = None, settings: Settings | None
                 variants = text.items() if isinstance(text, dict) else [("*", text)]
                 for lang, body in variants:
                     lines.append(_message_line(f"{state_name}.{key}[{lang}]", body, lengths))
+    for line in _unnamed_targets(result.specs, settings):
+        warnings += 1
+        lines.append(line)
     if not settings.help_contact:
         warnings += 1
         lines.append("warning: HELP_CONTACT is not set: HELP answers name no contact (set a "
@@ -81,6 +84,21 @@ def report(path: Path, neighbours: Path | None = None, settings: Settings | None
     lines.append(f"{len(result.specs)} flow(s) ok, {warnings} warning(s). Segments are "
                  "counted with every known {placeholder} at its longest value.")
     return "\n".join(lines), True
+
+
+def _unnamed_targets(specs: list[FlowSpec], settings: Settings) -> Iterator[str]:
+    """A warning per `webhook` target the deployment's WEBHOOK_TARGETS does not name: a voter
+    reaching it gets the `not_configured` branch (the embedded default's stand-in aside)."""
+    if settings.stand_in_webhooks():
+        return
+    for spec in specs:
+        for state_name, state in spec.states.items():
+            action = state.action
+            target = action.params.get("to") if action and action.type == "webhook" else None
+            if isinstance(target, str) and target not in settings.webhook_targets:
+                yield (f"warning: {spec.name}.{state_name}: webhook target {target!r} is not "
+                       "in WEBHOOK_TARGETS: a voter reaching it gets its `not_configured` "
+                       "answer.")
 
 
 def _message_line(label: str, body: str, lengths: dict[str, int]) -> str:

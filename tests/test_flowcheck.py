@@ -1,5 +1,5 @@
 """`flows check`: segments counted with every placeholder at its longest known value, and
-the warning about an unset HELP_CONTACT."""
+the warnings about an unset HELP_CONTACT and a webhook target the deployment does not name."""
 
 from __future__ import annotations
 
@@ -62,3 +62,15 @@ def test_longest_values_follow_the_settings() -> None:
     text, unknown = at_longest("{program}: {campaigns_menu}", lengths)
     menu = 3 * len("1) ") + 3 * 40 + 2  # three numbered names of 40, two newlines
     assert (text, unknown) == ("x" * len("Acme Action Fund") + ": " + "x" * menu, set())
+
+
+def test_a_webhook_target_missing_from_the_deployment_is_a_warning() -> None:
+    petition = ROOT / "flows" / "petition.yaml"
+    missing, usable = report(petition, settings=make_settings(
+        webhook_targets={"crm": "https://crm.example.org/hook"}))
+    assert usable
+    assert "warning: petition.sign: webhook target 'petition_sheet' is not in" in missing
+    named, _ = report(petition, settings=make_settings(
+        webhook_targets={"petition_sheet": "https://sheet.example.org/hook"}))
+    stand_in, _ = report(petition, settings=make_settings())  # the embedded default
+    assert "webhook target" not in named + stand_in

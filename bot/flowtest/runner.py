@@ -117,7 +117,7 @@ async def run_script(flows: FlowSet, settings: Settings, file: Path, script: Scr
     started = time.perf_counter()
     sandbox_app = create_sandbox_app()
     staff = StaffEndpoint(STAFF_SECRET.encode())
-    sandbox_app.router.add_post("/staff/{target}", staff.handle)
+    sandbox_app.router.add_post("/flowtest-staff/{target}", staff.handle)  # not the stand-in
     server = TestServer(sandbox_app, host="127.0.0.1")
     await server.start_server()
     try:
@@ -126,7 +126,7 @@ async def run_script(flows: FlowSet, settings: Settings, file: Path, script: Scr
                    else webhook_targets(flows))
         settings = settings.model_copy(update={
             **{f"{s}_api_base": f"{root}/{s}" for s in SERVICES},
-            "webhook_targets": {t: f"{root}/staff/{t}" for t in targets},
+            "webhook_targets": {t: f"{root}/flowtest-staff/{t}" for t in targets},
             "webhook_secret": SecretStr(STAFF_SECRET)})
         mismatch = await _converse(flows, settings, script, sandbox_app[SANDBOX], staff, visits)
     finally:

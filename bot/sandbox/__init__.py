@@ -1,7 +1,8 @@
 """Local stand-ins for every upstream service, speaking each one's documented HTTP contract.
 
 `create_sandbox_app()` mounts one sub-app per service (`/twilio`, `/telesign`, `/p2a`,
-`/wevote`, `/whatcounts`, `/quorum`). Tests serve it on 127.0.0.1; the embedded default
+`/wevote`, `/whatcounts`, `/quorum`; and `/staff`, a receiver for staff webhooks). Tests
+serve it on 127.0.0.1; the embedded default
 (`bot.embedded`) mounts it under `/sandbox` with `mount_sandbox` when a service has no
 credentials, so every action still goes through the real client and real HTTP.
 `app[SANDBOX]` holds the call log and each service's state (`app[MOUNTED]` on the parent).
@@ -14,10 +15,11 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from bot.config import SANDBOX_PREFIX
-from bot.sandbox import p2a, quorum, telesign, twilio, wevote, whatcounts
+from bot.sandbox import p2a, quorum, staff, telesign, twilio, wevote, whatcounts
 from bot.sandbox.common import CallLog, RecordedRequest, ServiceState
 from bot.sandbox.p2a import P2AState
 from bot.sandbox.quorum import QuorumState
+from bot.sandbox.staff import StaffState
 from bot.sandbox.telesign import TeleSignState
 from bot.sandbox.twilio import TwilioState
 from bot.sandbox.wevote import WeVoteState
@@ -47,6 +49,7 @@ class Sandbox:
     wevote: WeVoteState = field(default_factory=WeVoteState)
     whatcounts: WhatCountsState = field(default_factory=WhatCountsState)
     quorum: QuorumState = field(default_factory=QuorumState)
+    staff: StaffState = field(default_factory=StaffState)  # WEBHOOK_TARGETS' receivers
 
     def service(self, name: str) -> ServiceState:
         """A service's state by name."""
@@ -70,6 +73,7 @@ def create_sandbox_app(*, delay: float = 0.0, log: CallLog | None = None) -> web
     app.add_subapp("/wevote", wevote.create_app(sandbox.wevote, sandbox.log, delay))
     app.add_subapp("/whatcounts", whatcounts.create_app(sandbox.whatcounts, sandbox.log, delay))
     app.add_subapp("/quorum", quorum.create_app(sandbox.quorum, sandbox.log, delay))
+    app.add_subapp("/staff", staff.create_app(sandbox.staff, sandbox.log, delay))
     return app
 
 

@@ -126,7 +126,7 @@ def build_upstreams(
         wevote=_build(setups["wevote"], WeVoteClient, "api_key"),
         whatcounts=whatcounts,
         quorum=_build(setups["quorum"], QuorumClient, "username", "api_key"),
-        webhook=_webhook(settings, session),
+        webhook=_webhook(settings, session, sandbox_root),
         modes=modes,
     )
     for client in (upstreams.twilio, upstreams.telesign, upstreams.p2a, upstreams.wevote,
@@ -142,15 +142,21 @@ def build_upstreams(
 DEV_WEBHOOK_SECRET = b"civictext-development-webhook-key"
 
 
-def _webhook(settings: Settings, session: aiohttp.ClientSession) -> WebhookClient:
+def _webhook(settings: Settings, session: aiohttp.ClientSession,
+             sandbox_root: str) -> WebhookClient:
     """Staff webhooks, signed with WEBHOOK_SECRET (a development key, with a warning, when
-    unset: a receiver must not trust that one)."""
+    unset: a receiver must not trust that one). On the embedded default (no WEBHOOK_TARGETS,
+    every service on its sandbox) each target a flow names goes to the sandbox's staff
+    receiver, so a flow with a `webhook` action runs end to end there too; a configured
+    deployment never falls back: a target it does not name is `not_configured`."""
     secret = settings.webhook_secret
     if secret is None and settings.webhook_targets:
         log.warning("WEBHOOK_SECRET is not set: webhooks are signed with a development key")
     key = secret.get_secret_value().encode() if secret is not None else DEV_WEBHOOK_SECRET
+    embedded = settings.stand_in_webhooks()
     return WebhookClient(session, settings.webhook_targets, key,
-                         timeout=settings.webhook_timeout)
+                         timeout=settings.webhook_timeout,
+                         fallback_base=f"{sandbox_root.rstrip('/')}/staff" if embedded else None)
 
 
 C = TypeVar("C", bound=ApiClient)

@@ -50,9 +50,10 @@ class WebhookClient:
     """POSTs to the named targets over the process's one `ClientSession`."""
 
     def __init__(self, session: aiohttp.ClientSession, targets: Mapping[str, str],
-                 secret: bytes, *, timeout: float) -> None:
+                 secret: bytes, *, timeout: float, fallback_base: str | None = None) -> None:
         self.session = session
         self.targets = dict(targets)
+        self.fallback_base = fallback_base  # `<base>/<target>` for unnamed targets (embedded)
         self.secret = secret
         self.timeout = aiohttp.ClientTimeout(total=timeout)
 
@@ -60,6 +61,8 @@ class WebhookClient:
                    now: float | None = None) -> dict[str, Any]:
         """Send `payload`; the receiver's JSON object answer ({} when it sent none)."""
         url = self.targets.get(target)
+        if url is None and self.fallback_base is not None:
+            url = f"{self.fallback_base}/{target}"
         if url is None:
             raise UnknownTarget(SERVICE, f"no webhook target {target!r} in WEBHOOK_TARGETS")
         sent_at = int(now if now is not None else time.time())
