@@ -17,7 +17,8 @@ the end (the list shrank since) shows the first page again.
 
 Data, several campaigns: `campaigns_menu` ("1) Clean Water Now\\n2) ..."), `campaigns_ids`
 ("1001,1002", the same order), `campaigns_count` (on this page), `campaigns_page`,
-`campaigns_next_page` (page + 1, or 0 when this is the last page), `campaigns_more` (bool).
+`campaigns_next_page` (page + 1, or 0 when this is the last page), `campaigns_more` (bool);
+tag `last_page` when no page follows, so the flow does not offer MORE there.
 Data, exactly one campaign (tag `single`, ok=True): `campaign_id`, `campaign_name`,
 `campaign_cta` (plain text, at most 160 characters), `campaign_zip_ok` (see
 `p2a_common.STREET_TARGET_WORDS` for the rule).
@@ -67,7 +68,7 @@ class P2ACampaigns(Action[P2ACampaignsParams]):
             page = 1
         shown = campaigns[(page - 1) * size : page * size]
         more = page < pages
-        return ActionOutcome(ok=True, data={
+        return ActionOutcome(ok=True, reason=None if more else "last_page", data={
             "campaigns_menu": menu([campaign_name(c) for c in shown]),
             "campaigns_ids": ",".join(str(c.id) for c in shown),
             "campaigns_count": len(shown),

@@ -69,7 +69,7 @@ CATALOG: dict[str, ActionInfo] = {
         saves=("campaigns_menu", "campaigns_ids", "campaigns_count", "campaigns_page",
                "campaigns_next_page", "campaigns_more", "campaign_id", "campaign_name",
                "campaign_cta", "campaign_zip_ok"),
-        tags=("single",),
+        tags=("single", "last_page"),
         reasons=("none", "rejected"),
     ),
     "p2a_pick_campaign": ActionInfo(

@@ -23,7 +23,7 @@ def one_campaign(cta: str = LONG_CTA) -> data.SandboxCampaign:
 
 async def test_menu_of_every_public_campaign(env: Env) -> None:
     outcome = await env.run(CAMPAIGNS, page="")
-    assert (outcome.ok, outcome.reason) == (True, None)
+    assert (outcome.ok, outcome.reason) == (True, "last_page")  # one page: nothing more
     assert outcome.data == {"campaigns_menu": ALL_FOUR, "campaigns_ids": "1001,1002,1003,1004",
                             "campaigns_count": 4, "campaigns_page": 1,
                             "campaigns_next_page": 0, "campaigns_more": False}
@@ -38,12 +38,14 @@ async def test_pages_number_from_one_on_every_page(env: Env) -> None:
                                             "3) California Transit")
     assert first.data["campaigns_ids"] == "1001,1002,1003"
     assert (first.data["campaigns_next_page"], first.data["campaigns_more"]) == (2, True)
+    assert first.reason is None  # a page follows: the flow offers MORE
     second = await env.run(CAMPAIGNS, page=str(first.data["campaigns_next_page"]))
     assert second.data["campaigns_menu"] == "1) Missouri Rural Health"
     assert second.data["campaigns_ids"] == "1004"
     assert second.data["campaigns_count"] == 1
     assert (second.data["campaigns_next_page"], second.data["campaigns_more"]) == (0, False)
     assert second.data["campaigns_page"] == 2
+    assert second.reason == "last_page"
 
 
 @pytest.mark.parametrize("page", ["9", "0", "-1", "x"])
