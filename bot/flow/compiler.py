@@ -15,7 +15,15 @@ from typing import Any, cast
 from transitions import EventData, Machine, State
 
 from bot.compliance import normalise
-from bot.flow.predicates import Matcher, VarTest, compile_match, compile_var_test, hint_for
+from bot.flow.predicates import (
+    Matcher,
+    VarTest,
+    compile_match,
+    compile_var_test,
+    hint_for,
+    match_menu_item,
+    match_number,
+)
 from bot.flow.schema import FlowSpec, StateSpec, Transition, VarMatch
 from bot.flow.turn import ADVANCE, EXPIRE, FAIL, GIVE_UP, REPLY, SUCCEED, TurnHooks
 
@@ -90,6 +98,7 @@ def _add_transitions(machine: Machine, name: str, state: StateSpec) -> None:
     for transition in state.on:
         when = transition.when
         condition = (_stored_condition(compile_var_test(when)) if isinstance(when, VarMatch)
+                     else _choice_condition() if when == "choice"
                      else _reply_condition(compile_match(when)))
         machine.add_transition(REPLY, name, transition.goto, conditions=[condition],
                                before=[_before_enter(transition)])
@@ -118,6 +127,18 @@ def _reply_condition(matcher: Matcher) -> Callable[[EventData], bool]:
     def condition(event: EventData) -> bool:
         turn = _turn(event)
         value = matcher(turn.text_in)
+        turn.matched = value
+        return value is not None
+
+    return condition
+
+
+def _choice_condition() -> Callable[[EventData], bool]:
+    """`when: choice`: a menu number (digits or a word), or the name of one item of a menu
+    the conversation holds ("clean water" for "1) Clean Water Now"), kept as its number."""
+    def condition(event: EventData) -> bool:
+        turn = _turn(event)
+        value = match_number(turn.text_in) or match_menu_item(turn.text_in, turn.stored())
         turn.matched = value
         return value is not None
 

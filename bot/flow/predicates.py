@@ -24,6 +24,26 @@ _CODE = re.compile(r"(?<!\d)(\d{4,8})(?!\d)")
 #: A space or dash between two digit groups of a code, as people copy it ("339 373", "339-373").
 _CODE_GAP = re.compile(r"(?<=\d)[ -](?=\d)")
 _NUMBER = re.compile(r"^\s*#?\s*(\d{1,3})\s*[.)]?\s*$")
+#: Number words people text instead of digits, English and Spanish ("two", "dos", "the 2nd").
+NUMBER_WORDS = {
+    word: str(n) for n, words in enumerate((
+        (), ("ONE", "FIRST", "1ST", "UNO", "UNA", "PRIMERO", "PRIMERA"),
+        ("TWO", "SECOND", "2ND", "DOS", "SEGUNDO", "SEGUNDA"),
+        ("THREE", "THIRD", "3RD", "TRES", "TERCERO", "TERCERA"),
+        ("FOUR", "FOURTH", "4TH", "CUATRO", "CUARTO", "CUARTA"),
+        ("FIVE", "FIFTH", "5TH", "CINCO", "QUINTO", "QUINTA"),
+        ("SIX", "SIXTH", "6TH", "SEIS", "SEXTO", "SEXTA"),
+        ("SEVEN", "SEVENTH", "7TH", "SIETE", "SEPTIMO", "SEPTIMA"),
+        ("EIGHT", "EIGHTH", "8TH", "OCHO", "OCTAVO", "OCTAVA"),
+        ("NINE", "NINTH", "9TH", "NUEVE", "NOVENO", "NOVENA"),
+        ("TEN", "TENTH", "10TH", "DIEZ", "DECIMO", "DECIMA"),
+    )) for word in words
+}
+#: Words around a number that add nothing ("number 2", "option two please", "el 2").
+_NUMBER_FILLER = frozenset({"NUMBER", "NO", "NUM", "OPTION", "CHOICE", "PLEASE", "PLS", "THE",
+                            "NUMERO", "OPCION", "EL", "LA", "POR", "FAVOR", "I", "PICK", "WANT"})
+#: One line of a numbered menu the bot sent: "2) Fund DC Libraries".
+_MENU_LINE = re.compile(r"^\s*(\d{1,3})\)\s+(.+?)\s*$")
 
 
 def match_yes(reply: str) -> str | None:
@@ -47,8 +67,43 @@ def match_code(reply: str) -> str | None:
 
 
 def match_number(reply: str) -> str | None:
+    """A number as digits ("2", "#2", "2.") or as a word, maybe among filler ("number two
+    please", "el dos")."""
     found = _NUMBER.match(reply)
-    return str(int(found.group(1))) if found else None
+    if found:
+        return str(int(found.group(1)))
+    words = [w for w in normalise(reply).split() if w not in _NUMBER_FILLER]
+    if len(words) > 1:  # "the second one"
+        words = [w for w in words if w != "ONE"]
+    if len(words) != 1:
+        return None
+    word = words[0]
+    return str(int(word)) if word.isdigit() and len(word) <= 3 else NUMBER_WORDS.get(word)
+
+
+def match_menu_item(reply: str, stored: Mapping[str, object]) -> str | None:
+    """The number of the menu item the reply names ("clean water" for "1) Clean Water Now"),
+    read from the menus stored in the conversation; only when exactly one item fits: its
+    whole name, or a name that starts with the reply or contains it as whole words."""
+    text = normalise(reply)
+    if len(text) < 3:
+        return None
+    exact: set[str] = set()
+    partial: set[str] = set()
+    for value in stored.values():
+        if not isinstance(value, str) or ")" not in value:
+            continue
+        for line in value.splitlines():
+            item = _MENU_LINE.match(line)
+            if item is None:
+                continue
+            name = normalise(item.group(2))
+            if name == text:
+                exact.add(item.group(1))
+            elif f" {text} " in f" {name} ":
+                partial.add(item.group(1))
+    found = exact or partial
+    return next(iter(found)) if len(found) == 1 else None
 
 
 def match_text(reply: str) -> str | None:
