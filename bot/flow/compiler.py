@@ -98,7 +98,7 @@ def _add_transitions(machine: Machine, name: str, state: StateSpec) -> None:
     for transition in state.on:
         when = transition.when
         condition = (_stored_condition(compile_var_test(when)) if isinstance(when, VarMatch)
-                     else _choice_condition() if when == "choice"
+                     else _choice_condition(_said(state)) if when == "choice"
                      else _reply_condition(compile_match(when)))
         machine.add_transition(REPLY, name, transition.goto, conditions=[condition],
                                before=[_before_enter(transition)])
@@ -133,12 +133,21 @@ def _reply_condition(matcher: Matcher) -> Callable[[EventData], bool]:
     return condition
 
 
-def _choice_condition() -> Callable[[EventData], bool]:
-    """`when: choice`: a menu number (digits or a word), or the name of one item of a menu
-    the conversation holds ("clean water" for "1) Clean Water Now"), kept as its number."""
+def _said(state: StateSpec) -> dict[str, object]:
+    """The state's own texts (every language), where a menu written into the flow lives."""
+    texts = [state.say, state.reprompt]
+    return {f"said_{i}_{lang}": body for i, text in enumerate(texts) if text is not None
+            for lang, body in (text.items() if isinstance(text, dict) else [("", text)])}
+
+
+def _choice_condition(said: dict[str, object]) -> Callable[[EventData], bool]:
+    """`when: choice`: a menu number (digits or a word), or the name of one item of a menu:
+    one the conversation holds ("clean water" for "1) Clean Water Now" in
+    `{campaigns_menu}`) or one written in the state's own text; kept as its number."""
     def condition(event: EventData) -> bool:
         turn = _turn(event)
-        value = match_number(turn.text_in) or match_menu_item(turn.text_in, turn.stored())
+        value = (match_number(turn.text_in)
+                 or match_menu_item(turn.text_in, {**said, **turn.stored()}))
         turn.matched = value
         return value is not None
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from bot.compliance import DEFAULT_LISTS, Keyword, classify, normalise
 from bot.flow.checks import ActionParams, Problem, check_spec, text_variants
+from bot.flow.consent_texts import check_consent_texts
 from bot.flow.errors import FlowError, Issue
 from bot.flow.explain import explain
 from bot.flow.graph import check_graph
@@ -144,7 +145,7 @@ def read_flow(file: Path, actions: ActionParams) -> Loaded:
         issues.sort(key=lambda i: i.line or 0)
         return loaded
     problems = [*check_spec(loaded.spec, actions), *check_graph(loaded.spec, actions),
-                *_text_warnings(loaded.spec)]
+                *_text_warnings(loaded.spec), *check_consent_texts(loaded.spec)]
     issues.extend(_place(loaded, p) for p in problems)
     issues.sort(key=lambda i: i.line or 0)
     return loaded
