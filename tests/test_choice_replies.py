@@ -3,9 +3,15 @@ English and Spanish, filler, and the name (or a unique part of the name) of an i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bot.clock import SequentialIds
+from bot.engine import Rules, step
+from bot.flow import load_flow_set
 from bot.flow.predicates import match_menu_item, match_number
+from bot.models import Conversation, Inbound, SendSms
 
 MENU = {"campaigns_menu": "1) Clean Water Now\n2) Fund DC Libraries\n3) Clean Air Act",
         "name": "Ana"}
@@ -39,3 +45,48 @@ def test_an_item_named_by_its_words(reply: str, number: str | None) -> None:
 def test_an_unclear_or_unknown_name_is_not_a_choice(reply: str) -> None:
     """"clean" fits two items, "Ana" is a stored value but no menu line, "no" is too short."""
     assert match_menu_item(reply, MENU) is None
+
+
+SHIFTS = """name: shifts
+keywords: [SHIFT]
+start: pick
+states:
+  pick:
+    say: "Which shift?\\n1) Saturday morning\\n2) Saturday afternoon\\n3) Sunday morning"
+    on:
+      - {when: choice, save: shift, goto: done}
+    timeout: {after: 86400, goto: done}
+  done:
+    say: "Shift {shift}."
+    end: true
+"""
+
+
+@pytest.mark.parametrize(("reply", "said"), [
+    ("sunday", "Shift 3."), ("Saturday afternoon!", "Shift 2."), ("two", "Shift 2."),
+])
+def test_a_menu_written_in_the_flow_is_answered_by_name(
+        tmp_path: Path, reply: str, said: str) -> None:
+    (tmp_path / "shifts.yaml").write_text(SHIFTS)
+    flows = load_flow_set(tmp_path, {})
+    conv = Conversation(phone="+15555550100")
+    ids = SequentialIds()
+    for n, body in enumerate(["SHIFT", reply]):
+        event = Inbound(provider="t", message_id=f"m{n}", phone=conv.phone, body=body,
+                        received_at=0.0)
+        result = step(flows, conv, event, 0.0, ids, Rules(program="Acme"))
+        conv = result.conversation
+    assert [e.body for e in result.effects if isinstance(e, SendSms)] == [said]
+
+
+def test_saturday_alone_fits_two_shifts_and_is_not_a_choice(tmp_path: Path) -> None:
+    (tmp_path / "shifts.yaml").write_text(SHIFTS)
+    flows = load_flow_set(tmp_path, {})
+    conv = Conversation(phone="+15555550100")
+    ids = SequentialIds()
+    for n, body in enumerate(["SHIFT", "saturday"]):
+        event = Inbound(provider="t", message_id=f"m{n}", phone=conv.phone, body=body,
+                        received_at=0.0)
+        result = step(flows, conv, event, 0.0, ids, Rules(program="Acme"))
+        conv = result.conversation
+    assert conv.state == "pick"
