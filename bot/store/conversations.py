@@ -23,7 +23,7 @@ _CONV_EXCLUDE = {"phone", "version"}
 _SHORT = {"flow": "f", "state": "s", "lang": "l", "vars": "v", "attempts": "at", "token": "k",
           "pending": "p", "opted_out": "o", "optout_by": "ob", "texts_in": "n",
           "updated_at": "u", "rate_t0": "r0", "rate_in": "ri", "rate_out": "ro",
-          "flooding": "fl", "auto": "a", "acts": "ac", "acts_at": "aa"}
+          "flooding": "fl", "auto": "a", "acts": "ac", "acts_at": "aa", "reached": "m"}
 _LONG = {short: name for name, short in _SHORT.items()}
 #: Times stored as milliseconds before `updated_at`.
 _BEFORE_UPDATED = frozenset({"rate_t0", "acts_at"})
