@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated, Any, Literal
 
@@ -210,10 +211,11 @@ class ConsentChange(Frozen):
     prompt: str = Field("", alias="pr")
 
 
-class Firsts(Frozen):
+@dataclass(frozen=True, slots=True)
+class Firsts:
     """Which of a step's funnel marks the phone reaches for the first time today, and ever:
     `@opted_in`/`@opted_out` (per phone), `f:<state>` (in the step's flow), `c:<state>`
-    (in its campaign). See `bot.reached`."""
+    (in its campaign). See `bot.reached`. (A plain dataclass: made on every step.)"""
 
     today: frozenset[str] = frozenset()
     ever: frozenset[str] = frozenset()

@@ -119,10 +119,24 @@ def _flow_key(name: str, states: tuple[str, ...]) -> str:
 
 def flow_keys(flows: FlowSet) -> dict[str, str]:
     """Each loaded flow's key; two flows whose keys clash get longer ones."""
+    return {name: key for name, (key, _) in _layout(flows).items()}
+
+
+Layout = dict[str, tuple[str, dict[str, int]]]
+_LAST: list[tuple[FlowSet, Layout, frozenset[str]]] = []  # the last flow set asked about
+
+
+def _layout(flows: FlowSet) -> Layout:
+    """Per flow, its key and each state's bit; worked out once per loaded flow set."""
+    if _LAST and _LAST[0][0] is flows:
+        return _LAST[0][1]
     keys = {name: _flow_key(name, tuple(flow.spec.states)) for name, flow in flows.flows.items()}
     if len(set(keys.values())) < len(keys):
         keys = {name: key + _flow_key(key + name, ())[:2] for name, key in keys.items()}
-    return keys
+    layout = {name: (keys[name], {state: i for i, state in enumerate(flow.spec.states)})
+              for name, flow in flows.flows.items()}
+    _LAST[:] = [(flows, layout, frozenset(key for key, _ in layout.values()))]
+    return layout
 
 
 def _campaign_key(flow_key: str, campaign: str) -> str:
@@ -135,9 +149,8 @@ def reach(flows: FlowSet, before: Conversation, step: Step) -> Step:
     """Mark what the step reached in the conversation's record, and tell the funnel which
     of its marks are new today and new ever (`step.firsts`)."""
     conv = step.conversation
-    entered = step.entered
     consent = ["@opted_out" if c.opted_out else "@opted_in" for c in step.consent]
-    if not entered and not consent:
+    if not step.entered and not consent:
         return step  # nothing to count: the record stays as it is (the usual text)
     day = int((conv.updated_at or before.updated_at) // DAY)
     record = Record.decode(conv.reached, day) if conv.reached else Record(day=day)
@@ -149,38 +162,44 @@ def reach(flows: FlowSet, before: Conversation, step: Step) -> Step:
             today.add(mark)
         if new_ever:
             ever.add(mark)
-    keys = flow_keys(flows)
-    flow = flows.flows.get(step.flow or "")
-    if flow is not None and entered:
-        bits = _state_bits(tuple(flow.spec.states))
-        mask = 0
-        for state in entered:
-            mask |= 1 << bits[state]
+    layout = _layout(flows)
+    flow = layout.get(step.flow or "")
+    if flow is not None and step.entered:
         campaign = conv.vars.get(CAMPAIGN_VAR) or before.vars.get(CAMPAIGN_VAR)
-        scopes = [("f", keys[flow.name])]
-        if campaign not in (None, ""):
-            scopes.append(("c", _campaign_key(keys[flow.name], str(campaign))))
-        for scope, key in scopes:
-            new_today, new_ever = record.touch(key).add(mask)
-            for state in entered:
-                bit = 1 << bits[state]
-                if new_today & bit:
-                    today.add(f"{scope}:{state}")
-                if new_ever & bit:
-                    ever.add(f"{scope}:{state}")
-    _prune(record, set(keys.values()))
+        _reach_states(record, flow, None if campaign in (None, "") else str(campaign),
+                      step.entered, today, ever)
+    _prune(record, _LAST[0][2])
     conv.reached = record.encode()
-    step.firsts = Firsts(today=frozenset(today), ever=frozenset(ever))
+    step.firsts = Firsts(frozenset(today), frozenset(ever))
     return step
 
 
-@lru_cache(maxsize=64)
-def _state_bits(states: tuple[str, ...]) -> dict[str, int]:
-    return {state: i for i, state in enumerate(states)}
+def _reach_states(record: Record, flow: tuple[str, dict[str, int]], campaign: str | None,
+                  entered: list[str], today: set[str], ever: set[str]) -> None:
+    """Mark the states entered in the flow's entry and the campaign's; collect the new."""
+    flow_key, bits = flow
+    mask = 0
+    for state in entered:
+        mask |= 1 << bits[state]
+    scopes = [("f", flow_key)]
+    if campaign is not None:
+        scopes.append(("c", _campaign_key(flow_key, campaign)))
+    for scope, key in scopes:
+        new_today, new_ever = record.touch(key).add(mask)
+        if not new_today:
+            continue
+        for state in entered:
+            bit = 1 << bits[state]
+            if new_today & bit:
+                today.add(f"{scope}:{state}")
+            if new_ever & bit:
+                ever.add(f"{scope}:{state}")
 
 
-def _prune(record: Record, live: set[str]) -> None:
+def _prune(record: Record, live: frozenset[str]) -> None:
     """Drop entries of flows no longer loaded (or changed), and the oldest campaigns."""
+    if len(record.entries) == 1 and next(iter(record.entries)) in live:
+        return  # the usual record: one flow, no campaign
     record.entries = {k: m for k, m in record.entries.items() if k.split("#")[0] in live}
     campaigns = [k for k in record.entries if "#" in k]
     for key in campaigns[:-CAMPAIGNS_KEPT]:
