@@ -14,8 +14,8 @@ Stored form, made to cost a few bytes (every phone pays for them, docs/performan
 record's "today"; `consent` and each entry's masks are `ever[/today]` (`/today` left out
 when today's mask equals ever's; every today mask is 0 once the day has passed); an entry
 is `<flow key>[#<campaign>]:<masks>`. A flow's key is 3 characters derived from its name and
-its list of states, and bit i of its masks is its i-th state, so a reload that adds,
-removes or renames a state gives the flow a new key: its phones count once more for that
+its list of states, and bit i of its masks is its i-th state (in the file's order), so a
+reload that adds, removes, renames or moves a state gives the flow a new key: its phones count once more for that
 flow (the old entry is dropped). A conversation without a record (older than this, or
 expired) reads as one that has reached nothing.
 """
