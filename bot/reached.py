@@ -15,9 +15,9 @@ record's "today"; `consent` and each entry's masks are `ever[/today]` (`/today` 
 when today's mask equals ever's; every today mask is 0 once the day has passed); an entry
 is `<flow key>[#<campaign>]:<masks>`. A flow's key is 3 characters derived from its name and
 its list of states, and bit i of its masks is its i-th state (in the file's order), so a
-reload that adds, removes, renames or moves a state gives the flow a new key: its phones count once more for that
-flow (the old entry is dropped). A conversation without a record (older than this, or
-expired) reads as one that has reached nothing.
+reload that adds, removes, renames or moves a state gives the flow a new key: its phones
+count once more for that flow (the old entry is dropped). A conversation without a record
+(older than this, or expired) reads as one that has reached nothing.
 """
 
 from __future__ import annotations
@@ -178,6 +178,7 @@ def _reach_states(record: Record, flow: tuple[str, dict[str, int]], campaign: st
                   entered: list[str], today: set[str], ever: set[str]) -> None:
     """Mark the states entered in the flow's entry and the campaign's; collect the new."""
     flow_key, bits = flow
+    entered = [state for state in entered if state in bits]  # always, unless misused
     mask = 0
     for state in entered:
         mask |= 1 << bits[state]
