@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.clock import SequentialIds
 from bot.engine import Rules, step
 from bot.flow import FlowSet, load_flow_set
 from bot.funnel import MILESTONES, funnel_fields
-from bot.models import Conversation, Inbound, Step
+from bot.models import ConsentChange, Conversation, Inbound, Step
 from bot.reached import CAMPAIGNS_KEPT, DAY, Record, flow_keys, reach
 from tests.conftest import ROOT
 from tests.test_flow_loader import ACTIONS
@@ -115,3 +117,39 @@ def test_a_step_made_outside_the_engine_counts_every_mark() -> None:
     conv = Conversation(phone=PHONE, flow="join")
     result = Step(conversation=conv, flow="join", entered=["optin", "optin"])
     assert funnel_fields(conv, result) == ["f|join|optin"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2),
+                          st.lists(st.sampled_from(["optin", "confirmed", "declined"]),
+                                   max_size=3),
+                          st.sampled_from([None, "in", "out"])), max_size=12))
+def test_counts_equal_the_distinct_phones_of_each_day_and_ever(
+        steps: list[tuple[int, list[str], str | None]]) -> None:
+    """Whatever one phone does over a few days, a day's counters hold 1 for each mark it
+    reached that day, and the totals 1 for each mark it ever reached."""
+    flows = load_flow_set(ROOT / "tests" / "flows" / "join.yaml", {})
+    conv = Conversation(phone=PHONE, flow="join")
+    counted: dict[str, dict[str, int]] = {}
+    truth: dict[str, set[str]] = {}
+    day = 0
+    for gap, entered, change in steps:
+        day += gap
+        now = NOW + day * DAY
+        new = conv.model_copy(update={"updated_at": now})
+        consent = [ConsentChange(at=now, phone=PHONE, keyword="K", text="", message_id="m",
+                                 provider="t", opted_out=change == "out")] if change else []
+        result = reach(flows, conv, Step(conversation=new, flow="join", entered=entered,
+                                         consent=consent))
+        for field in funnel_fields(conv, result):
+            name = field.removeprefix(".")
+            for bucket in (str(day), "total") if name == field else (str(day),):
+                counted.setdefault(bucket, {}).setdefault(name, 0)
+                counted[bucket][name] += 1
+        marks = {f"f|join|{s}" for s in entered}
+        marks |= {f"f|join|@opted_{change}"} if change else set()
+        for bucket in (str(day), "total"):
+            truth.setdefault(bucket, set()).update(marks)
+        conv = result.conversation
+    for bucket, marks in truth.items():
+        assert counted.get(bucket, {}) == dict.fromkeys(marks, 1), bucket
