@@ -42,15 +42,16 @@ _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def b36(n: int) -> str:
+    if n < 36:
+        return _DIGITS[n]  # most masks of a day, and every consent mask
     out = ""
-    while True:
+    while n:
         n, r = divmod(n, 36)
         out = _DIGITS[r] + out
-        if n == 0:
-            return out
+    return out
 
 
-@dataclass
+@dataclass(slots=True)
 class Masks:
     ever: int = 0
     today: int = 0
@@ -68,7 +69,7 @@ class Masks:
         return f"{b36(self.ever)}/{b36(self.today)}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """A conversation's `reached`, decoded; `today` masks are of day `day`."""
 
