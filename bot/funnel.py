@@ -3,13 +3,18 @@
 The store writes both inside the step's own commit (the Lua script), so the numbers staff
 read can never drift from what the conversations did: there is no second write path.
 
-Funnel fields (counted per day and in all-time totals, one hash per shard):
+Funnel fields (one hash per shard per UTC day, and one of all-time totals), each counting
+phones, not entries (`bot.reached` keeps what each phone has reached):
 
-- `f|<flow>|<state>`: a conversation entered the state (each entry counts);
+- `f|<flow>|<state>`: phones that entered the state;
 - `f|<flow>|@<milestone>`: opted_in, opted_out, verified, picked_campaign,
   found_legislators, connected (see `MILESTONES`);
 - `c|<campaign>|<state>` and `c|<campaign>|@<milestone>`: the same per campaign, once the
   voter has picked one.
+
+A day's hash counts each phone once per field that day; the totals count it once ever. A
+field the phone reached before, but not yet today, goes to the day only: it is sent to the
+commit script as `.<field>`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.models import Conversation, Step
+from bot.models import Conversation, Firsts, Step
 from bot.usregion import us_state
 
 #: Per flow, the states whose entry is a named funnel milestone (the shipped advocacy
@@ -26,13 +31,15 @@ MILESTONES: dict[str, dict[str, str]] = {
     "advocacy": {
         "confirmed": "verified",
         "save_advocate": "picked_campaign",
-        "pick_target": "found_legislators",
+        "confirm_call": "found_legislators",
         "calling": "connected",
     },
 }
 JOINED = "?"
 """Owner of a consent change made outside any flow (a STOP after the flow ended): the
 commit script counts it under the flow and campaign the subscriber joined."""
+DAY_ONLY = "."
+"""Prefix of a field counted in the day's hash but not in the totals (reached before)."""
 ORDER = ("opted_in", "verified", "picked_campaign", "found_legislators", "connected",
          "opted_out")
 """The milestones in the order a voter reaches them (how `stats` prints the funnel)."""
@@ -47,24 +54,43 @@ def day_of(at: float) -> str:
 
 
 def funnel_fields(before: Conversation, step: Step) -> list[str]:
-    """The funnel counters this step increments (possibly none)."""
+    """The funnel counters this step increments (possibly none): each mark the phone
+    reaches for the first time today, once (`.` first when it reached it on an earlier
+    day: not again in the totals)."""
     conv = step.conversation
     flow = step.flow or conv.flow or before.flow
     campaign = conv.vars.get(CAMPAIGN_VAR) or before.vars.get(CAMPAIGN_VAR)
     milestones = MILESTONES.get(flow or "", {})
-    marks: list[str] = []
-    for state in step.entered:
-        marks.append(state)
-        if state in milestones:
-            marks.append("@" + milestones[state])
     consent = ["@opted_out" if c.opted_out else "@opted_in" for c in step.consent]
-    fields = [f"f|{flow or '-'}|{mark}" for mark in marks]
-    fields += [f"f|{flow or JOINED}|{mark}" for mark in consent]
+    scopes = [("f", f"f|{flow or '-'}|")]
     if campaign not in (None, ""):
-        fields += [f"c|{campaign}|{mark}" for mark in marks + consent]
+        scopes.append(("c", f"c|{campaign}|"))
+    fields: dict[str, None] = {}  # ordered, each once
+    for scope, prefix in scopes:
+        for state in step.entered:
+            mark = _counted(step.firsts, f"{scope}:{state}")
+            if mark is not None:
+                fields[mark + prefix + state] = None
+                if state in milestones:
+                    fields[mark + prefix + "@" + milestones[state]] = None
+    consent_owners = [f"f|{flow or JOINED}|"]
+    if campaign not in (None, ""):
+        consent_owners.append(f"c|{campaign}|")
     elif flow is None:
-        fields += [f"c|{JOINED}|{mark}" for mark in consent]
-    return fields
+        consent_owners.append(f"c|{JOINED}|")
+    for name in consent:
+        mark = _counted(step.firsts, name)
+        if mark is not None:
+            for prefix in consent_owners:
+                fields[mark + prefix + name] = None
+    return list(fields)
+
+
+def _counted(firsts: Firsts | None, mark: str) -> str | None:
+    """`""` (count today and in the totals), `DAY_ONLY`, or None (counted already today)."""
+    if firsts is None or mark in firsts.ever:
+        return ""
+    return DAY_ONLY if mark in firsts.today else None
 
 
 PROFILE_FIELDS = ("flow", "lang", "campaign", "zip", "state")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated, Any, Literal
 
@@ -176,6 +177,7 @@ class Conversation(BaseModel):
     auto: int = 0  # states entered since the voter's last text (bot/safety.py)
     acts: int = 0  # actions called since `acts_at`, in a window of an hour
     acts_at: float = 0.0
+    reached: str = ""  # what the funnel has counted for this phone (bot/reached.py)
 
 
 @functools.lru_cache(maxsize=256)  # the same few opt-in texts, on every opt-in
@@ -209,6 +211,16 @@ class ConsentChange(Frozen):
     prompt: str = Field("", alias="pr")
 
 
+@dataclass(frozen=True, slots=True)
+class Firsts:
+    """Which of a step's funnel marks the phone reaches for the first time today, and ever:
+    `@opted_in`/`@opted_out` (per phone), `f:<state>` (in the step's flow), `c:<state>`
+    (in its campaign). See `bot.reached`. (A plain dataclass: made on every step.)"""
+
+    today: frozenset[str] = frozenset()
+    ever: frozenset[str] = frozenset()
+
+
 class Step(BaseModel):
     """What one engine step decided: the new conversation and what must happen next."""
 
@@ -221,3 +233,6 @@ class Step(BaseModel):
     flow: str | None = None  # the flow the step ran in
     entered: list[str] = Field(default_factory=list)  # its states entered, in order
     disclosures: dict[str, str] = Field(default_factory=dict)  # prompt id -> the text
+    #: What the funnel counts (set by the engine, `bot.reached`); None: a step made outside
+    #: the engine, with no record to check, counts every mark.
+    firsts: Firsts | None = None

@@ -2,8 +2,12 @@
 recent SendSMS rows now and then and stores each one's `current_status` on the delivery
 record of the text it belongs to.
 
-Quorum's `current_status` is an integer whose labels are not published (REFERENCE 4.3), so
-it is stored as it comes (`quorum-<n>`) and not counted as delivered or failed.
+Quorum's `current_status` is an integer whose labels are not in the contract: REFERENCE 4.3
+and the stored Send SMS page point to an enumeration file ("Quorum_API_Enumeration_Values.csv",
+TextDeliveryStatus) that is not published. So it is stored as it comes (`quorum-<n>`),
+never counted as delivered or failed, and shown to staff as "unknown status n" (texts per
+status, `bot.store.delivery`). The row's `delivered_event`/`failed_event`/... objects are
+not read either: their contents are not documented (the sample shows `{}`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """The numbers staff ask for, read from the counters the commits and callbacks keep.
 
 The funnel per flow and per campaign per day, delivery per day (delivered and failed rates,
-failures per error code) and the subscriber count: for `python -m bot stats`, the console's
-overview and the totals `/metrics` exports.
+failures per error code, Quorum's unknown statuses) and the subscriber count: for
+`python -m bot stats`, the console's overview and the totals `/metrics` exports.
+
+Funnel numbers are phones (`bot.reached`): a day's are the distinct phones that reached each
+state or milestone that day; the all-time totals, the phones that ever did (so the days do
+not add up to the total when a phone comes back on another day).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from bot.funnel import ORDER
 from bot.redis_conn import RedisClient
-from bot.store.delivery import DeliveryLedger
+from bot.store.delivery import QUORUM, DeliveryLedger
 from bot.store.keys import Keys
 from bot.store.subscribers import SubscriberIndex
 
@@ -25,7 +29,8 @@ Counts = dict[str, int]
 
 @dataclass
 class Funnel:
-    """Counts of one flow or campaign: `states` (entries per state) and `milestones`."""
+    """Phones of one flow or campaign: per state they entered (`states`) and per
+    milestone (`milestones`)."""
 
     states: Counts = field(default_factory=dict)
     milestones: Counts = field(default_factory=dict)
@@ -51,6 +56,12 @@ class DayStats:
     def failures_by_code(self) -> Counts:
         return {k.split(":", 1)[1]: v for k, v in self.delivery.items()
                 if k.startswith("failed:")}
+
+    def quorum_statuses(self) -> Counts:
+        """Texts seen in each Quorum status (its number; the meanings are unpublished, so
+        these texts are in neither rate)."""
+        return {k.removeprefix(QUORUM): v for k, v in self.delivery.items()
+                if k.startswith(QUORUM)}
 
 
 @dataclass
@@ -115,7 +126,8 @@ def _pct(value: float | None) -> str:
 
 def format_report(report: Report) -> str:
     """The report as plain text for the terminal."""
-    lines = [f"subscribers now: {report.subscribers}", ""]
+    lines = [f"subscribers now: {report.subscribers}",
+             "funnel: phones (per day: distinct phones that day; all time: phones ever)", ""]
     for stats in [*report.days, report.total]:
         title = "all time" if stats.day == "total" else stats.day
         lines.append(f"== {title}")
@@ -134,6 +146,11 @@ def format_report(report: Report) -> str:
         if codes:
             lines.append("    failed by error code: " + ", ".join(
                 f"{code}={n}" for code, n in sorted(codes.items())))
+        quorum = stats.quorum_statuses()
+        if quorum:
+            lines.append("    Quorum texts (status meanings unpublished; in neither rate): "
+                         + ", ".join(f"unknown status {code}={n}"
+                                     for code, n in sorted(quorum.items())))
     return "\n".join(lines)
 
 
@@ -141,10 +158,11 @@ class TotalsGauges:
     """The all-time totals as Prometheus gauges, refreshed from Redis on every scrape."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.funnel = Gauge("civictext_funnel_total", "Funnel counts per flow (all time)",
+        self.funnel = Gauge("civictext_funnel_total",
+                            "Phones that ever reached each state or @milestone, per flow",
                             ["flow", "step"], registry=registry)
         self.campaign = Gauge("civictext_campaign_funnel_total",
-                              "Funnel milestones per campaign (all time)",
+                              "Phones that ever reached each milestone, per campaign",
                               ["campaign", "step"], registry=registry)
         self.delivery = Gauge("civictext_texts_total",
                               "Sent texts by final delivery status (all time)",
@@ -154,6 +172,9 @@ class TotalsGauges:
                             registry=registry)
         self.subscribers = Gauge("civictext_subscribers", "Phones opted in now",
                                  registry=registry)
+        self.quorum = Gauge("civictext_texts_quorum_status_total",
+                            "Texts seen in each Quorum status (all time; the meanings are "
+                            "unpublished: unknown status N)", ["status"], registry=registry)
 
     async def refresh(self, reader: StatsReader) -> None:
         total = await reader.day("total")
@@ -168,4 +189,6 @@ class TotalsGauges:
             self.delivery.labels(status).set(total.delivery.get(status, 0))
         for code, count in total.failures_by_code().items():
             self.failed.labels(code).set(count)
+        for code, count in total.quorum_statuses().items():
+            self.quorum.labels(code).set(count)
         self.subscribers.set(await reader.subscribers())

@@ -13,6 +13,7 @@ from bot.broadcast.cap import DEFAULT_MONTHLY_CAP, caps_in, monthly_cap, resolve
 from bot.broadcast.segments import SegmentError, parse_segment
 from bot.clock import SequentialIds
 from bot.engine import Rules, step
+from bot.funnel import day_of
 from bot.models import BroadcastStart, Conversation, Lane, SendSms
 from tests.apphelpers import Bot, start_bot, text
 from tests.conftest import make_settings
@@ -220,7 +221,12 @@ async def test_a_broadcast_counts_in_its_flows_funnel(
     from bot.stats import StatsReader
 
     bot, _ = bot_client
+    bot.clock.advance(86400)  # the phones opted in yesterday; the alert goes out today
     await send(bot, "lang:en")
-    total = await StatsReader(bot.runtime.redis, bot.runtime.keys).day("total")
-    assert total.flows["join"].states["confirmed"] == 4 + 2  # four opt-ins, two alerts
+    reader = StatsReader(bot.runtime.redis, bot.runtime.keys)
+    today = await reader.day(day_of(bot.clock.now()))
+    assert alerted(bot) == [A, B]
+    assert today.flows["join"].states == {"confirmed": 2}  # the two phones alerted today
+    total = await reader.day("total")
+    assert total.flows["join"].states["confirmed"] == 4  # four phones: once each, ever
     assert "-" not in total.flows

@@ -98,3 +98,19 @@ def test_staff_commands_say_they_need_the_shared_redis(capsys: Any, monkeypatch:
                  ["broadcast", "--flow", "join", "--to", "all", "--dry-run"]):
         assert main(argv) == 2
         assert "REDIS_URL" in capsys.readouterr().err
+
+
+async def test_overview_shows_quorum_statuses_as_unknown_and_outside_the_rates(
+        aiohttp_client: Any) -> None:
+    bot, client = await signed_in(aiohttp_client)
+    deliveries, now = bot.runtime.deliveries, bot.clock.now()
+    await deliveries.sent("quorum", "7", "+15555550100", "e-7", now)
+    await deliveries.status("quorum", "7", "quorum-3", "", now)
+    await deliveries.sent("twilio", "SMok", "+15555550100", "e-ok", now)
+    await deliveries.status("twilio", "SMok", "delivered", "", now)
+    page = await (await client.get("/admin")).text()
+    assert "unknown status 3: 1" in page
+    row = re.search(r"<td>\d{4}-\d\d-\d\d</td>(.*?)</tr>", page, re.S)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.S)
+    assert cells[:4] == ["2", "1", "0", "100.0%"]  # sent 2; 1 settled, delivered

@@ -189,7 +189,18 @@ async def test_quorum_status_is_read_back_and_stored_as_it_comes(
     assert await poll_once(rt.upstreams.quorum, rt.deliveries, bot.clock) == 1
     record = await rt.deliveries.get("quorum", "1")  # the sandbox's first SendSMS row
     assert record is not None and record.phone == PHONE and record.status == "quorum-1"
-    assert "delivered" not in await rt.deliveries.counts("total")  # labels unpublished
+    assert await poll_once(rt.upstreams.quorum, rt.deliveries, bot.clock) == 1  # again
+    counts = await rt.deliveries.counts("total")
+    assert "delivered" not in counts and "failed" not in counts  # labels unpublished
+    assert counts["quorum:1"] == 1  # one text seen in status 1, however often it is read
+    await rt.deliveries.status("quorum", "1", "quorum-4", "", bot.clock.now())
+    assert (await rt.deliveries.counts("total"))["quorum:4"] == 1
+    reader = StatsReader(rt.redis, rt.keys)
+    report = format_report(await reader.report(days=1, now=bot.clock.now()))
+    assert "unknown status 1=1, unknown status 4=1" in report
+    assert "delivered=0 (-)" in report  # no rate made up from them
+    body = await (await client.get("/metrics")).text()
+    assert 'civictext_texts_quorum_status_total{status="1"} 1.0' in body
 
 
 async def test_the_profile_learns_a_campaign_and_a_zip_and_keeps_what_it_knew(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,10 +25,12 @@ _CONV_EXCLUDE = {"phone", "version"}
 _SHORT = {"flow": "f", "state": "s", "lang": "l", "vars": "v", "attempts": "at", "token": "k",
           "pending": "p", "opted_out": "o", "optout_by": "ob", "texts_in": "n",
           "updated_at": "u", "rate_t0": "r0", "rate_in": "ri", "rate_out": "ro",
-          "flooding": "fl", "auto": "a", "acts": "ac", "acts_at": "aa"}
+          "flooding": "fl", "auto": "a", "acts": "ac", "acts_at": "aa", "reached": "m"}
 _LONG = {short: name for name, short in _SHORT.items()}
 #: Times stored as milliseconds before `updated_at`.
 _BEFORE_UPDATED = frozenset({"rate_t0", "acts_at"})
+_HEX_ID = re.compile(r"[0-9a-f]{32}")
+_PACKED = "~"  # a 128-bit hex effect id stored as `~` and 22 base64url characters
 
 
 class StoreError(Exception):
@@ -212,7 +216,8 @@ def encode(conv: Conversation, version: int) -> str:
     Every phone pays for its conversation's bytes (docs/performance.md, memory), so the JSON
     leaves defaults out, names fields by short keys (`_SHORT`) and keeps times as integer
     milliseconds: `u` is `updated_at`, and the flood and action windows' starts are kept as
-    milliseconds before it (usually a few digits; 0 when set in the same step)."""
+    milliseconds before it (usually a few digits; 0 when set in the same step). The pending
+    action's id, when it is 32 hex digits (every real one), is kept in base64 (23 bytes)."""
     data = conv.model_dump(exclude=_CONV_EXCLUDE, exclude_defaults=True)
     body: dict[str, Any] = {}
     updated_ms = round(conv.updated_at * 1000)
@@ -221,6 +226,10 @@ def encode(conv: Conversation, version: int) -> str:
             body["u"] = updated_ms
         elif name in _BEFORE_UPDATED:
             body[_SHORT[name]] = updated_ms - round(value * 1000)
+        elif name == "pending" and _HEX_ID.fullmatch(value):
+            body["p"] = _PACKED + base64.urlsafe_b64encode(bytes.fromhex(value)).decode()[:22]
+        elif name == "pending" and value.startswith(_PACKED):
+            body["p"] = _PACKED + value  # `~~`: an id that only looks packed
         else:
             body[_SHORT.get(name, name)] = value
     return f"{version}|{json.dumps(body, separators=(',', ':'), ensure_ascii=False)}"
@@ -245,6 +254,9 @@ def decode(phone: str, raw: bytes | str | None) -> Conversation:
             data[name] = updated_ms / 1000
         elif name in _BEFORE_UPDATED and key != name:
             data[name] = (updated_ms - int(value)) / 1000
+        elif key == "p" and isinstance(value, str) and value.startswith(_PACKED):
+            packed = not value.startswith(_PACKED * 2)
+            data[name] = base64.urlsafe_b64decode(value[1:] + "==").hex() if packed else value[1:]
         else:
             data[name] = value
     return Conversation(phone=phone, version=int(version), **data)

@@ -4,6 +4,10 @@ The sender records a text when the provider accepts it; the provider's status ca
 (Twilio, TeleSign) settles it. A final status (delivered, failed) is counted once per text,
 per day and in all-time totals, with failures also counted per error code. The record and
 its counters share a hash tag (from the message id), so one script updates both.
+
+Quorum's statuses are integers whose meanings Quorum does not publish (REFERENCE 4.3): they
+are stored as they come (`quorum-<n>`), never counted as delivered or failed, and counted
+apart (`quorum:<n>`: texts seen in that status) so staff see them as "unknown status n".
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from bot.store.keys import Keys
 RECORD_TTL = 3 * 24 * 3600  # final statuses come within hours; a record costs ~150 B
 COUNTS_TTL = 400 * 24 * 3600
 FINAL = ("delivered", "failed")
+QUORUM = "quorum:"
+"""Prefix of the counts of texts per Quorum status (`quorum:<n>`; meanings unpublished)."""
 
 #: Counts a settled text once (KEYS[1] record, KEYS[2] day counts, KEYS[3] totals), and
 #: only a text this bot sent (its record has `sent_at`): a callback for anything else
@@ -56,10 +62,18 @@ return 1
 
 #: KEYS: record, day counts, total counts. ARGV: status, error code, at, ttl, counts ttl.
 #: Answers 1 when this callback settled the text (counted now), else 0. The first final
-#: status stands: a later one is ignored.
+#: status stands: a later one is ignored. A Quorum status (`quorum-<n>`, meaning unknown)
+#: is counted as `quorum:<n>` once per text and status, the first time it is seen.
 RECORD_STATUS = _SETTLE + """
 local prev = redis.call('HGET', KEYS[1], 'status')
 if prev == 'delivered' or prev == 'failed' then return 0 end
+if string.sub(ARGV[1], 1, 7) == 'quorum-' and prev ~= ARGV[1]
+    and redis.call('HEXISTS', KEYS[1], 'sent_at') == 1 then
+  local field = 'quorum:' .. string.sub(ARGV[1], 8)
+  redis.call('HINCRBY', KEYS[2], field, 1)
+  redis.call('HINCRBY', KEYS[3], field, 1)
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'status_at', ARGV[3])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])

@@ -13,7 +13,8 @@ from __future__ import annotations
 #:       ack_group, ack_id, n_timers, (score, member)...,
 #:       then the consent part (`ConsentStore.commit_write`): expected_optout ('1'/'0'),
 #:       optout_op (keep, del, or set:<flag value>), n_consent, consent...,
-#:       then the records part (`bot.funnel`): n_funnel, field..., funnel_ttl,
+#:       then the records part (`bot.funnel`): n_funnel, field... (`.field`: the day's
+#:       hash only), funnel_ttl,
 #:       sub_op ('in'/'out'/'upd'/''), phone, profile ('flow|lang|campaign|zip|state'),
 #:       n_disclosures, (id, opt-in text)... (kept once: KEY disclosures; KEY subscriber
 #:       count: how many phones the shard's subscriber hashes hold)
@@ -68,6 +69,8 @@ if n > 0 then
   local joined = nil
   for j = 1, n do
     local f = ARGV[i + j]
+    local day_only = string.sub(f, 1, 1) == '.'  -- reached before: not again in the totals
+    if day_only then f = string.sub(f, 2) end
     if string.sub(f, 2, 4) == '|?|' then
       -- a consent change outside any flow: count it under what the subscriber joined
       if joined == nil then joined = places(redis.call('HGET', KEYS[10], phone) or '') end
@@ -83,7 +86,7 @@ if n > 0 then
     end
     if f then
       redis.call('HINCRBY', KEYS[8], f, 1)
-      redis.call('HINCRBY', KEYS[9], f, 1)
+      if not day_only then redis.call('HINCRBY', KEYS[9], f, 1) end
     end
   end
   redis.call('EXPIRE', KEYS[8], ARGV[i + n + 1])
