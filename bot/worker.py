@@ -515,8 +515,11 @@ class Worker:
         else:
             ctx = self._context(effect)
             try:
-                outcome = await self.retry.run(lambda: call(ctx), action_retryable,
-                                               passthrough=REDIS_UNAVAILABLE)
+                # A flow hears `unavailable` at once while a breaker is open; an action no
+                # flow waits for (a STOP's consent sync) waits the cool-down out instead.
+                outcome = await self.retry.run(
+                    lambda: call(ctx), action_retryable if action.replies else retryable,
+                    passthrough=REDIS_UNAVAILABLE)
                 event = self._result(effect, ok=outcome.ok, data=dict(outcome.data),
                                      reason=outcome.reason)
             except GiveUp as exc:
@@ -608,8 +611,9 @@ def _outcome_unknown(exc: BaseException) -> bool:
 
 
 def action_retryable(exc: BaseException) -> bool:
-    """`retryable`, except a breaker's refusal: while a service's breaker is open an action
-    fails to its flow at once (`unavailable`) instead of waiting out the cool-down."""
+    """`retryable`, except a breaker's refusal: while a service's breaker is open a flow's
+    action fails to its flow at once (`unavailable`) instead of waiting out the cool-down
+    (an action no flow waits for, such as `consent_sync`, uses `retryable`)."""
     return not isinstance(exc, CircuitOpen) and retryable(exc)
 
 

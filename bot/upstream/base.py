@@ -111,6 +111,7 @@ class ApiClient:
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
+        answered = False
         try:
             async with self.session.request(
                 method,
@@ -124,7 +125,9 @@ class ApiClient:
             ) as resp:
                 body = await resp.read()
                 status = resp.status
-                return Reply(status, body, CIMultiDict(resp.headers))
+                reply = Reply(status, body, CIMultiDict(resp.headers))
+                answered = status >= 500 and self.answered(reply)
+                return reply
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             error = type(exc).__name__
             self._raise(UpstreamUnavailable(self.service, f"cannot connect ({error})"), exc)
@@ -137,7 +140,7 @@ class ApiClient:
                 OutcomeUnknown(self.service, f"{method} {template} {what} after sending"), exc
             )
         finally:
-            self._tell_breaker(status, error)
+            self._tell_breaker(status, error, answered=answered)
             self._log(
                 method,
                 template=template,
@@ -148,12 +151,20 @@ class ApiClient:
                 phone=phone,
             )
 
-    def _tell_breaker(self, status: int | None, error: str | None) -> None:
+    def answered(self, reply: Reply) -> bool:
+        """Whether a 5xx reply is still the service's own answer (a documented business
+        error, as WhatCounts sends with HTTP 500), not a sign that it is down."""
+        del reply
+        return False
+
+    def _tell_breaker(self, status: int | None, error: str | None, *,
+                      answered: bool = False) -> None:
         """A 5xx or a transport failure counts against the service; any other answer
-        (4xx included: it answered) is a success; neither (cancelled) settles nothing."""
+        (4xx included, and a business error sent as a 5xx: it answered) is a success;
+        neither (cancelled) settles nothing."""
         if self.breaker is None:
             return
-        if error is not None or (status is not None and status >= 500):
+        if error is not None or (status is not None and status >= 500 and not answered):
             self.breaker.failed()
         elif status is not None:
             self.breaker.succeeded()

@@ -114,6 +114,11 @@ class WhatCountsClient(ApiClient):
             phone=phone,
         )
 
+    def answered(self, reply: Reply) -> bool:
+        """WhatCounts sends its business errors ("already exists", nothing to stop...) as
+        HTTP 500 with a `{error, status, statusCode}` body: it is up, and said no."""
+        return reply.status == 500 and _business_error(reply) is not None
+
     def _error(self, reply: Reply, business: str | None) -> UpstreamError:
         """A business error is permanent whatever its status; otherwise map by status."""
         if business is not None and reply.status not in (401, 403, 429, 502, 503, 504):

@@ -247,3 +247,28 @@ async def test_params_that_do_not_validate_are_invalid(env: Env, tmp_path: Path)
 ], ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v))
 def test_the_one_retry_rule(error: BaseException, again: bool) -> None:
     assert retryable(error) is again
+
+
+async def test_a_stop_sync_waits_out_an_open_breaker_instead_of_dead_lettering(
+        env: Env, tmp_path: Path) -> None:
+    """A STOP's consent sync is no flow's action: while P2A's breaker is open it waits the
+    cool-down out (the breaker's Retry-After) and then reaches P2A and WhatCounts."""
+    async with call_world(env, tmp_path) as w:
+        rt = w.runtime
+        clock = rt.core.clock
+        assert isinstance(clock, FrozenClock)
+        pauses: list[float] = []
+
+        async def pause(seconds: float) -> None:  # the worker's pauses move the clock
+            pauses.append(seconds)
+            clock.advance(seconds)
+
+        env.sandbox.p2a.fail_next["GET /advocates"] = [503] * 5  # opens the breaker (5)
+        await w.text("STOP", "SM1")
+        worker = rt.new_worker(retry=RetryPolicy(max_tries=8, sleep=pause), consumer="w1")
+        for shard in rt.keys.all_shards():
+            for entry in await rt.outbox.read(shard, "w1", count=10, block_ms=0):
+                await worker.process(entry)
+        assert await rt.outbox.dead_letters() == []
+        assert max(pauses) >= 25  # the rest of the 30 s cool-down, not a burst of retries
+        assert env.calls().count("GET /p2a/advocates") == 6  # five 503s, then the probe

@@ -83,3 +83,22 @@ async def test_errors(
         await failing.subscribe(PHONE)
     if error is UpstreamUnavailable:
         assert not isinstance(info.value, UpstreamRejected)
+
+
+async def test_business_500s_do_not_open_the_breaker(upstreams: Upstreams,
+                                                     sandbox: Sandbox) -> None:
+    """WhatCounts answers "nothing to stop" and "already exists" with HTTP 500: it is up
+    and said no, so a run of them (a STOP wave of phones never subscribed) leaves the
+    breaker closed, while a run of gateway 503s opens it."""
+    whatcounts = upstreams.whatcounts
+    assert whatcounts is not None and whatcounts.breaker is not None
+    threshold = whatcounts.breaker.threshold
+    for n in range(threshold + 2):
+        assert not (await whatcounts.stop(f"+1202555{n:04d}")).stopped
+    assert whatcounts.breaker.state.name == "CLOSED"
+    sandbox.whatcounts.fail_next["POST /rest/sms/stopSubscriberSend/{phone}/{sender_code}"] = (
+        [503] * threshold)
+    for _ in range(threshold):
+        with pytest.raises(UpstreamUnavailable):
+            await whatcounts.stop(PHONE)
+    assert whatcounts.breaker.state.name == "OPEN"
