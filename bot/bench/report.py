@@ -169,7 +169,8 @@ def _effects(results: dict[str, Any], add: Add) -> None:
         fx["rate_per_s"] >= TARGETS["actions_per_s"])
     add("4 completed ok / total, upstream calls per action",
         f"{fx['ok']:,.0f} / {fx['completed']:,.0f}, {fx['upstream_calls_per_action']:.2f}",
-        "", None)
+        "ok = total, 0 dead",
+        fx["ok"] >= fx["completed"] and not fx.get("dead_letters"))
 
 
 def _memory(results: dict[str, Any], add: Add) -> None:
