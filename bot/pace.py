@@ -2,8 +2,14 @@
 priority lanes and provider pushback.
 
 - The bucket is one hash on one hash-tagged key (`{pace}`), refilled at `SMS_RATE` tokens a
-  second up to a burst of one second's worth (at least 2), and taken from by a Lua script,
-  so any number of workers together never exceed the rate.
+  second up to a small burst (`BURST_SECONDS` worth, at least 2: tokens are granted spread
+  over the second, not a second's worth at once), and taken from by a Lua script, so any
+  number of workers together never exceed the rate.
+- Leaving at the pace: a granted text is checked once more right before its request
+  (`ready`). A grant that waited longer than `stale_after` (a CPU-starved event loop) is
+  exchanged for a fresh one at the head of its lane, and this process's sends are spaced
+  at least about 1/rate apart (GCRA with half an interval of tolerance), so a backlog of
+  granted sends never leaves at once.
 - Lanes: a lane may only take a token while the bucket holds more than its reserve
   (`RESERVE`), so codes and STOP/HELP answers always find one before replies do, replies
   before reminders, reminders before broadcasts. Inside one process a heap hands tokens to
@@ -37,6 +43,11 @@ RESERVE: dict[Lane, float] = {Lane.URGENT: 0.0, Lane.REPLY: 0.1, Lane.REMINDER: 
 the lanes before it: a few tokens are enough, and a large reserve would only stall a fast
 sender after a pushback empties the bucket."""
 RESERVE_BASE = 10.0
+BURST_SECONDS = 0.2  # the bucket holds this many seconds' worth of tokens (at least 2)
+STALE_TICKS = 25.0  # a grant older than this many intervals (1/rate) is exchanged
+STALE_MIN = 0.1  # seconds: but never sooner (a loaded event loop's ordinary jitter)
+MAX_REGRANTS = 3  # stale grants exchanged for one send before it goes anyway
+SPACING_TOLERANCE = 0.5  # of an interval: how early a send may leave (GCRA's tau)
 MIN_FACTOR = 0.05
 RECOVER_SECONDS = 10.0
 MAX_BATCH = 50
@@ -95,6 +106,15 @@ class PaceTimeout(SendError):
         super().__init__("no send token within the wait bound", retryable=True)
 
 
+@dataclass(frozen=True)
+class Grant:
+    """A token handed to one send: its lane, when it was granted, and its place in line."""
+
+    lane: Lane
+    at: float
+    seq: int
+
+
 @dataclass(order=True)
 class _Waiter:
     lane: int
@@ -106,14 +126,16 @@ class PaceGate:
     """This process's door to the shared bucket: `await gate.acquire(lane)` before a send."""
 
     def __init__(self, redis: RedisClient, key: str, rate: float, *, clock: Clock | None = None,
-                 max_wait: float = 300.0,
+                 max_wait: float = 300.0, burst: float | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.redis = redis
         self.key = key
         self.rate = rate
-        # One second's worth, and at least 2: with less, a lane with a reserve could never
-        # find a whole token above it (the bulk lane needs a full bucket at 2).
-        self.burst = max(2.0, rate)
+        # A few intervals' worth, and at least 2: with less, a lane with a reserve could
+        # never find a whole token above it (the bulk lane needs a full bucket at 2). A full
+        # second's worth let a rested bucket send 2 x rate in its first second.
+        self.burst = burst if burst is not None else bucket_burst(rate)
+        self.stale_after = max(STALE_MIN, STALE_TICKS / rate)
         self.clock = clock or SystemClock()
         self.max_wait = max_wait
         self._sleep = sleep  # tests pass one that moves their clock instead
@@ -124,15 +146,20 @@ class PaceGate:
         self._pump: asyncio.Task[None] | None = None
         self.factor = 1.0
         self.granted: dict[Lane, int] = dict.fromkeys(Lane, 0)
+        self.regranted = 0  # grants exchanged for being stale (`ready`)
+        self._tat = 0.0  # when this process's next send is due at the pace (GCRA)
+        self._spacing = asyncio.Lock()
 
     @property
     def waiting(self) -> int:
         return sum(1 for w in self._heap if not w.future.done())
 
-    async def acquire(self, lane: Lane) -> None:
-        """Wait (at most `max_wait`) for a token this lane may take; `PaceTimeout` after."""
+    async def acquire(self, lane: Lane, *, seq: int | None = None) -> Grant:
+        """Wait (at most `max_wait`) for a token this lane may take; `PaceTimeout` after.
+        `seq`: a place in line kept from an earlier grant (see `ready`)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._heap, _Waiter(int(lane), next(self._seq), future))
+        place = next(self._seq) if seq is None else seq
+        heapq.heappush(self._heap, _Waiter(int(lane), place, future))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._run_pump(), name="pace-pump")
         try:
@@ -144,6 +171,38 @@ class PaceGate:
             future.cancel()
             raise
         self.granted[lane] += 1
+        return Grant(lane, self.clock.now(), place)
+
+    async def ready(self, grant: Grant) -> Grant:
+        """Right before the send's request: a grant that waited more than `stale_after`
+        (the event loop was starved, or the send queued here) is exchanged for a fresh one
+        at the head of its lane (its token is not given back: the rate drops while this
+        process cannot keep up, instead of a backlog of granted sends leaving at once);
+        then the send waits for its place in this process's spacing. Returns the grant the
+        send goes on."""
+        for _ in range(MAX_REGRANTS):
+            if self.clock.now() - grant.at <= self.stale_after:
+                break
+            self.regranted += 1
+            grant = await self.acquire(grant.lane, seq=grant.seq)
+        await self._space()
+        return grant
+
+    async def _space(self) -> None:
+        """GCRA: sends of this process leave at least one interval (1 / rate, at the
+        current pushback factor) apart, give or take `SPACING_TOLERANCE` of one, so any
+        1-second window holds at most rate + 1 of them. A send that comes late does not
+        bank the time it lost: the schedule restarts from now."""
+        async with self._spacing:  # one at a time, first come first served
+            for _ in range(100):  # bounded: a pass waits until the schedule says go
+                interval = 1.0 / max(1e-9, self.rate * self.factor)
+                now = self.clock.now()
+                self._tat = min(self._tat, now + interval)  # a wall clock set back
+                early = self._tat - SPACING_TOLERANCE * interval - now
+                if early <= 0:
+                    break
+                await self._sleep(early)
+            self._tat = max(self._tat, now) + interval
 
     async def take(self, lane: Lane, want: int) -> tuple[int, float]:
         """Ask the bucket for up to `want` tokens for `lane`: (granted, seconds to wait)."""
@@ -180,6 +239,11 @@ class PaceGate:
                     got -= 1
             if got == 0 and wait > 0:
                 await self._sleep(min(MAX_POLL, wait))
+
+
+def bucket_burst(rate: float) -> float:
+    """The bucket's default burst: `BURST_SECONDS` worth of tokens, at least 2."""
+    return max(2.0, rate * BURST_SECONDS)
 
 
 def pace_key(prefix: str) -> str:
