@@ -197,7 +197,8 @@ class PaceGate:
             for _ in range(100):  # bounded: a pass waits until the schedule says go
                 interval = 1.0 / max(1e-9, self.rate * self.factor)
                 now = self.clock.now()
-                self._tat = min(self._tat, now + interval)  # a wall clock set back
+                # (never further ahead than a send just made can put it: a clock set back)
+                self._tat = min(self._tat, now + (1 + SPACING_TOLERANCE) * interval)
                 early = self._tat - SPACING_TOLERANCE * interval - now
                 if early <= 0:
                     break

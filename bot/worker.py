@@ -85,7 +85,7 @@ class Worker:
                  settings: Settings, upstreams: Upstreams, *, retry: RetryPolicy | None = None,
                  consumer: str | None = None, timer_poll: TimerPoll | None = None,
                  codes: CodeBudget | None = None, pace: PaceGate | None = None,
-                 lease_ttl_ms: int | None = None) -> None:
+                 lease_ttl_ms: int | None = None, paced_backlog: int = PACED_BACKLOG) -> None:
         self.core = core
         self.outbox = outbox
         self.sender = sender
@@ -96,7 +96,8 @@ class Worker:
         self.codes = codes
         self.pace = pace
         self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-        self._slots = Slots(settings.worker_concurrency, on_free=self.wake)
+        self._slots = Slots(settings.worker_concurrency, paced_backlog=paced_backlog,
+                            on_free=self.wake)
         self._phone_locks: dict[tuple[str, int], asyncio.Lock] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._lease_ttl_ms = lease_ttl_ms or settings.worker_lease_ms

@@ -50,7 +50,7 @@ class Keys:
     def outbox(self, shard: int, stream: Stream = Stream.NORMAL) -> str:
         """One of a shard's outbox streams (`bot.store.lanes`): the normal one keeps the key
         it had before the lanes, so an upgrade reads what was already queued."""
-        if stream is Stream.URGENT:
+        if stream == Stream.URGENT:
             return f"{self.prefix}:outbox:{self.tag(shard)}:urgent"
         return f"{self.prefix}:outbox:{self.tag(shard)}"
 

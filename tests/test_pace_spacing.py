@@ -1,0 +1,85 @@
+"""Sends leave at the pace, not in bunches: the bucket holds a fifth of a second's tokens,
+a grant that waited too long for its sender is exchanged, and one process's sends are spaced
+about 1/rate apart (GCRA). Time is the test's clock: nothing here sleeps on the wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from bot.clock import FrozenClock
+from bot.models import Lane
+from bot.pace import SPACING_TOLERANCE, PaceGate, bucket_burst
+from tests.test_pace import gate
+
+RATE = 100.0
+
+
+def most_in_one_second(times: list[float]) -> int:
+    """The most sends in any 1-second window (starting at a send: covers every alignment)."""
+    times = sorted(times)
+    return max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
+
+
+async def send_times(g: PaceGate, clock: FrozenClock, texts: int,
+                     lane: Lane = Lane.REPLY) -> list[float]:
+    """When each of `texts` sends, all waiting at once, would make its request."""
+    times: list[float] = []
+
+    async def one() -> None:
+        grant = await g.acquire(lane)
+        await g.ready(grant)
+        times.append(clock.now())
+
+    await asyncio.wait_for(asyncio.gather(*(one() for _ in range(texts))), timeout=30)
+    return times
+
+
+def test_the_bucket_holds_a_fifth_of_a_second_not_a_whole_second() -> None:
+    assert bucket_burst(100) == 20 and bucket_burst(1000) == 200
+    assert bucket_burst(1) == 2  # a lane with a reserve still finds a whole token
+
+
+async def test_a_rested_bucket_grants_its_small_burst_at_once(fake_redis: Redis) -> None:
+    g = gate(fake_redis, FrozenClock(), RATE)
+    assert (await g.take(Lane.URGENT, 1000))[0] == 20  # a full second's worth was 100
+
+
+async def test_a_backlog_of_sends_leaves_spaced_within_each_second(fake_redis: Redis) -> None:
+    clock = FrozenClock()
+    g = gate(fake_redis, clock, RATE)
+    times = sorted(await send_times(g, clock, 250))
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= (1 - SPACING_TOLERANCE) / RATE - 1e-6  # never two at once
+    assert most_in_one_second(times) <= RATE + 1  # the full bucket does not go at once
+    assert times[-1] - times[0] >= (250 - 1 - 20) / RATE - 1e-6  # the rate held overall
+
+
+async def test_a_grant_that_waited_too_long_is_exchanged_for_a_fresh_one(
+        fake_redis: Redis) -> None:
+    clock = FrozenClock()
+    g = gate(fake_redis, clock, RATE)
+    grant = await g.acquire(Lane.REPLY)
+    assert (await g.ready(grant)) == grant and g.regranted == 0  # fresh: goes as it is
+    late = await g.acquire(Lane.REPLY)
+    clock.advance(g.stale_after + 0.01)  # its sender's event loop was starved meanwhile
+    fresh = await g.ready(late)
+    assert g.regranted == 1 and fresh.at > late.at and fresh.seq == late.seq
+    assert g.granted[Lane.REPLY] == 3  # the stale token is spent, not given back
+
+
+async def test_a_sender_back_from_a_stall_does_not_catch_up_in_a_burst(
+        fake_redis: Redis) -> None:
+    clock = FrozenClock()
+    g = gate(fake_redis, clock, RATE)
+    before = await send_times(g, clock, 5)
+    grants = [await g.acquire(Lane.REPLY) for _ in range(5)]
+    clock.advance(5.0)  # the process stalled with five grants in hand
+    after: list[float] = []
+    for grant in grants:
+        await g.ready(grant)
+        after.append(clock.now())
+    assert min(after) > max(before) and g.regranted == 5  # stale: exchanged
+    gaps = [b - a for a, b in zip(after, after[1:], strict=False)]
+    assert min(gaps) >= (1 - SPACING_TOLERANCE) / RATE - 1e-6  # spaced, not all at once
