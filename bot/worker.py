@@ -24,7 +24,7 @@ import functools
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import structlog
@@ -44,7 +44,7 @@ from bot.models import (
     SendSms,
     TimerFired,
 )
-from bot.pace import Grant, PaceGate, ProviderPushback
+from bot.pace import PaceGate
 from bot.redis_conn import REDIS_UNAVAILABLE, redis_lost_group, redis_unavailable
 from bot.retry import GiveUp, RetryPolicy
 from bot.shard_lease import ShardLeases
@@ -57,7 +57,7 @@ from bot.upstream import Upstreams
 from bot.upstream.breaker import CircuitOpen
 from bot.upstream.errors import OutcomeUnknown, RecipientOptedOut, UpstreamUnavailable
 from bot.worker_reader import STOP_TIMEOUT, LaneReader
-from bot.worker_slots import PACED_BACKLOG, Slots
+from bot.worker_slots import PACED_BACKLOG, PacedSends, Slots
 
 log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
@@ -73,7 +73,6 @@ LOOP_CALL_TIMEOUT = 10.0  # seconds for one read, claim or timer move of a worke
 ERROR_PAUSE = 0.5  # after a failed loop call or entry, before going on
 CODE_LIMITED = "code_limit"  # the reason a flow sees when the code budget says no
 MAX_RESOLVES = 3  # sends of one effect whose outcome a lookup had to settle
-MAX_PUSHBACKS = 30  # provider "slow down" answers one text may get before they cost tries
 LOOKUP_TIMEOUT = 15.0
 CLOCK_SKEW = 5.0  # seconds our clock may run ahead of the provider's
 
@@ -98,6 +97,7 @@ class Worker:
         self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._slots = Slots(settings.worker_concurrency, paced_backlog=paced_backlog,
                             on_free=self.wake)
+        self._paced = PacedSends(sender, pace, self._slots)
         self._phone_locks: dict[tuple[str, int], asyncio.Lock] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._lease_ttl_ms = lease_ttl_ms or settings.worker_lease_ms
@@ -143,7 +143,8 @@ class Worker:
         holds), the timer mover, the claimer and the acknowledger."""
         await self.outbox.ensure_groups()
         log.info("worker started", consumer=self.consumer, shards=self.outbox.keys.shards)
-        loops = [self._lease_loop(), self.reader.read_loop(self._leased), self._timer_loop(),
+        loops = [self.reader.lease_loop(self.leases, self._leased, self.core.metrics),
+                 self.reader.read_loop(self._leased), self._timer_loop(),
                  self.reader.claim_loop(self.settings.worker_claim_idle_ms),
                  self.reader.ack_loop()]
         tasks = [asyncio.create_task(loop) for loop in loops]
@@ -196,36 +197,6 @@ class Worker:
                 await self.guarded("timers", self.outbox.move_due_timers(
                     shard, self.core.clock.now()))
             await self.until_stopped(self.timer_poll())
-
-    async def _lease_loop(self) -> None:
-        """Hold this worker's share of the shards: renew, hand back extras, take free ones."""
-        pause = self.leases.ttl_ms / 4000
-        while not self.stopping:
-            await self.guarded("leases", self._rebalance())
-            self._leased.set()
-            await self.pause(pause)
-
-    async def _rebalance(self) -> None:
-        workers = await self.leases.heartbeat()
-        lost = await self.leases.renew()
-        if lost:  # lapsed (this worker stalled): someone else may read them now
-            self.reader.shards -= lost
-            log.warning("shard leases lost", shards=sorted(lost))
-        share = self.leases.share(workers)
-        owned = sorted(self.leases.owned)
-        if len(owned) > share:
-            await self.reader.hand_back(owned[share:])
-            await self.leases.release(owned[share:])
-            log.info("shards handed back", shards=owned[share:])
-        elif len(owned) < share:
-            await self.leases.acquire(share - len(owned))
-        # Held but not read yet: just taken, or a take-over that failed (Redis lost the
-        # groups, a failover) and is tried again on every round until it is done.
-        for shard in sorted(self.leases.owned - self.reader.shards):
-            pending = await self.reader.take_over(shard)
-            if pending:
-                log.info("shard taken over", shard=shard, pending=pending)
-        self.core.metrics.worker_shards.set(len(self.reader.shards))
 
     async def guarded(self, where: str, call: Awaitable[T]) -> T | None:
         """A Redis blip must not kill a loop: log it, pause briefly, and go on. Every call is
@@ -353,7 +324,7 @@ class Worker:
 
     async def _send_once(self, effect: SendSms) -> str:
         """One send with its retries; `GiveUp` when it failed or ended unclearly."""
-        result = await self.retry.run(lambda: self._paced_send(effect), retryable,
+        result = await self.retry.run(lambda: self._paced.send(effect), retryable,
                                       passthrough=(RecipientOptedOut, *REDIS_UNAVAILABLE))
         return result if result in ("opted_out", "loop") else "sent"
 
@@ -407,38 +378,12 @@ class Worker:
         """What the action may use; its texts go through the guard like any other."""
 
         async def send_sms(body: str) -> Refused | str:  # a code: the first lane
-            return await self._paced_send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
+            return await self._paced.send(SendSms(id=f"{effect.id}-sms", phone=effect.phone,
                                                   body=body, lane=Lane.URGENT))
 
         return ActionContext(phone=effect.phone, idempotency_key=effect.id,
                              upstreams=self.upstreams, now=self.core.clock.now(),
                              lang=effect.lang, send_sms=send_sms)
-
-    async def _paced_send(self, effect: SendSms) -> Refused | str:
-        """Send at the carrier's pace, in the effect's lane. A provider's pushback slows the
-        shared bucket and the text waits its turn again, instead of spending one of its
-        tries (at most `MAX_PUSHBACKS` times; then a pushback counts like any error)."""
-        for _ in range(MAX_PUSHBACKS):
-            ready = await self._wait_for_pace(effect)
-            try:
-                return await self.sender.send(effect, ready=ready)
-            except ProviderPushback as exc:
-                if self.pace is None:
-                    raise
-                await self.pace.slow_down(str(exc))
-        return await self.sender.send(effect, ready=await self._wait_for_pace(effect))
-
-    async def _wait_for_pace(self, effect: SendSms) -> Callable[[], Awaitable[Grant]] | None:
-        """Wait for a token. Meanwhile the effect gives its concurrency slot back, so the
-        reader goes on reading and a code further down the outbox is not stuck behind a
-        crowd waiting for tokens. Returns what the send awaits right before its request
-        (after the opt-out guard): the grant's re-check and this process's spacing."""
-        pace = self.pace
-        if pace is None:
-            return None
-        async with self._slots.waiting_for_pace():
-            grant = await pace.acquire(effect.lane)
-        return lambda: pace.ready(grant)
 
     @staticmethod
     def _result(effect: RunAction, *, ok: bool, data: dict[str, Any] | None = None,

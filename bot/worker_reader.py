@@ -1,11 +1,11 @@
 """A worker's lane reader: what it takes from the outbox, and how it gives it back.
 
-Reads every shard the worker holds, the urgent streams first on every read (`bot.store.
-lanes`), claims what dead workers left, takes a shard's pending entries over when its lease
-comes (`bot.shard_lease`), and acknowledges finished entries a few milliseconds' worth at a
-time. An urgent entry is read within one read pause whatever the normal streams' backlog:
-the reader stops reading those at `PACED_BACKLOG` texts waiting for the pace, never the
-urgent ones (`bot.worker_slots`).
+Holds the worker's share of the shards (`bot.shard_lease`) and reads every shard it holds,
+the urgent streams first on every read (`bot.store.lanes`); claims what dead workers left,
+takes a shard's pending entries over when its lease comes, and acknowledges finished
+entries a few milliseconds' worth at a time. An urgent entry is read within one read pause
+whatever the normal streams' backlog: the reader stops reading those at `PACED_BACKLOG`
+texts waiting for the pace, never the urgent ones (`bot.worker_slots`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,15 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
+import structlog
+
+from bot.metrics import Metrics
+from bot.shard_lease import ShardLeases
 from bot.store import Entry, Outbox
 from bot.store.lanes import Stream
 from bot.worker_slots import Slots
 
+log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
 
 READ_PAUSE_BUSY = 0.005  # between reads while entries keep coming (they batch up meanwhile)
@@ -60,6 +65,39 @@ class LaneReader:
         self._settled: list[Entry] = []  # done, acknowledged by the ack loop in a moment
         self._ack_wanted = asyncio.Event()
         self._acking = False
+
+    # --- shards ----------------------------------------------------------------------
+    async def lease_loop(self, leases: ShardLeases, ready: asyncio.Event,
+                         metrics: Metrics) -> None:
+        """Hold this worker's share of the shards: renew, hand back extras, take free ones.
+        `ready` is set after the first round."""
+        pause = leases.ttl_ms / 4000
+        while not self.loops.stopping:
+            await self.loops.guarded("leases", self._rebalance(leases, metrics))
+            ready.set()
+            await self.loops.pause(pause)
+
+    async def _rebalance(self, leases: ShardLeases, metrics: Metrics) -> None:
+        workers = await leases.heartbeat()
+        lost = await leases.renew()
+        if lost:  # lapsed (this worker stalled): someone else may read them now
+            self.shards -= lost
+            log.warning("shard leases lost", shards=sorted(lost))
+        share = leases.share(workers)
+        owned = sorted(leases.owned)
+        if len(owned) > share:
+            await self.hand_back(owned[share:])
+            await leases.release(owned[share:])
+            log.info("shards handed back", shards=owned[share:])
+        elif len(owned) < share:
+            await leases.acquire(share - len(owned))
+        # Held but not read yet: just taken, or a take-over that failed (Redis lost the
+        # groups, a failover) and is tried again on every round until it is done.
+        for shard in sorted(leases.owned - self.shards):
+            pending = await self.take_over(shard)
+            if pending:
+                log.info("shard taken over", shard=shard, pending=pending)
+        metrics.worker_shards.set(len(self.shards))
 
     # --- reading ---------------------------------------------------------------------
     async def read_loop(self, ready: asyncio.Event) -> None:

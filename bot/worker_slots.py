@@ -1,4 +1,4 @@
-"""A worker's concurrency slots, and how texts waiting for the carrier's pace give theirs up.
+"""A worker's concurrency slots, and its sends at the carrier's pace, which give theirs up.
 
 `WORKER_CONCURRENCY` bounds the effects a worker runs at once. A text waiting for a token
 of the pace (`bot.pace`) is not running: it gives its slot back while it waits, so the
@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from bot.models import SendSms
+from bot.pace import Grant, PaceGate, ProviderPushback
+from bot.sms import GuardedSender, Refused
 
 PACED_BACKLOG = 20_000  # texts one worker keeps waiting for the pace while it reads on
+MAX_PUSHBACKS = 30  # provider "slow down" answers one text may get before they cost tries
 
 
 class Slots:
@@ -66,3 +71,38 @@ class Slots:
         streams past any number, for the others past up to `paced_backlog` of them."""
         pacing = self.pacing if urgent else min(self.pacing, self.paced_backlog)
         return self.concurrency - (inflight - pacing)
+
+
+class PacedSends:
+    """Sends through the guard at the carrier's pace (`pace`; None: no pace), each text in
+    its effect's lane, giving its slot back while it waits for a token."""
+
+    def __init__(self, sender: GuardedSender, pace: PaceGate | None, slots: Slots) -> None:
+        self.sender = sender
+        self.pace = pace
+        self.slots = slots
+
+    async def send(self, effect: SendSms) -> Refused | str:
+        """Send at the carrier's pace, in the effect's lane. A provider's pushback slows the
+        shared bucket and the text waits its turn again, instead of spending one of its
+        tries (at most `MAX_PUSHBACKS` times; then a pushback counts like any error)."""
+        for _ in range(MAX_PUSHBACKS):
+            ready = await self._wait_for_pace(effect)
+            try:
+                return await self.sender.send(effect, ready=ready)
+            except ProviderPushback as exc:
+                if self.pace is None:
+                    raise
+                await self.pace.slow_down(str(exc))
+        return await self.sender.send(effect, ready=await self._wait_for_pace(effect))
+
+    async def _wait_for_pace(self, effect: SendSms) -> Callable[[], Awaitable[Grant]] | None:
+        """Wait for a token, without a slot meanwhile (`Slots.waiting_for_pace`). Returns
+        what the send awaits right before its request, after the opt-out guard: the
+        grant's re-check and this process's spacing (`PaceGate.ready`)."""
+        pace = self.pace
+        if pace is None:
+            return None
+        async with self.slots.waiting_for_pace():
+            grant = await pace.acquire(effect.lane)
+        return lambda: pace.ready(grant)
