@@ -1,6 +1,7 @@
 """Many processes on one Redis Cluster: two web apps and two workers give the same texts, in
-the same order per phone within each lane, as one of each. Each "process" is a runtime of its own here (its
-own cluster client, core, caches and worker), sharing nothing but the cluster."""
+the same order per phone within each lane, as one of each. Each "process" is a runtime of
+its own here (its own cluster client, core, caches and worker), sharing nothing but the
+cluster."""
 
 from __future__ import annotations
 
