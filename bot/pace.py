@@ -6,10 +6,10 @@ priority lanes and provider pushback.
   over the second, not a second's worth at once), and taken from by a Lua script, so any
   number of workers together never exceed the rate.
 - Leaving at the pace: a granted text is checked once more right before its request
-  (`ready`). A grant that waited longer than `stale_after` (a CPU-starved event loop) is
-  exchanged for a fresh one at the head of its lane, and this process's sends are spaced
-  at least about 1/rate apart (GCRA with half an interval of tolerance), so a backlog of
-  granted sends never leaves at once.
+  (`ready`). A grant that waited longer than `stale_after` (a stalled process) is exchanged
+  for a fresh one at the head of its lane, and a send goes only while this process's sends
+  of the last second number fewer than the rate (a sliding log), so a backlog of granted
+  sends released by a CPU-starved event loop never exceeds the rate in any second.
 - Lanes: a lane may only take a token while the bucket holds more than its reserve
   (`RESERVE`), so codes and STOP/HELP answers always find one before replies do, replies
   before reminders, reminders before broadcasts. Inside one process a heap hands tokens to
@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,10 +45,10 @@ the lanes before it: a few tokens are enough, and a large reserve would only sta
 sender after a pushback empties the bucket."""
 RESERVE_BASE = 10.0
 BURST_SECONDS = 0.2  # the bucket holds this many seconds' worth of tokens (at least 2)
-STALE_TICKS = 25.0  # a grant older than this many intervals (1/rate) is exchanged
-STALE_MIN = 0.1  # seconds: but never sooner (a loaded event loop's ordinary jitter)
-MAX_REGRANTS = 3  # stale grants exchanged for one send before it goes anyway
-SPACING_TOLERANCE = 0.5  # of an interval: how early a send may leave (GCRA's tau)
+STALE_TICKS = 50.0  # a grant older than this many intervals (1/rate) is exchanged
+STALE_MIN = 1.0  # seconds: but never sooner (a loaded event loop lags by tenths of one)
+MAX_REGRANTS = 1  # stale grants exchanged for one send before it goes anyway
+WINDOW = 1.0  # seconds: this process's sends in any such window stay within the rate
 MIN_FACTOR = 0.05
 RECOVER_SECONDS = 10.0
 MAX_BATCH = 50
@@ -119,7 +120,7 @@ class Grant:
 class _Waiter:
     lane: int
     seq: int
-    future: asyncio.Future[None] = field(compare=False)
+    future: asyncio.Future[float] = field(compare=False)  # the grant's time
 
 
 class PaceGate:
@@ -147,7 +148,7 @@ class PaceGate:
         self.factor = 1.0
         self.granted: dict[Lane, int] = dict.fromkeys(Lane, 0)
         self.regranted = 0  # grants exchanged for being stale (`ready`)
-        self._tat = 0.0  # when this process's next send is due at the pace (GCRA)
+        self._sent: deque[float] = deque()  # this process's sends of the last `WINDOW`
         self._spacing = asyncio.Lock()
 
     @property
@@ -157,13 +158,13 @@ class PaceGate:
     async def acquire(self, lane: Lane, *, seq: int | None = None) -> Grant:
         """Wait (at most `max_wait`) for a token this lane may take; `PaceTimeout` after.
         `seq`: a place in line kept from an earlier grant (see `ready`)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         place = next(self._seq) if seq is None else seq
         heapq.heappush(self._heap, _Waiter(int(lane), place, future))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._run_pump(), name="pace-pump")
         try:
-            await asyncio.wait_for(asyncio.shield(future), timeout=self.max_wait)
+            granted_at = await asyncio.wait_for(asyncio.shield(future), timeout=self.max_wait)
         except TimeoutError:
             future.cancel()
             raise PaceTimeout() from None
@@ -171,39 +172,41 @@ class PaceGate:
             future.cancel()
             raise
         self.granted[lane] += 1
-        return Grant(lane, self.clock.now(), place)
+        return Grant(lane, granted_at, place)
 
     async def ready(self, grant: Grant) -> Grant:
         """Right before the send's request: a grant that waited more than `stale_after`
-        (the event loop was starved, or the send queued here) is exchanged for a fresh one
-        at the head of its lane (its token is not given back: the rate drops while this
-        process cannot keep up, instead of a backlog of granted sends leaving at once);
-        then the send waits for its place in this process's spacing. Returns the grant the
-        send goes on."""
+        (the process stalled) is exchanged for a fresh one at the head of its lane (its
+        token is not given back: the rate drops while this process cannot keep up, instead
+        of a backlog of granted sends leaving at once); then the send waits until this
+        process's sends of the last second number fewer than the rate. Returns the grant
+        the send goes on."""
         for _ in range(MAX_REGRANTS):
             if self.clock.now() - grant.at <= self.stale_after:
                 break
             self.regranted += 1
             grant = await self.acquire(grant.lane, seq=grant.seq)
-        await self._space()
+        await self._within_window()
         return grant
 
-    async def _space(self) -> None:
-        """GCRA: sends of this process leave at least one interval (1 / rate, at the
-        current pushback factor) apart, give or take `SPACING_TOLERANCE` of one, so any
-        1-second window holds at most rate + 1 of them. A send that comes late does not
-        bank the time it lost: the schedule restarts from now."""
+    async def _within_window(self) -> None:
+        """A sliding log of this process's sends: one goes only if the send `rate` sends ago
+        (at the current pushback factor) left more than `WINDOW` ago, so no 1-second window
+        holds more than the rate, however late the event loop lets the sends go (a late
+        loop releases what is due, not what it missed: nothing is banked). The bucket's
+        small burst spaces the grants within the second; this bounds what leaves."""
         async with self._spacing:  # one at a time, first come first served
-            for _ in range(100):  # bounded: a pass waits until the schedule says go
-                interval = 1.0 / max(1e-9, self.rate * self.factor)
+            for _ in range(100):  # bounded: a pass waits until the window has room
+                cap = max(1, int(self.rate * self.factor))
                 now = self.clock.now()
-                # (never further ahead than a send just made can put it: a clock set back)
-                self._tat = min(self._tat, now + (1 + SPACING_TOLERANCE) * interval)
-                early = self._tat - SPACING_TOLERANCE * interval - now
-                if early <= 0:
+                while self._sent and (len(self._sent) > cap
+                                      or self._sent[0] <= now - WINDOW
+                                      or self._sent[0] > now + WINDOW):  # a clock set back
+                    self._sent.popleft()
+                if len(self._sent) < cap:
                     break
-                await self._sleep(early)
-            self._tat = max(self._tat, now) + interval
+                await self._sleep(max(0.001, self._sent[0] + WINDOW - now))
+            self._sent.append(self.clock.now())
 
     async def take(self, lane: Lane, want: int) -> tuple[int, float]:
         """Ask the bucket for up to `want` tokens for `lane`: (granted, seconds to wait)."""
@@ -236,7 +239,7 @@ class PaceGate:
             while got > 0 and self._heap:
                 waiter = heapq.heappop(self._heap)
                 if not waiter.future.done():
-                    waiter.future.set_result(None)
+                    waiter.future.set_result(self.clock.now())
                     got -= 1
             if got == 0 and wait > 0:
                 await self._sleep(min(MAX_POLL, wait))
