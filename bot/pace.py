@@ -6,10 +6,11 @@ priority lanes and provider pushback.
   over the second, not a second's worth at once), and taken from by a Lua script, so any
   number of workers together never exceed the rate.
 - Leaving at the pace: a granted text is checked once more right before its request
-  (`ready`). A grant that waited longer than `stale_after` (a stalled process) is exchanged
-  for a fresh one at the head of its lane, and a send goes only while this process's sends
-  of the last second number fewer than the rate (a sliding log), so a backlog of granted
-  sends released by a CPU-starved event loop never exceeds the rate in any second.
+  (`sending`). A grant that waited longer than `stale_after` (a stalled process) is
+  exchanged for a fresh one at the head of its lane, and a request starts only while this
+  process's requests in flight or ended within the last second number fewer than the rate
+  (a sliding log), so a backlog of granted sends released by a CPU-starved event loop never
+  reaches the provider faster than the rate in any second.
 - Lanes: a lane may only take a token while the bucket holds more than its reserve
   (`RESERVE`), so codes and STOP/HELP answers always find one before replies do, replies
   before reminders, reminders before broadcasts. Inside one process a heap hands tokens to
@@ -22,10 +23,11 @@ priority lanes and provider pushback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,7 +150,8 @@ class PaceGate:
         self.factor = 1.0
         self.granted: dict[Lane, int] = dict.fromkeys(Lane, 0)
         self.regranted = 0  # grants exchanged for being stale (`ready`)
-        self._sent: deque[float] = deque()  # this process's sends of the last `WINDOW`
+        self._in_flight = 0  # this process's send requests under way
+        self._ended: deque[float] = deque()  # when its requests of the last `WINDOW` ended
         self._spacing = asyncio.Lock()
 
     @property
@@ -174,39 +177,50 @@ class PaceGate:
         self.granted[lane] += 1
         return Grant(lane, granted_at, place)
 
-    async def ready(self, grant: Grant) -> Grant:
-        """Right before the send's request: a grant that waited more than `stale_after`
-        (the process stalled) is exchanged for a fresh one at the head of its lane (its
-        token is not given back: the rate drops while this process cannot keep up, instead
-        of a backlog of granted sends leaving at once); then the send waits until this
-        process's sends of the last second number fewer than the rate. Returns the grant
-        the send goes on."""
+    @contextlib.asynccontextmanager
+    async def sending(self, grant: Grant) -> AsyncIterator[Grant]:
+        """Around the send's request, after the opt-out guard. A grant that waited more
+        than `stale_after` (the process stalled) is first exchanged for a fresh one at the
+        head of its lane (its token is not given back: the rate drops while this process
+        cannot keep up, instead of a backlog of granted sends leaving at once). Then the
+        request waits until this process has fewer than `rate` requests in flight or ended
+        within the last second, so however late a starved event loop lets them go, the
+        provider never sees more than the rate in any second (a request reaches it between
+        its start and its end). Yields the grant the send goes on."""
         for _ in range(MAX_REGRANTS):
             if self.clock.now() - grant.at <= self.stale_after:
                 break
             self.regranted += 1
             grant = await self.acquire(grant.lane, seq=grant.seq)
-        await self._within_window()
-        return grant
+        await self._admit()
+        try:
+            yield grant
+        finally:
+            self._in_flight -= 1
+            self._ended.append(self.clock.now())
 
-    async def _within_window(self) -> None:
-        """A sliding log of this process's sends: one goes only if the send `rate` sends ago
-        (at the current pushback factor) left more than `WINDOW` ago, so no 1-second window
-        holds more than the rate, however late the event loop lets the sends go (a late
-        loop releases what is due, not what it missed: nothing is banked). The bucket's
-        small burst spaces the grants within the second; this bounds what leaves."""
+    async def _admit(self) -> None:
+        """Wait (at most `max_wait`; then `PaceTimeout`) for room in the sliding window of
+        this process's requests: those in flight and those that ended within `WINDOW`.
+        The bucket's small burst spreads the grants over the second; this bounds what
+        reaches the provider. A late loop sends what is due, not what it missed."""
         async with self._spacing:  # one at a time, first come first served
-            for _ in range(100):  # bounded: a pass waits until the window has room
+            deadline = self.clock.now() + self.max_wait
+            while True:
                 cap = max(1, int(self.rate * self.factor))
+                interval = 1.0 / cap
                 now = self.clock.now()
-                while self._sent and (len(self._sent) > cap
-                                      or self._sent[0] <= now - WINDOW
-                                      or self._sent[0] > now + WINDOW):  # a clock set back
-                    self._sent.popleft()
-                if len(self._sent) < cap:
+                ended = self._ended
+                while ended and (len(ended) > cap or ended[0] <= now - WINDOW
+                                 or ended[0] > now + WINDOW):  # (or a clock set back)
+                    ended.popleft()
+                if self._in_flight + len(ended) < cap:
                     break
-                await self._sleep(max(0.001, self._sent[0] + WINDOW - now))
-            self._sent.append(self.clock.now())
+                if now > deadline:
+                    raise PaceTimeout()
+                room = ended[0] + WINDOW - now if ended else interval
+                await self._sleep(max(0.001, min(room, interval)))
+            self._in_flight += 1
 
     async def take(self, lane: Lane, want: int) -> tuple[int, float]:
         """Ask the bucket for up to `want` tokens for `lane`: (granted, seconds to wait)."""

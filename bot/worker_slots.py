@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 from bot.models import SendSms
 from bot.pace import Grant, PaceGate, ProviderPushback
@@ -87,22 +88,23 @@ class PacedSends:
         shared bucket and the text waits its turn again, instead of spending one of its
         tries (at most `MAX_PUSHBACKS` times; then a pushback counts like any error)."""
         for _ in range(MAX_PUSHBACKS):
-            ready = await self._wait_for_pace(effect)
+            pacing = await self._wait_for_pace(effect)
             try:
-                return await self.sender.send(effect, ready=ready)
+                return await self.sender.send(effect, pacing=pacing)
             except ProviderPushback as exc:
                 if self.pace is None:
                     raise
                 await self.pace.slow_down(str(exc))
-        return await self.sender.send(effect, ready=await self._wait_for_pace(effect))
+        return await self.sender.send(effect, pacing=await self._wait_for_pace(effect))
 
-    async def _wait_for_pace(self, effect: SendSms) -> Callable[[], Awaitable[Grant]] | None:
+    async def _wait_for_pace(self, effect: SendSms
+                             ) -> Callable[[], AbstractAsyncContextManager[Grant]] | None:
         """Wait for a token, without a slot meanwhile (`Slots.waiting_for_pace`). Returns
-        what the send awaits right before its request, after the opt-out guard: the
-        grant's re-check and this process's spacing (`PaceGate.ready`)."""
+        what the send enters around its request, after the opt-out guard: the grant's
+        re-check and this process's sliding window (`PaceGate.sending`)."""
         pace = self.pace
         if pace is None:
             return None
         async with self.slots.waiting_for_pace():
             grant = await pace.acquire(effect.lane)
-        return lambda: pace.ready(grant)
+        return lambda: pace.sending(grant)

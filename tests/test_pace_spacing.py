@@ -6,12 +6,14 @@ clock."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
+import pytest
 from redis.asyncio import Redis
 
 from bot.clock import FrozenClock
 from bot.models import Lane
-from bot.pace import Grant, PaceGate, bucket_burst
+from bot.pace import Grant, PaceGate, PaceTimeout, bucket_burst
 from tests.test_pace import gate
 
 RATE = 100.0
@@ -33,9 +35,8 @@ async def send_times(g: PaceGate, clock: FrozenClock, texts: int,
     times: list[float] = []
 
     async def one() -> None:
-        grant = await g.acquire(lane)
-        await g.ready(grant)
-        times.append(clock.now())
+        async with g.sending(await g.acquire(lane)):
+            times.append(clock.now())
 
     await asyncio.wait_for(asyncio.gather(*(one() for _ in range(texts))), timeout=30)
     return times
@@ -76,10 +77,12 @@ async def test_a_grant_that_waited_too_long_is_exchanged_for_a_fresh_one(
     clock = FrozenClock()
     g = gate(fake_redis, clock, RATE)
     grant = await g.acquire(Lane.REPLY)
-    assert (await g.ready(grant)) == grant and g.regranted == 0  # fresh: goes as it is
+    async with g.sending(grant) as sent:
+        assert sent == grant and g.regranted == 0  # fresh: goes as it is
     late = await g.acquire(Lane.REPLY)
     clock.advance(g.stale_after + 0.01)  # its sender's process stalled meanwhile
-    fresh = await g.ready(late)
+    async with g.sending(late) as fresh:
+        pass
     assert g.regranted == 1 and fresh.at > late.at and fresh.seq == late.seq
     assert g.granted[Lane.REPLY] == 3  # the stale token is spent, not given back
 
@@ -93,10 +96,28 @@ async def test_a_sender_back_from_a_stall_does_not_send_its_backlog_at_once(
     times: list[float] = []
 
     async def send(grant: Grant) -> None:
-        await g.ready(grant)
-        times.append(clock.now())
+        async with g.sending(grant):
+            times.append(clock.now())
 
     await asyncio.wait_for(asyncio.gather(*(send(grant) for grant in grants)), timeout=30)
     assert g.regranted == 150  # stale: each waited for a fresh token
     assert most_in_one_second(times) <= RATE
     assert most_in_window(sorted(times), 0.2) <= 20 + 20 + 1
+
+
+async def test_requests_still_in_flight_count_until_they_end(fake_redis: Redis) -> None:
+    """A request reaches the provider somewhere between its start and its end: one still
+    under way keeps its place in the window, so slow requests cannot let more than the rate
+    arrive within a second."""
+    clock = FrozenClock()
+    g = gate(fake_redis, clock, 10, burst=100, max_wait=3.0)
+    async with contextlib.AsyncExitStack() as under_way:
+        for _ in range(10):  # ten requests started, none answered yet
+            await under_way.enter_async_context(g.sending(await g.acquire(Lane.URGENT)))
+        clock.advance(5.0)  # long after they started: still in flight, still counted
+        grant = await g.acquire(Lane.URGENT)
+        with pytest.raises(PaceTimeout):
+            async with g.sending(grant):
+                pass
+    async with g.sending(await g.acquire(Lane.URGENT)):  # they ended: room once more
+        pass
