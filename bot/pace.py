@@ -151,6 +151,7 @@ class PaceGate:
         self.granted: dict[Lane, int] = dict.fromkeys(Lane, 0)
         self.regranted = 0  # grants exchanged for being stale (`ready`)
         self._in_flight = 0  # this process's send requests under way
+        self._unused: dict[int, float] = {}  # grants handed out, their request not started
         self._ended: deque[float] = deque()  # when its requests of the last `WINDOW` ended
         self._spacing = asyncio.Lock()
 
@@ -191,13 +192,29 @@ class PaceGate:
             if self.clock.now() - grant.at <= self.stale_after:
                 break
             self.regranted += 1
+            self._unused.pop(grant.seq, None)
             grant = await self.acquire(grant.lane, seq=grant.seq)
+        self._unused.pop(grant.seq, None)
         await self._admit()
         try:
             yield grant
         finally:
             self._in_flight -= 1
             self._ended.append(self.clock.now())
+
+    def _room(self) -> int:
+        """Requests this process may still start within the window: the rate, less those in
+        flight, those that ended within `WINDOW`, and grants not used yet (a grant never
+        used, its text refused by the guard, holds its place for `stale_after` at most)."""
+        now = self.clock.now()
+        for seq in [q for q, at in self._unused.items() if at < now - self.stale_after]:
+            del self._unused[seq]
+        cap = max(1, int(self.rate * self.factor))
+        ended = self._ended
+        while ended and (len(ended) > cap or ended[0] <= now - WINDOW
+                         or ended[0] > now + WINDOW):  # (or a clock set back)
+            ended.popleft()
+        return cap - self._in_flight - len(ended) - len(self._unused)
 
     async def _admit(self) -> None:
         """Wait (at most `max_wait`; then `PaceTimeout`) for room in the sliding window of
@@ -206,19 +223,12 @@ class PaceGate:
         reaches the provider. A late loop sends what is due, not what it missed."""
         async with self._spacing:  # one at a time, first come first served
             deadline = self.clock.now() + self.max_wait
-            while True:
-                cap = max(1, int(self.rate * self.factor))
-                interval = 1.0 / cap
+            while self._room() + len(self._unused) <= 0:
                 now = self.clock.now()
-                ended = self._ended
-                while ended and (len(ended) > cap or ended[0] <= now - WINDOW
-                                 or ended[0] > now + WINDOW):  # (or a clock set back)
-                    ended.popleft()
-                if self._in_flight + len(ended) < cap:
-                    break
                 if now > deadline:
                     raise PaceTimeout()
-                room = ended[0] + WINDOW - now if ended else interval
+                interval = 1.0 / max(1e-9, self.rate * self.factor)
+                room = self._ended[0] + WINDOW - now if self._ended else interval
                 await self._sleep(max(0.001, min(room, interval)))
             self._in_flight += 1
 
@@ -243,7 +253,11 @@ class PaceGate:
             if not self._heap:
                 return
             lane = Lane(self._heap[0].lane)
-            want = min(MAX_BATCH, sum(1 for w in self._heap if w.lane == lane))
+            room = self._room()
+            if room <= 0:  # this process's window is full: no token it could not use now
+                await self._sleep(min(MAX_POLL, 1.0 / max(1e-9, self.rate * self.factor)))
+                continue
+            want = min(MAX_BATCH, room, sum(1 for w in self._heap if w.lane == lane))
             try:
                 async with asyncio.timeout(5.0):
                     got, wait = await self.take(lane, want)
@@ -253,7 +267,9 @@ class PaceGate:
             while got > 0 and self._heap:
                 waiter = heapq.heappop(self._heap)
                 if not waiter.future.done():
-                    waiter.future.set_result(self.clock.now())
+                    now = self.clock.now()
+                    waiter.future.set_result(now)
+                    self._unused[waiter.seq] = now
                     got -= 1
             if got == 0 and wait > 0:
                 await self._sleep(min(MAX_POLL, wait))
