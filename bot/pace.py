@@ -8,9 +8,10 @@ priority lanes and provider pushback.
 - Leaving at the pace: a granted text is checked once more right before its request
   (`sending`). A grant that waited longer than `stale_after` (a stalled process) is
   exchanged for a fresh one at the head of its lane, and a request starts only while this
-  process's requests in flight or ended within the last second number fewer than the rate
-  (a sliding log), so a backlog of granted sends released by a CPU-starved event loop never
-  reaches the provider faster than the rate in any second.
+  process's requests in flight or started within the last second number fewer than the
+  rate (a sliding log; the pump takes no token the log has no room for), so a backlog of
+  granted sends released by a CPU-starved event loop does not reach the provider faster
+  than the rate in a second.
 - Lanes: a lane may only take a token while the bucket holds more than its reserve
   (`RESERVE`), so codes and STOP/HELP answers always find one before replies do, replies
   before reminders, reminders before broadcasts. Inside one process a heap hands tokens to
@@ -26,7 +27,6 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,7 +152,7 @@ class PaceGate:
         self.regranted = 0  # grants exchanged for being stale (`ready`)
         self._in_flight = 0  # this process's send requests under way
         self._unused: dict[int, float] = {}  # grants handed out, their request not started
-        self._ended: deque[float] = deque()  # when its requests of the last `WINDOW` ended
+        self._recent: list[float] = []  # when its recent requests' places are free again
         self._spacing = asyncio.Lock()
 
     @property
@@ -184,10 +184,11 @@ class PaceGate:
         than `stale_after` (the process stalled) is first exchanged for a fresh one at the
         head of its lane (its token is not given back: the rate drops while this process
         cannot keep up, instead of a backlog of granted sends leaving at once). Then the
-        request waits until this process has fewer than `rate` requests in flight or ended
-        within the last second, so however late a starved event loop lets them go, the
-        provider never sees more than the rate in any second (a request reaches it between
-        its start and its end). Yields the grant the send goes on."""
+        request waits until this process has fewer than `rate` requests in flight or
+        started within the last second, so however late a starved event loop lets them go,
+        the provider sees about the rate in any second at most (a request reaches it
+        between its start and its end: one delayed by the loop is still in flight, and
+        counted, when the next ones start). Yields the grant the send goes on."""
         for _ in range(MAX_REGRANTS):
             if self.clock.now() - grant.at <= self.stale_after:
                 break
@@ -196,29 +197,31 @@ class PaceGate:
             grant = await self.acquire(grant.lane, seq=grant.seq)
         self._unused.pop(grant.seq, None)
         await self._admit()
+        started = self.clock.now()
         try:
             yield grant
         finally:
             self._in_flight -= 1
-            self._ended.append(self.clock.now())
+            heapq.heappush(self._recent, max(self.clock.now(), started + WINDOW))
 
     def _room(self) -> int:
         """Requests this process may still start within the window: the rate, less those in
-        flight, those that ended within `WINDOW`, and grants not used yet (a grant never
-        used, its text refused by the guard, holds its place for `stale_after` at most)."""
+        flight, those that started within `WINDOW` (or ended, if they took longer), and
+        grants not used yet (a grant never used, its text refused by the guard, holds its
+        place for `stale_after` at most)."""
         now = self.clock.now()
         for seq in [q for q, at in self._unused.items() if at < now - self.stale_after]:
             del self._unused[seq]
         cap = max(1, int(self.rate * self.factor))
-        ended = self._ended
-        while ended and (len(ended) > cap or ended[0] <= now - WINDOW
-                         or ended[0] > now + WINDOW):  # (or a clock set back)
-            ended.popleft()
-        return cap - self._in_flight - len(ended) - len(self._unused)
+        recent = self._recent  # when each place is free again (a heap)
+        while recent and (len(recent) > cap or recent[0] <= now
+                          or recent[0] > now + 2 * WINDOW):  # (or a clock set back)
+            heapq.heappop(recent)
+        return cap - self._in_flight - len(recent) - len(self._unused)
 
     async def _admit(self) -> None:
         """Wait (at most `max_wait`; then `PaceTimeout`) for room in the sliding window of
-        this process's requests: those in flight and those that ended within `WINDOW`.
+        this process's requests: those in flight and those that started within `WINDOW`.
         The bucket's small burst spreads the grants over the second; this bounds what
         reaches the provider. A late loop sends what is due, not what it missed."""
         async with self._spacing:  # one at a time, first come first served
@@ -228,7 +231,7 @@ class PaceGate:
                 if now > deadline:
                     raise PaceTimeout()
                 interval = 1.0 / max(1e-9, self.rate * self.factor)
-                room = self._ended[0] + WINDOW - now if self._ended else interval
+                room = self._recent[0] - now if self._recent else interval
                 await self._sleep(max(0.001, min(room, interval)))
             self._in_flight += 1
 
