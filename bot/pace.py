@@ -210,7 +210,10 @@ class PaceGate:
         grants not used yet (a grant never used, its text refused by the guard, holds its
         place for `stale_after` at most)."""
         now = self.clock.now()
-        for seq in [q for q, at in self._unused.items() if at < now - self.stale_after]:
+        while self._unused:  # oldest first (granted in time order)
+            seq, at = next(iter(self._unused.items()))
+            if at >= now - self.stale_after:
+                break
             del self._unused[seq]
         cap = max(1, int(self.rate * self.factor))
         recent = self._recent  # when each place is free again (a heap)
