@@ -8,10 +8,9 @@ priority lanes and provider pushback.
 - Leaving at the pace: a granted text is checked once more right before its request
   (`sending`). A grant that waited longer than `stale_after` (a stalled process) is
   exchanged for a fresh one at the head of its lane, and a request starts only while this
-  process's requests in flight or started within the last second number fewer than the
-  rate (a sliding log; the pump takes no token the log has no room for), so a backlog of
-  granted sends released by a CPU-starved event loop does not reach the provider faster
-  than the rate in a second.
+  process's requests started within the last second number fewer than the rate (a sliding
+  log; the pump takes no token the log has no room for), so a backlog of granted sends
+  released by a CPU-starved event loop does not leave faster than the rate in a second.
 - Lanes: a lane may only take a token while the bucket holds more than its reserve
   (`RESERVE`), so codes and STOP/HELP answers always find one before replies do, replies
   before reminders, reminders before broadcasts. Inside one process a heap hands tokens to
@@ -150,9 +149,8 @@ class PaceGate:
         self.factor = 1.0
         self.granted: dict[Lane, int] = dict.fromkeys(Lane, 0)
         self.regranted = 0  # grants exchanged for being stale (`ready`)
-        self._in_flight = 0  # this process's send requests under way
         self._unused: dict[int, float] = {}  # grants handed out, their request not started
-        self._recent: list[float] = []  # when its recent requests' places are free again
+        self._recent: list[float] = []  # when this process's recent starts leave the log
         self._spacing = asyncio.Lock()
 
     @property
@@ -184,11 +182,10 @@ class PaceGate:
         than `stale_after` (the process stalled) is first exchanged for a fresh one at the
         head of its lane (its token is not given back: the rate drops while this process
         cannot keep up, instead of a backlog of granted sends leaving at once). Then the
-        request waits until this process has fewer than `rate` requests in flight or
-        started within the last second, so however late a starved event loop lets them go,
-        the provider sees about the rate in any second at most (a request reaches it
-        between its start and its end: one delayed by the loop is still in flight, and
-        counted, when the next ones start). Yields the grant the send goes on."""
+        request waits until this process has started fewer than `rate` requests within
+        the last second, so however late a starved event loop lets them go, it never
+        starts more than the rate in a second (the provider sees them a little later:
+        within a few more when the loop lags). Yields the grant the send goes on."""
         for _ in range(MAX_REGRANTS):
             if self.clock.now() - grant.at <= self.stale_after:
                 break
@@ -197,18 +194,12 @@ class PaceGate:
             grant = await self.acquire(grant.lane, seq=grant.seq)
         self._unused.pop(grant.seq, None)
         await self._admit()
-        started = self.clock.now()
-        try:
-            yield grant
-        finally:
-            self._in_flight -= 1
-            heapq.heappush(self._recent, max(self.clock.now(), started + WINDOW))
+        yield grant
 
     def _room(self) -> int:
-        """Requests this process may still start within the window: the rate, less those in
-        flight, those that started within `WINDOW` (or ended, if they took longer), and
-        grants not used yet (a grant never used, its text refused by the guard, holds its
-        place for `stale_after` at most)."""
+        """Requests this process may still start within the window: the rate, less those
+        started within `WINDOW` and grants not used yet (a grant never used, its text
+        refused by the guard, holds its place for `stale_after` at most)."""
         now = self.clock.now()
         while self._unused:  # oldest first (granted in time order)
             seq, at = next(iter(self._unused.items()))
@@ -216,17 +207,18 @@ class PaceGate:
                 break
             del self._unused[seq]
         cap = max(1, int(self.rate * self.factor))
-        recent = self._recent  # when each place is free again (a heap)
+        recent = self._recent  # when each recent start's place is free again (a heap)
         while recent and (len(recent) > cap or recent[0] <= now
                           or recent[0] > now + 2 * WINDOW):  # (or a clock set back)
             heapq.heappop(recent)
-        return cap - self._in_flight - len(recent) - len(self._unused)
+        return cap - len(recent) - len(self._unused)
 
     async def _admit(self) -> None:
-        """Wait (at most `max_wait`; then `PaceTimeout`) for room in the sliding window of
-        this process's requests: those in flight and those that started within `WINDOW`.
-        The bucket's small burst spreads the grants over the second; this bounds what
-        reaches the provider. A late loop sends what is due, not what it missed."""
+        """Wait (at most `max_wait`; then `PaceTimeout`) for room in the sliding log of
+        this process's request starts within `WINDOW`. The bucket's small burst spreads the
+        grants over the second; this bounds what leaves. A late loop sends what is due, not
+        what it missed. (Counting requests until they end made the bound exact at the
+        provider but cost the rate its requests' latency: docs/performance.md.)"""
         async with self._spacing:  # one at a time, first come first served
             deadline = self.clock.now() + self.max_wait
             while self._room() + len(self._unused) <= 0:
@@ -236,7 +228,7 @@ class PaceGate:
                 interval = 1.0 / max(1e-9, self.rate * self.factor)
                 room = self._recent[0] - now if self._recent else interval
                 await self._sleep(max(0.001, min(room, interval)))
-            self._in_flight += 1
+            heapq.heappush(self._recent, self.clock.now() + WINDOW)
 
     async def take(self, lane: Lane, want: int) -> tuple[int, float]:
         """Ask the bucket for up to `want` tokens for `lane`: (granted, seconds to wait)."""

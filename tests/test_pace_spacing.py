@@ -6,14 +6,12 @@ clock."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
-import pytest
 from redis.asyncio import Redis
 
 from bot.clock import FrozenClock
 from bot.models import Lane
-from bot.pace import Grant, PaceGate, PaceTimeout, bucket_burst
+from bot.pace import Grant, PaceGate, bucket_burst, pace_key
 from tests.test_pace import gate
 
 RATE = 100.0
@@ -105,17 +103,22 @@ async def test_a_sender_back_from_a_stall_does_not_send_its_backlog_at_once(
     assert most_in_window(sorted(times), 0.2) <= 20 + 20 + 1
 
 
-async def test_requests_still_in_flight_count_until_they_end(fake_redis: Redis) -> None:
-    """A request reaches the provider somewhere between its start and its end: one still
-    under way keeps its place in the window, so slow requests cannot let more than the rate
-    arrive within a second."""
+async def test_no_token_is_taken_while_the_last_second_is_full(fake_redis: Redis) -> None:
+    """Ten requests started at rate 10: the next token is not even taken from the shared
+    bucket (another worker may use it) until the first start is a second old."""
     clock = FrozenClock()
-    g = gate(fake_redis, clock, 10, burst=100, max_wait=3.0)
-    async with contextlib.AsyncExitStack() as under_way:
-        for _ in range(10):  # ten requests started, none answered yet
-            await under_way.enter_async_context(g.sending(await g.acquire(Lane.URGENT)))
-        clock.advance(5.0)  # long after they started: still in flight, still counted
-        with pytest.raises(PaceTimeout):  # no token is taken that could not be used now
-            await g.acquire(Lane.URGENT)
-    async with g.sending(await g.acquire(Lane.URGENT)):  # they ended: room once more
-        pass
+
+    async def turn(seconds: float) -> None:  # time stands still until the test moves it
+        await asyncio.sleep(0)
+
+    g = PaceGate(fake_redis, pace_key("ct"), 10, clock=clock, burst=100, sleep=turn)
+    for _ in range(10):
+        async with g.sending(await g.acquire(Lane.URGENT)):
+            pass
+    waiting = asyncio.create_task(g.acquire(Lane.URGENT))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not waiting.done() and g.granted[Lane.URGENT] == 10
+    clock.advance(1.0)
+    await asyncio.wait_for(waiting, timeout=5)
+    assert g.granted[Lane.URGENT] == 11
