@@ -114,7 +114,7 @@ class Outbox:
         for stream in streams:
             if len(out) >= count:
                 break
-            ids = frozenset(i for st, i in running if st is stream)
+            ids = frozenset(i for st, i in running if st == stream)
             out += await self._claim(shard, stream, consumer, idle_ms, count - len(out), ids)
         return out
 
@@ -143,7 +143,7 @@ class Outbox:
         out: list[Entry] = []
         for stream in STREAMS:
             out += await self._take_over(shard, stream, consumer,
-                                         {i for st, i in skip if st is stream}, limit)
+                                         {i for st, i in skip if st == stream}, limit)
         return out
 
     async def _take_over(self, shard: int, stream: Stream, consumer: str, skip: set[str],
