@@ -22,6 +22,7 @@ from bot.phone import mask
 from bot.redis_conn import RedisClient
 from bot.runtime import Runtime, open_runtime
 from bot.store import Keys
+from bot.store.lanes import stream_of
 from bot.upstream import Upstreams
 
 #: How far before its dead-lettering a send may have gone out (its tries and backoff).
@@ -109,7 +110,7 @@ class DeadLetters:
         shard = int(letter_id.split("-", 1)[0])
         payload = "[" + letter.effect.model_dump_json() + "]"
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.keys.outbox(shard), {"e": payload})
+            pipe.xadd(self.keys.outbox(shard, stream_of([letter.effect])), {"e": payload})
             pipe.xdel(self.keys.dead(shard), letter_id.split("-", 1)[1])
             await pipe.execute()
         return Replay.QUEUED

@@ -2,8 +2,15 @@
 priority lanes and provider pushback.
 
 - The bucket is one hash on one hash-tagged key (`{pace}`), refilled at `SMS_RATE` tokens a
-  second up to a burst of one second's worth (at least 2), and taken from by a Lua script,
-  so any number of workers together never exceed the rate.
+  second up to a small burst (`BURST_SECONDS` worth, at least 2: tokens are granted spread
+  over the second, not a second's worth at once), and taken from by a Lua script, so any
+  number of workers together never exceed the rate.
+- Leaving at the pace: a granted text is checked once more right before its request
+  (`sending`). A grant that waited longer than `stale_after` (a stalled process) is
+  exchanged for a fresh one at the head of its lane, and a request starts only while this
+  process's requests started within the last second number fewer than the rate (a sliding
+  log; the pump takes no token the log has no room for), so a backlog of granted sends
+  released by a CPU-starved event loop does not leave faster than the rate in a second.
 - Lanes: a lane may only take a token while the bucket holds more than its reserve
   (`RESERVE`), so codes and STOP/HELP answers always find one before replies do, replies
   before reminders, reminders before broadcasts. Inside one process a heap hands tokens to
@@ -16,9 +23,10 @@ priority lanes and provider pushback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +45,11 @@ RESERVE: dict[Lane, float] = {Lane.URGENT: 0.0, Lane.REPLY: 0.1, Lane.REMINDER: 
 the lanes before it: a few tokens are enough, and a large reserve would only stall a fast
 sender after a pushback empties the bucket."""
 RESERVE_BASE = 10.0
+BURST_SECONDS = 0.2  # the bucket holds this many seconds' worth of tokens (at least 2)
+STALE_TICKS = 50.0  # a grant older than this many intervals (1/rate) is exchanged
+STALE_MIN = 1.0  # seconds: but never sooner (a loaded event loop lags by tenths of one)
+MAX_REGRANTS = 1  # stale grants exchanged for one send before it goes anyway
+WINDOW = 1.0  # seconds: this process's sends in any such window stay within the rate
 MIN_FACTOR = 0.05
 RECOVER_SECONDS = 10.0
 MAX_BATCH = 50
@@ -95,25 +108,36 @@ class PaceTimeout(SendError):
         super().__init__("no send token within the wait bound", retryable=True)
 
 
+@dataclass(frozen=True)
+class Grant:
+    """A token handed to one send: its lane, when it was granted, and its place in line."""
+
+    lane: Lane
+    at: float
+    seq: int
+
+
 @dataclass(order=True)
 class _Waiter:
     lane: int
     seq: int
-    future: asyncio.Future[None] = field(compare=False)
+    future: asyncio.Future[float] = field(compare=False)  # the grant's time
 
 
 class PaceGate:
     """This process's door to the shared bucket: `await gate.acquire(lane)` before a send."""
 
     def __init__(self, redis: RedisClient, key: str, rate: float, *, clock: Clock | None = None,
-                 max_wait: float = 300.0,
+                 max_wait: float = 300.0, burst: float | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.redis = redis
         self.key = key
         self.rate = rate
-        # One second's worth, and at least 2: with less, a lane with a reserve could never
-        # find a whole token above it (the bulk lane needs a full bucket at 2).
-        self.burst = max(2.0, rate)
+        # A few intervals' worth, and at least 2: with less, a lane with a reserve could
+        # never find a whole token above it (the bulk lane needs a full bucket at 2). A full
+        # second's worth let a rested bucket send 2 x rate in its first second.
+        self.burst = burst if burst is not None else bucket_burst(rate)
+        self.stale_after = max(STALE_MIN, STALE_TICKS / rate)
         self.clock = clock or SystemClock()
         self.max_wait = max_wait
         self._sleep = sleep  # tests pass one that moves their clock instead
@@ -124,19 +148,25 @@ class PaceGate:
         self._pump: asyncio.Task[None] | None = None
         self.factor = 1.0
         self.granted: dict[Lane, int] = dict.fromkeys(Lane, 0)
+        self.regranted = 0  # grants exchanged for being stale (`ready`)
+        self._unused: dict[int, float] = {}  # grants handed out, their request not started
+        self._recent: list[float] = []  # when this process's recent starts leave the log
+        self._spacing = asyncio.Lock()
 
     @property
     def waiting(self) -> int:
         return sum(1 for w in self._heap if not w.future.done())
 
-    async def acquire(self, lane: Lane) -> None:
-        """Wait (at most `max_wait`) for a token this lane may take; `PaceTimeout` after."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._heap, _Waiter(int(lane), next(self._seq), future))
+    async def acquire(self, lane: Lane, *, seq: int | None = None) -> Grant:
+        """Wait (at most `max_wait`) for a token this lane may take; `PaceTimeout` after.
+        `seq`: a place in line kept from an earlier grant (see `ready`)."""
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        place = next(self._seq) if seq is None else seq
+        heapq.heappush(self._heap, _Waiter(int(lane), place, future))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._run_pump(), name="pace-pump")
         try:
-            await asyncio.wait_for(asyncio.shield(future), timeout=self.max_wait)
+            granted_at = await asyncio.wait_for(asyncio.shield(future), timeout=self.max_wait)
         except TimeoutError:
             future.cancel()
             raise PaceTimeout() from None
@@ -144,6 +174,61 @@ class PaceGate:
             future.cancel()
             raise
         self.granted[lane] += 1
+        return Grant(lane, granted_at, place)
+
+    @contextlib.asynccontextmanager
+    async def sending(self, grant: Grant) -> AsyncIterator[Grant]:
+        """Around the send's request, after the opt-out guard. A grant that waited more
+        than `stale_after` (the process stalled) is first exchanged for a fresh one at the
+        head of its lane (its token is not given back: the rate drops while this process
+        cannot keep up, instead of a backlog of granted sends leaving at once). Then the
+        request waits until this process has started fewer than `rate` requests within
+        the last second, so however late a starved event loop lets them go, it never
+        starts more than the rate in a second (the provider sees them a little later:
+        within a few more when the loop lags). Yields the grant the send goes on."""
+        for _ in range(MAX_REGRANTS):
+            if self.clock.now() - grant.at <= self.stale_after:
+                break
+            self.regranted += 1
+            self._unused.pop(grant.seq, None)
+            grant = await self.acquire(grant.lane, seq=grant.seq)
+        self._unused.pop(grant.seq, None)
+        await self._admit()
+        yield grant
+
+    def _room(self) -> int:
+        """Requests this process may still start within the window: the rate, less those
+        started within `WINDOW` and grants not used yet (a grant never used, its text
+        refused by the guard, holds its place for `stale_after` at most)."""
+        now = self.clock.now()
+        while self._unused:  # oldest first (granted in time order)
+            seq, at = next(iter(self._unused.items()))
+            if at >= now - self.stale_after:
+                break
+            del self._unused[seq]
+        cap = max(1, int(self.rate * self.factor))
+        recent = self._recent  # when each recent start's place is free again (a heap)
+        while recent and (len(recent) > cap or recent[0] <= now
+                          or recent[0] > now + 2 * WINDOW):  # (or a clock set back)
+            heapq.heappop(recent)
+        return cap - len(recent) - len(self._unused)
+
+    async def _admit(self) -> None:
+        """Wait (at most `max_wait`; then `PaceTimeout`) for room in the sliding log of
+        this process's request starts within `WINDOW`. The bucket's small burst spreads the
+        grants over the second; this bounds what leaves. A late loop sends what is due, not
+        what it missed. (Counting requests until they end made the bound exact at the
+        provider but cost the rate its requests' latency: docs/performance.md.)"""
+        async with self._spacing:  # one at a time, first come first served
+            deadline = self.clock.now() + self.max_wait
+            while self._room() + len(self._unused) <= 0:
+                now = self.clock.now()
+                if now > deadline:
+                    raise PaceTimeout()
+                interval = 1.0 / max(1e-9, self.rate * self.factor)
+                room = self._recent[0] - now if self._recent else interval
+                await self._sleep(max(0.001, min(room, interval)))
+            heapq.heappush(self._recent, self.clock.now() + WINDOW)
 
     async def take(self, lane: Lane, want: int) -> tuple[int, float]:
         """Ask the bucket for up to `want` tokens for `lane`: (granted, seconds to wait)."""
@@ -166,7 +251,11 @@ class PaceGate:
             if not self._heap:
                 return
             lane = Lane(self._heap[0].lane)
-            want = min(MAX_BATCH, sum(1 for w in self._heap if w.lane == lane))
+            room = self._room()
+            if room <= 0:  # this process's window is full: no token it could not use now
+                await self._sleep(min(MAX_POLL, 1.0 / max(1e-9, self.rate * self.factor)))
+                continue
+            want = min(MAX_BATCH, room, sum(1 for w in self._heap if w.lane == lane))
             try:
                 async with asyncio.timeout(5.0):
                     got, wait = await self.take(lane, want)
@@ -176,10 +265,17 @@ class PaceGate:
             while got > 0 and self._heap:
                 waiter = heapq.heappop(self._heap)
                 if not waiter.future.done():
-                    waiter.future.set_result(None)
+                    now = self.clock.now()
+                    waiter.future.set_result(now)
+                    self._unused[waiter.seq] = now
                     got -= 1
             if got == 0 and wait > 0:
                 await self._sleep(min(MAX_POLL, wait))
+
+
+def bucket_burst(rate: float) -> float:
+    """The bucket's default burst: `BURST_SECONDS` worth of tokens, at least 2."""
+    return max(2.0, rate * BURST_SECONDS)
 
 
 def pace_key(prefix: str) -> str:

@@ -1,12 +1,13 @@
 """Which outbox shards a worker reads: each shard by exactly one worker at a time.
 
-A phone's effects sit in one shard's stream, in order. Two workers reading the same stream
-could each take one of a phone's entries and send them out of order; one reader per shard
-cannot. So workers split the shards through leases in Redis: a live worker holds about
-`shards / workers` of them, renews them well within their TTL, hands extras back (after
-finishing what it took from them) when another worker joins, and takes over a dead
-worker's shards when their leases lapse. Chosen over a per-phone lock, which costs a round
-trip per entry and still lets a later entry's lock be taken before an earlier one's.
+A phone's effects sit in one shard's streams (one per lane class, `bot.store.lanes`), in
+order within each. Two workers reading the same stream could each take one of a phone's
+entries and send them out of order; one reader per shard cannot. So workers split the
+shards through leases in Redis: a live worker holds about `shards / workers` of them,
+renews them well within their TTL, hands extras back (after finishing what it took from
+them) when another worker joins, and takes over a dead worker's shards when their leases
+lapse. Chosen over a per-phone lock, which costs a round trip per entry and still lets a
+later entry's lock be taken before an earlier one's.
 """
 
 from __future__ import annotations

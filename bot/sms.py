@@ -8,6 +8,8 @@ auto-responder), whatever the engine asked for.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, TextIO
@@ -84,8 +86,12 @@ class GuardedSender:
         self.consent = consent
         self.metrics = metrics
 
-    async def send(self, effect: SendSms) -> Refused | str:
-        """Send `effect`, or say why it was refused (a refusal is final, not an error)."""
+    async def send(self, effect: SendSms, *,
+                   pacing: Callable[[], AbstractAsyncContextManager[object]] | None = None
+                   ) -> Refused | str:
+        """Send `effect`, or say why it was refused (a refusal is final, not an error).
+        `pacing` is entered after the checks, around the request (the carrier's pace:
+        `bot.pace.PaceGate.sending`)."""
         phone = effect.phone
         # One round trip for both checks (opt-out first: a refused text is not counted).
         count = await self.consent.admit_send(phone, effect.body, LOOP_WINDOW,
@@ -100,4 +106,7 @@ class GuardedSender:
             log.warning("send refused", phone=phone, reason="loop guard", effect=effect.id,
                         limit=f"{LOOP_LIMIT} in {LOOP_WINDOW}s")
             return Refused.LOOP
-        return await self.sender.send(phone, effect.body, idempotency_key=effect.id)
+        if pacing is None:
+            return await self.sender.send(phone, effect.body, idempotency_key=effect.id)
+        async with pacing():
+            return await self.sender.send(phone, effect.body, idempotency_key=effect.id)

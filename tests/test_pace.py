@@ -53,7 +53,7 @@ async def test_two_workers_share_one_rate_real_redis(real_redis: Redis, key_pref
 
 
 async def test_lanes_leave_a_reserve_for_the_lanes_before_them(fake_redis: Redis) -> None:
-    g = gate(fake_redis, FrozenClock(), 10)  # burst 10
+    g = gate(fake_redis, FrozenClock(), 10, burst=10)
     assert (await g.take(Lane.BULK, 100))[0] == 5  # leaves half
     assert (await g.take(Lane.REMINDER, 100))[0] == 2  # leaves 3
     assert (await g.take(Lane.REPLY, 100))[0] == 2  # leaves 1
@@ -90,7 +90,7 @@ async def test_no_token_within_the_bound_is_a_retryable_timeout(fake_redis: Redi
 
 async def test_pushback_halves_the_rate_then_it_recovers(fake_redis: Redis) -> None:
     clock = FrozenClock()
-    g = gate(fake_redis, clock, 10)
+    g = gate(fake_redis, clock, 10, burst=10)
     await g.slow_down("429")
     assert g.factor == 0.5
     clock.advance(1.0)

@@ -22,6 +22,7 @@ from bot.flow import FlowSet
 from bot.models import Conversation, Inbound
 from bot.store import ConversationStore, Keys
 from bot.store.conversations import decode
+from bot.store.lanes import STREAMS
 from bot.store.scripts import COMMIT
 
 BATCH = 1000
@@ -103,7 +104,8 @@ def _text(value: bytes | str) -> str:
 
 async def _trim_outboxes(client: Redis, keys: Keys) -> None:
     for shard in keys.all_shards():
-        await client.xtrim(keys.outbox(shard), maxlen=0)
+        for stream in STREAMS:
+            await client.xtrim(keys.outbox(shard, stream), maxlen=0)
 
 
 async def measure(url: str, flows: FlowSet, keyword: str, count: int) -> dict[str, Any]:

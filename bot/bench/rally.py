@@ -26,15 +26,11 @@ from typing import Any
 from bot.bench.phases import Cores, percentiles, phone, sid
 from bot.bench.procs import http_get, http_post, run_loadgen
 from bot.bench.stack import TOKEN, Sandbox, Server
+from bot.pace import bucket_burst
 
 YES_AFTER = 1.0  # a YES comes at least this long after its phone's JOIN
 QUESTION_SLACK = 2.0  # with a rate: after the phone's question can have arrived, plus this
 POLL = 0.5
-
-
-def bucket_burst(rate: float) -> float:
-    """The shared bucket's burst (`bot.pace.PaceGate`): one second's worth, at least 2."""
-    return max(2.0, rate)
 
 
 def build_texts(phones: int, yes: int, seconds: float, keyword: str,

@@ -15,6 +15,7 @@ from bot.models import Conversation, FireTimer, SetTimer, Step
 from bot.redis_conn import RedisClient
 from bot.store.consent import ConsentStore
 from bot.store.keys import GROUP, Keys
+from bot.store.lanes import Stream, stream_of
 from bot.store.scriptcalls import AutoPipeline, call_many
 from bot.store.scripts import COMMIT
 
@@ -72,6 +73,7 @@ class Ack:
 
     shard: int
     entry_id: str
+    stream: Stream = Stream.NORMAL
 
 
 @dataclass(frozen=True)
@@ -173,10 +175,12 @@ class ConversationStore:
         consent = self.consent.commit_write(phone, before.opted_out, conv.opted_out,
                                             step.consent, was_by=before.optout_by,
                                             by=conv.optout_by)
-        keys = [k.conversation(phone), k.seen(phone, dedup or "-"), k.outbox(shard),
-                k.timers(shard), k.ignored(shard), *consent.keys]
+        keys = [k.conversation(phone), k.seen(phone, dedup or "-"),
+                k.outbox(shard, stream_of(queued)), k.timers(shard), k.ignored(shard),
+                *consent.keys]
         records_keys, records_args = self._records_part(before, step)
-        return keys + records_keys, args + consent.args + records_args
+        acked = k.outbox(shard, ack.stream if ack else Stream.NORMAL)
+        return keys + records_keys + [acked], args + consent.args + records_args
 
     def _records_part(self, before: Conversation, step: Step) -> tuple[list[str], list[Any]]:
         """The commit script's records part: the funnel counters this step adds and what it

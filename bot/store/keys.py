@@ -11,6 +11,8 @@ import hashlib
 import zlib
 from dataclasses import dataclass
 
+from bot.store.lanes import Stream
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -45,7 +47,11 @@ class Keys:
         digest = hashlib.blake2b(body.encode(), digest_size=8).hexdigest()
         return f"{self.prefix}:loop:{self.tag(self.shard(phone))}:{phone}:{digest}"
 
-    def outbox(self, shard: int) -> str:
+    def outbox(self, shard: int, stream: Stream = Stream.NORMAL) -> str:
+        """One of a shard's outbox streams (`bot.store.lanes`): the normal one keeps the key
+        it had before the lanes, so an upgrade reads what was already queued."""
+        if stream == Stream.URGENT:
+            return f"{self.prefix}:outbox:{self.tag(shard)}:urgent"
         return f"{self.prefix}:outbox:{self.tag(shard)}"
 
     def timers(self, shard: int) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 #: conversation). On a clash it answers what it found, {'conflict', value or '', opt-out
 #: flag exists, flag value or ''}, so the caller can step again without another read. The
 #: flag's value says who opted the phone out ('1' us, 'carrier', 'provider').
-#: KEYS: conv, seen, outbox, timers, ignored, then the consent part: optout, consent
+#: KEYS: conv, seen, outbox (the stream of the entry's lane, `bot.store.lanes`), timers,
+#:       ignored, then the consent part: optout, consent
 #: ARGV: expected_version, new_value, ttl, seen_ttl, use_seen, effects_json, ignored_json,
 #:       ack_group, ack_id, n_timers, (score, member)...,
 #:       then the consent part (`ConsentStore.commit_write`): expected_optout ('1'/'0'),
@@ -17,7 +18,8 @@ from __future__ import annotations
 #:       hash only), funnel_ttl,
 #:       sub_op ('in'/'out'/'upd'/''), phone, profile ('flow|lang|campaign|zip|state'),
 #:       n_disclosures, (id, opt-in text)... (kept once: KEY disclosures; KEY subscriber
-#:       count: how many phones the shard's subscriber hashes hold)
+#:       count: how many phones the shard's subscriber hashes hold); last (KEYS[13]) the
+#:       outbox stream of the entry to acknowledge (may be another lane's than the new one)
 #: It also counts the step into the funnel (KEYS funnel_day, funnel_total) and keeps the
 #: subscriber index (KEY subscribers: the phone's bucket of opted-in phones and profiles), so
 #: the numbers can never drift from what the conversations did.
@@ -27,8 +29,8 @@ local version = 0
 if cur then version = tonumber(string.match(cur, '^(%d+)|')) end
 if ARGV[5] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   if ARGV[9] ~= '' then
-    redis.call('XACK', KEYS[3], ARGV[8], ARGV[9])
-    redis.call('XDEL', KEYS[3], ARGV[9])
+    redis.call('XACK', KEYS[13], ARGV[8], ARGV[9])
+    redis.call('XDEL', KEYS[13], ARGV[9])
   end
   return 'dup'
 end
@@ -43,8 +45,8 @@ if ARGV[5] == '1' then redis.call('SET', KEYS[2], '1', 'EX', ARGV[4]) end
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[3], '*', 'e', ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('XADD', KEYS[5], 'MAXLEN', '~', '10000', '*', 't', ARGV[7]) end
 if ARGV[9] ~= '' then
-  redis.call('XACK', KEYS[3], ARGV[8], ARGV[9])
-  redis.call('XDEL', KEYS[3], ARGV[9])
+  redis.call('XACK', KEYS[13], ARGV[8], ARGV[9])
+  redis.call('XDEL', KEYS[13], ARGV[9])
 end
 for j = 1, n_timers do
   redis.call('ZADD', KEYS[4], ARGV[9 + 2 * j], ARGV[10 + 2 * j])

@@ -60,18 +60,19 @@ def test_per_second_finds_the_busiest_window_whatever_its_alignment() -> None:
     check = per_second(steady + squeeze, rate)
     assert check["max_sliding_second"] >= 12  # seen although no whole second holds 12
     assert check["max_aligned_second"] < check["max_sliding_second"]
-    assert check["within_bound"]  # <= rate + burst (10 + 10)
+    assert check["within_bound"]  # <= rate + burst (10 + 2)
     assert not check["within_steady"]  # > rate + 1 after the first second
     assert per_second(steady, rate)["within_steady"]
 
 
 def test_a_full_bucket_may_empty_in_the_first_second_only() -> None:
-    rate = 10.0
-    first = [0.0 + i * 0.01 for i in range(20)]  # burst (10) + a second's refill
-    check = per_second(first + [1.5 + i / 10 for i in range(10)], rate)
-    assert check["max_sliding_second"] == 20 and check["within_bound"]
+    rate = 100.0  # burst: 0.2 s worth (20 tokens)
+    first = [0.0 + i * 0.001 for i in range(120)]  # burst (20) + a second's refill
+    check = per_second(first + [1.5 + i / 100 for i in range(100)], rate)
+    assert check["burst"] == 20
+    assert check["max_sliding_second"] == 120 and check["within_bound"]
     assert check["within_steady"]
-    assert not per_second([i * 0.01 for i in range(21)], rate)["within_bound"]
+    assert not per_second([i * 0.001 for i in range(121)], rate)["within_bound"]
 
 
 def test_with_a_rate_a_yes_comes_after_its_phone_can_have_had_the_question() -> None:
