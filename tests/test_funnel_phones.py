@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.funnel import day_of
+from bot.funnel import day_of, decode_profile
 from bot.stats import StatsReader, format_report
+from bot.store.subscribers import SubscriberIndex
 from tests.apphelpers import Bot, start_bot, text
 from tests.conftest import make_settings
 from tests.test_advocacy import REAL_LOOKING, Voter, start, walk_to_code
@@ -105,3 +106,23 @@ async def test_a_conversation_stored_before_the_record_counts_from_empty(
     assert stored is not None and b'"m":"' in stored
     total = (await numbers(bot, "total")).flows["join"]
     assert total.states == {"confirmed": 1} and total.milestones == {"opted_in": 1}
+
+
+async def test_a_start_after_a_stop_rejoins_the_flow_it_left(
+        aiohttp_client: Any, aiohttp_server: Any) -> None:
+    """The subscriber index (what `--to flow:NAME` broadcasts select) and the funnel put a
+    re-subscribed phone back under the flow it stopped in, not under "-"."""
+    bot, client, _ = await start_bot(aiohttp_client, aiohttp_server, make_settings())
+    await says(bot, client, PHONE, "JOIN", "YES", "STOP")
+    keys, redis = bot.runtime.keys, bot.runtime.redis
+    assert await redis.hget(keys.subscribers(PHONE), PHONE) is None
+    index = SubscriberIndex(redis, keys)
+    assert [p async for p, _ in index.scan()] == [] and await index.count() == 0
+    bot.clock.advance(86400)
+    await says(bot, client, PHONE, "START")
+    stored = await redis.hget(keys.subscribers(PHONE), PHONE)
+    assert stored is not None and decode_profile(stored.decode())["flow"] == "join"
+    today = await numbers(bot, day_of(bot.clock.now()))
+    assert today.flows["join"].milestones == {"opted_in": 1}
+    assert "-" not in today.flows
+    assert [p async for p, _ in index.scan()] == [PHONE] and await index.count() == 1

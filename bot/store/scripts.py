@@ -21,7 +21,8 @@ from __future__ import annotations
 #:       count: how many phones the shard's subscriber hashes hold); last (KEYS[13]) the
 #:       outbox stream of the entry to acknowledge (may be another lane's than the new one)
 #: It also counts the step into the funnel (KEYS funnel_day, funnel_total) and keeps the
-#: subscriber index (KEY subscribers: the phone's bucket of opted-in phones and profiles), so
+#: subscriber index (KEY subscribers: the phone's bucket of opted-in phones and profiles;
+#: an opt-out keeps the last profile as `~phone`, which a later opt-in merges back), so
 #: the numbers can never drift from what the conversations did.
 COMMIT = """
 local cur = redis.call('GET', KEYS[1])
@@ -75,7 +76,10 @@ if n > 0 then
     if day_only then f = string.sub(f, 2) end
     if string.sub(f, 2, 4) == '|?|' then
       -- a consent change outside any flow: count it under what the subscriber joined
-      if joined == nil then joined = places(redis.call('HGET', KEYS[10], phone) or '') end
+      if joined == nil then
+        joined = places(redis.call('HGET', KEYS[10], phone)
+                        or redis.call('HGET', KEYS[10], '~' .. phone) or '')
+      end
       local owner = joined[1]
       if string.sub(f, 1, 1) == 'c' then owner = joined[3] end
       if owner and owner ~= '' then
@@ -94,8 +98,20 @@ if n > 0 then
   redis.call('EXPIRE', KEYS[8], ARGV[i + n + 1])
 end
 if op == 'out' then
+  -- kept as '~phone' (never a broadcast's), so a later START rejoins what the phone had
+  local had = redis.call('HGET', KEYS[10], phone)
+  if had then redis.call('HSET', KEYS[10], '~' .. phone, had) end
   redis.call('DECRBY', KEYS[12], redis.call('HDEL', KEYS[10], phone))
 elseif op == 'in' then
+  local kept = redis.call('HGET', KEYS[10], '~' .. phone)
+  if kept then
+    local have, given = places(kept), places(profile)
+    for k = 1, #given do
+      if given[k] ~= '' then have[k] = given[k] end
+    end
+    profile = string.gsub(table.concat(have, '|'), '|+$', '')
+    redis.call('HDEL', KEYS[10], '~' .. phone)
+  end
   redis.call('INCRBY', KEYS[12], redis.call('HSET', KEYS[10], phone, profile))
 elseif op == 'upd' then
   local cur = redis.call('HGET', KEYS[10], phone)

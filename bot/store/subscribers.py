@@ -1,7 +1,8 @@
 """The subscriber index: who broadcasts may go to, read back (the commit script writes it).
 
 Small hashes (`Keys.sub_buckets` per shard), `phone -> "flow|lang|campaign|zip|state"`
-(`bot.funnel` encodes it), and a count per shard: a field of a small shared hash costs far
+(`bot.funnel` encodes it; an opted-out phone's last one kept as `~phone`), and a count per
+shard: a field of a small shared hash costs far
 less memory than a key per subscriber, which keeps an opted-in conversation within the
 1 KiB budget.
 """
@@ -14,6 +15,11 @@ from typing import Any
 from bot.funnel import decode_profile
 from bot.redis_conn import RedisClient
 from bot.store.keys import Keys
+
+
+#: Prefix of a field that keeps an opted-out phone's last profile (`~+1555...`), so a START
+#: rejoins its flow and campaign; never a subscriber, never a broadcast's.
+STOPPED = "~"
 
 
 def _s(value: Any) -> str:
@@ -47,7 +53,8 @@ class SubscriberIndex:
         for shard in self.keys.all_shards():
             for bucket in self.keys.subscriber_buckets(shard):
                 async for phone, raw in self.redis.hscan_iter(bucket, count=500):
-                    yield _s(phone), decode_profile(_s(raw))
+                    if not _s(phone).startswith(STOPPED):
+                        yield _s(phone), decode_profile(_s(raw))
 
     async def count(self) -> int:
         async with self.redis.pipeline(transaction=False) as pipe:
