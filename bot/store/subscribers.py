@@ -16,7 +16,6 @@ from bot.funnel import decode_profile
 from bot.redis_conn import RedisClient
 from bot.store.keys import Keys
 
-
 #: Prefix of a field that keeps an opted-out phone's last profile (`~+1555...`), so a START
 #: rejoins its flow and campaign; never a subscriber, never a broadcast's.
 STOPPED = "~"
