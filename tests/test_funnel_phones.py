@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.funnel import day_of, decode_profile
+from bot.funnel import day_of
 from bot.stats import StatsReader, format_report
 from bot.store.subscribers import SubscriberIndex
 from tests.apphelpers import Bot, start_bot, text
@@ -120,8 +120,7 @@ async def test_a_start_after_a_stop_rejoins_the_flow_it_left(
     assert [p async for p, _ in index.scan()] == [] and await index.count() == 0
     bot.clock.advance(86400)
     await says(bot, client, PHONE, "START")
-    stored = await redis.hget(keys.subscribers(PHONE), PHONE)
-    assert stored is not None and decode_profile(stored.decode())["flow"] == "join"
+    assert await index.get(PHONE) == {"flow": "join", "lang": "en"}
     today = await numbers(bot, day_of(bot.clock.now()))
     assert today.flows["join"].milestones == {"opted_in": 1}
     assert "-" not in today.flows
