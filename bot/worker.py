@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import structlog
 from pydantic import ValidationError
 
-from bot.actions.base import ActionContext, ActionRetry, Registry
+from bot.actions.base import UNCLEAR, ActionContext, ActionRetry, Registry
 from bot.config import Settings
 from bot.core import Core
 from bot.lookup import sent_upstream
@@ -519,6 +519,9 @@ class Worker:
                                                passthrough=REDIS_UNAVAILABLE)
                 event = self._result(effect, ok=outcome.ok, data=dict(outcome.data),
                                      reason=outcome.reason)
+                if outcome.reason == UNCLEAR:  # its flow was told; staff see it too
+                    await self._dead(entry, effect, f"{effect.action}: outcome unknown "
+                                     "upstream (the flow was told)", unknown=True)
             except GiveUp as exc:
                 await self._dead(entry, effect, str(exc), unknown=_outcome_unknown(exc))
                 event = self._result(effect, ok=False, reason="unavailable")

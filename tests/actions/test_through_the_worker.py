@@ -209,7 +209,9 @@ async def test_the_worker_passes_its_frozen_time_to_the_lookup(env: Env,
         # an empty list is no proof: the worker never rings the voter again on its own
         assert env.calls().count("POST /p2a/connections") == 1 and w.pauses.seconds == []
         assert w.texts()[-1] == "Other"  # the flow's route for `unclear`
-        assert await w.runtime.outbox.dead_letters() == []
+        # and staff see it: a dead letter marked unknown (replay refuses it unless --force)
+        [letter] = await w.runtime.outbox.dead_letters()
+        assert letter["effect"]["action"] == "p2a_call" and "outcome unknown" in letter["reason"]
 
 
 async def test_a_bug_raising_valueerror_is_not_invalid_params(env: Env, tmp_path: Path) -> None:
