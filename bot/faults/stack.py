@@ -53,6 +53,8 @@ class Stack:
     sandbox: Proc | None = None
     redis_dir: Path | None = None
     started: int = 0  # workers started so far (names their logs)
+    sandbox_module: str = "bot.bench.sandbox"  # or `bot.faults.sandbox` (fault switches)
+    settings: dict[str, str] = field(default_factory=dict)  # env of web and worker, on top
 
     # --- redis --------------------------------------------------------------------------
     @property
@@ -103,7 +105,7 @@ class Stack:
 
     def start_sandbox(self) -> None:
         self.sandbox = self.procs.start(
-            "sandbox", [PYTHON, "-m", "bot.bench.sandbox", "--ports",
+            "sandbox", [PYTHON, "-m", self.sandbox_module, "--ports",
                         ",".join(str(p) for p in self.ports.sandbox)], clean_env(), None)
         self.sandbox.wait_line("ready", timeout=READY_TIMEOUT)
 
@@ -119,6 +121,7 @@ class Stack:
         }  # fmt: skip
         for service in SERVICES:
             values[f"{service.upper()}_API_BASE"] = self.base(service)
+        values.update(self.settings)
         values.update(extra)
         return clean_env(**values)
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.upstream.base import ApiClient, Reply
+from bot.upstream.base import ApiClient, Reply, retry_after
 from bot.upstream.errors import (
     UpstreamAuthFailed,
     UpstreamError,
@@ -196,7 +196,8 @@ class TeleSignClient(ApiClient):
         code = next(iter(sorted(codes)), None)
         status = reply.status
         if codes & RATE_LIMITED_ERRORS:
-            return UpstreamRateLimited(self.service, detail, status=status, code=code)
+            return UpstreamRateLimited(self.service, detail, status=status, code=code,
+                                       retry_after=retry_after(reply))
         if codes & UNAVAILABLE_ERRORS:  # "Transaction not attempted": safe to try again
             return UpstreamUnavailable(self.service, detail, status=status, code=code)
         if codes & AUTH_ERRORS or status == 401:
