@@ -50,6 +50,7 @@ from bot.shard_lease import ShardLeases
 from bot.sms import GuardedSender, Refused, SendError
 from bot.store import Entry, Outbox
 from bot.store.codes import CodeBudget, CodeVerdict
+from bot.store.delivery import ExternalIds
 from bot.timer_poll import TimerPoll, every
 from bot.upstream import Upstreams
 from bot.upstream.breaker import CircuitOpen
@@ -484,8 +485,10 @@ class Worker:
         """Resolve an unclear send at the provider (`bot.lookup`); None when it cannot."""
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT):
-                return await sent_upstream(self.upstreams, self.settings.sms_sender,
-                                           effect.phone, effect.body, since)
+                return await sent_upstream(
+                    self.upstreams, self.settings.sms_sender, effect.phone, effect.body,
+                    since, effect_id=effect.id,
+                    reports=ExternalIds(self.outbox.redis, self.outbox.keys))
         except Exception as exc:  # noqa: BLE001 - a failed lookup proves nothing
             log.warning("lookup failed", id=effect.id, error=repr(exc)[:200])
             return None
