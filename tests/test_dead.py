@@ -15,6 +15,7 @@ from bot.sandbox import SANDBOX
 from bot.sandbox import credentials as cred
 from bot.sms import SendError
 from bot.store import Entry
+from bot.store.delivery import ExternalIds
 from tests.apphelpers import start_bot, text
 from tests.conftest import make_settings
 from tests.test_worker import FlakySender, inbound, outbox_empty, run_until, runtime_on
@@ -121,3 +122,18 @@ async def test_a_telesign_send_is_found_once_its_delivery_report_names_it(
     assert await letters.replay(letter.id) is Replay.ALREADY_SENT
     await rt.settle(timeout=10)
     assert await letters.list() == [] and len(sandbox.telesign.messages) == 1
+
+
+async def test_the_sandbox_reports_each_message_and_the_webhook_remembers_our_id(
+        aiohttp_client: Any, aiohttp_server: Any) -> None:
+    settings = make_settings(sms_sender="telesign", telesign_customer_id=TS_CUSTOMER,
+                             telesign_api_key=TS_KEY, allow_unsigned_webhooks=True)
+    bot, client, sandbox_app = await start_bot(aiohttp_client, aiohttp_server, settings,
+                                               sender=None)
+    reports = sandbox_app[SANDBOX].telesign.reports
+    reports.url = str(client.make_url("/webhooks/telesign/status"))
+    sent = await bot.runtime.upstreams.telesign.send_sms(PHONE, "hi", external_id="fx-9")
+    await reports.drain()
+    assert reports.posted == 1  # signed as TeleSign signs: our webhook answered 200
+    ids = ExternalIds(bot.runtime.redis, bot.runtime.keys)
+    assert await ids.reference_of("telesign", "fx-9") == sent.reference_id

@@ -10,7 +10,9 @@ for a while and then count what each upstream actually did.
   (WhatCounts), `calls` (Phone2Action call connections started); and `faults_left`, per
   service, the forced failures not yet reached.
 
-`python -m bot.faults.sandbox --ports 9001,9002,...` serves it as the benchmark's does.
+`python -m bot.faults.sandbox --ports 9001,9002,... [--telesign-callback URL]` serves it as
+the benchmark's does; with a callback URL, TeleSign posts a signed delivery report for
+every message it accepted (`bot.sandbox.telesign_reports`), as the real one does.
 """
 
 from __future__ import annotations
@@ -75,8 +77,10 @@ def create_app(delay: float) -> web.Application:
     return app
 
 
-async def serve(ports: list[int], delay: float) -> None:
-    runner = web.AppRunner(create_app(delay), access_log=None)
+async def serve(ports: list[int], delay: float, telesign_callback: str | None) -> None:
+    app = create_app(delay)
+    app[SANDBOX].telesign.reports.url = telesign_callback
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         for port in ports:
@@ -91,9 +95,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.faults.sandbox")
     parser.add_argument("--ports", required=True, help="comma-separated ports")
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--telesign-callback", default=None,
+                        help="where TeleSign's delivery reports go (the web's status route)")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve([int(p) for p in args.ports.split(",")], args.delay))
+        asyncio.run(serve([int(p) for p in args.ports.split(",")], args.delay,
+                          args.telesign_callback))
     return 0
 
 

@@ -191,6 +191,14 @@ async def upstreams_quorum(stack: Stack, scale: Scale) -> list[Row]:
     return [Row(*row) for row in rows]
 
 
+async def upstreams_telesign_sms(stack: Stack, scale: Scale) -> list[Row]:
+    """The same matrix for TeleSign Messaging as the sender (`SMS_SENDER=telesign`): an
+    unanswered send is found once TeleSign's delivery report names it (`bot.lookup`)."""
+    rows = await run_matrix(stack, ["telesign-sms"], scale.matrix_phones,
+                            {"SMS_SENDER": "telesign"})
+    return [Row(*row) for row in rows]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "worker-kill": worker_kills,
     "redis-kill-aof": redis_kill_aof,
@@ -199,4 +207,5 @@ SCENARIOS: dict[str, Scenario] = {
     "fuzz": fuzzed,
     "upstreams": upstreams,
     "upstreams-quorum": upstreams_quorum,
+    "upstreams-telesign-sms": upstreams_telesign_sms,
 }

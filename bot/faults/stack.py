@@ -55,6 +55,7 @@ class Stack:
     started: int = 0  # workers started so far (names their logs)
     sandbox_module: str = "bot.bench.sandbox"  # or `bot.faults.sandbox` (fault switches)
     settings: dict[str, str] = field(default_factory=dict)  # env of web and worker, on top
+    sandbox_args: list[str] = field(default_factory=list)  # more arguments of the sandbox
 
     # --- redis --------------------------------------------------------------------------
     @property
@@ -106,7 +107,8 @@ class Stack:
     def start_sandbox(self) -> None:
         self.sandbox = self.procs.start(
             "sandbox", [PYTHON, "-m", self.sandbox_module, "--ports",
-                        ",".join(str(p) for p in self.ports.sandbox)], clean_env(), None)
+                        ",".join(str(p) for p in self.ports.sandbox), *self.sandbox_args],
+            clean_env(), None)
         self.sandbox.wait_line("ready", timeout=READY_TIMEOUT)
 
     def env(self, **extra: str) -> dict[str, str]:

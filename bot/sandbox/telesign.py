@@ -2,7 +2,9 @@
 
 State: `TeleSignState.transactions` (reference_id -> transaction), `.last_code[digits]` (the
 last code sent to a phone, ours or generated), `.messages` (plain SMS sent, with the
-`external_id` we gave; `GET /v1/messaging/{reference_id}` reads one back).
+`external_id` we gave; `GET /v1/messaging/{reference_id}` reads one back). With
+`.reports.url` set, each accepted message is followed by its signed delivery report
+(`telesign_reports`).
 Magic kinds: `503`/`500`/`502`/`504` (-90001), `429` (-40007), `hardcap` (-40008), `400`/
 `invalid` (-10001), `401` (-30006), `timeout`; phones `+1 500 555 0NNN` as in `common`.
 """
@@ -21,6 +23,7 @@ from aiohttp import web
 from bot.sandbox import telesign_auth
 from bot.sandbox.common import CallLog, ServiceState, middleware
 from bot.sandbox.telesign_auth import answer
+from bot.sandbox.telesign_reports import Reporter
 
 SERVICE = "telesign"
 MAX_ATTEMPTS = 3
@@ -37,6 +40,7 @@ class TeleSignState(ServiceState):
     last_code: dict[str, str] = field(default_factory=dict)
     messages: list[dict[str, str]] = field(default_factory=list)
     nonces: set[str] = field(default_factory=set)
+    reports: Reporter = field(default_factory=Reporter)  # `reports.url`: where they go
 
 
 TELESIGN = web.AppKey("telesign_sandbox", TeleSignState)
@@ -130,6 +134,7 @@ async def send_message(request: web.Request) -> web.Response:
         return invalid("external_id")
     ref = secrets.token_hex(16).upper()
     state.messages.append({"reference_id": ref, **form})
+    state.reports.report(state.messages[-1])
     return ok(ref, 290, "Message in progress", external_id=form.get("external_id"))
 
 
