@@ -101,7 +101,7 @@ async def test_the_fault_sandbox_switches_a_route_and_reports_effects(
 @pytest.mark.integration
 def test_the_quorum_rows_run_and_pass() -> None:
     out = io.StringIO()
-    base = int(os.environ.get("FAULTS_PORT_BASE", "18690"))
+    base = int(os.environ.get("FAULTS_PORT_BASE", "18670")) + 20  # beside test_faults' ports
     status = main(True, ["upstreams-quorum"], base, out)
     assert status == 0, out.getvalue()
     assert out.getvalue().count("| Quorum: ") == 3
