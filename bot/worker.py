@@ -54,7 +54,12 @@ from bot.store.delivery import ExternalIds
 from bot.timer_poll import TimerPoll, every
 from bot.upstream import Upstreams
 from bot.upstream.breaker import CircuitOpen
-from bot.upstream.errors import OutcomeUnknown, RecipientOptedOut, UpstreamUnavailable
+from bot.upstream.errors import (
+    OutcomeUnknown,
+    RecipientOptedOut,
+    UpstreamMaybeDone,
+    UpstreamUnavailable,
+)
 
 log = structlog.get_logger("bot.worker")
 T = TypeVar("T")
@@ -604,12 +609,15 @@ class Worker:
 
 
 def _outcome_unknown(exc: BaseException) -> bool:
-    """Somewhere in the chain an upstream call ended unclearly (it may have happened)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OutcomeUnknown):
-            return True
-        seen = seen.__cause__
+    """Somewhere in the chain, or in any try before a give-up, an upstream call ended
+    unclearly (it may have happened: `OutcomeUnknown`, or an idempotent call's
+    `UpstreamMaybeDone`, e.g. a timeout, then a circuit breaker refused the next try)."""
+    for start in [exc, *(exc.tries if isinstance(exc, GiveUp) else [])]:
+        seen: BaseException | None = start
+        while seen is not None:
+            if isinstance(seen, OutcomeUnknown | UpstreamMaybeDone):
+                return True
+            seen = seen.__cause__
     return False
 
 

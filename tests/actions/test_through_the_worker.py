@@ -21,6 +21,7 @@ from bot.actions import build_registry
 from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry
 from bot.actions.lenient import LenientParams
 from bot.clock import FrozenClock, SequentialIds
+from bot.dead import DeadLetters
 from bot.models import Inbound
 from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
@@ -36,8 +37,10 @@ from bot.upstream.errors import (
 )
 from bot.worker import action_retryable, retryable
 from tests.actions.conftest import NOW, PHONE, Env
+from tests.upstream.conftest import HASTY_TIMEOUT
 
 ROUTE = "POST /connections"
+WHATCOUNTS_ROUTE = "POST /rest/sms/addPhoneToSenderCode/{phone}/{sender_code}"
 FLOW = """
 name: trial
 keywords: [GO]
@@ -55,6 +58,8 @@ states:
   invalid: {{say: "Invalid", end: true}}
   other: {{say: "Other", end: true}}
 """
+
+PLAIN = FLOW.replace("Done {{call_with}}", "Done")  # for actions that save no call_with
 
 
 @dataclass
@@ -114,10 +119,10 @@ class World:
 
 @asynccontextmanager
 async def world(env: Env, tmp_path: Path, action: str, params: dict[str, str],
-                *, now: float = NOW, extra: Action[Any] | None = None
-                ) -> AsyncIterator[World]:
+                *, now: float = NOW, extra: Action[Any] | None = None,
+                template: str = FLOW) -> AsyncIterator[World]:
     flow = tmp_path / "trial.yaml"
-    flow.write_text(FLOW.format(action=action, params=params))
+    flow.write_text(template.format(action=action, params=params))
     settings = env.settings.model_copy(update={"flow_path": flow})
     registry = build_registry(settings)
     if extra is not None:
@@ -249,3 +254,31 @@ async def test_params_that_do_not_validate_are_invalid(env: Env, tmp_path: Path)
 ], ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v))
 def test_the_one_retry_rule(error: BaseException, again: bool) -> None:
     assert retryable(error) is again
+
+
+async def test_a_give_up_after_a_write_that_timed_out_is_an_unknown_dead_letter(
+        env: Env, tmp_path: Path) -> None:
+    # WhatCounts' subscribe is safe to repeat, so its timeout is retried; but the try that
+    # timed out took effect, and the next one failed: the give-up must not say "failed".
+    env.configure(upstream_timeout=HASTY_TIMEOUT)
+    env.sandbox.whatcounts.hang_seconds = 0.5
+    async with world(env, tmp_path, "whatcounts_subscribe", {}, template=PLAIN) as w:
+        env.sandbox.whatcounts.fail_next[WHATCOUNTS_ROUTE] = ["late", 503]
+        await w.text("GO", "SM1")
+        await w.work(tries=2)
+        assert len(env.sandbox.whatcounts.subscriptions) == 1  # the late try took effect
+        assert w.texts()[-1] == "Unavailable"
+        [letter] = await DeadLetters(w.runtime.redis, w.runtime.keys).list()
+        assert letter.unknown and "out of tries" in letter.reason
+
+
+async def test_a_give_up_after_reads_that_timed_out_is_a_plain_dead_letter(
+        env: Env, tmp_path: Path) -> None:
+    env.configure(upstream_timeout=HASTY_TIMEOUT)
+    env.sandbox.p2a.hang_seconds = 0.5
+    async with world(env, tmp_path, "p2a_campaigns", {"page": "1"}, template=PLAIN) as w:
+        env.sandbox.p2a.fail_next["GET /campaigns"] = ["timeout", "timeout"]
+        await w.text("GO", "SM1")
+        await w.work(tries=2)
+        [letter] = await DeadLetters(w.runtime.redis, w.runtime.keys).list()
+        assert not letter.unknown  # a read has no effect to be unsure of
