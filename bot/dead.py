@@ -22,6 +22,7 @@ from bot.phone import mask
 from bot.redis_conn import RedisClient
 from bot.runtime import Runtime, open_runtime
 from bot.store import Keys
+from bot.store.delivery import ExternalIds
 from bot.store.lanes import stream_of
 from bot.upstream import Upstreams
 
@@ -121,7 +122,8 @@ class DeadLetters:
         if not isinstance(effect, SendSms) or self.upstreams is None:
             return None
         return await sent_upstream(self.upstreams, self.sender, effect.phone, effect.body,
-                                   letter.at - LOOKUP_WINDOW)
+                                   letter.at - LOOKUP_WINDOW, effect_id=effect.id,
+                                   reports=ExternalIds(self.redis, self.keys))
 
 
 def _letter(shard: int, stream_id: bytes | str, fields: dict[bytes, bytes]) -> DeadLetter:

@@ -3,7 +3,13 @@
 True: it is there (never send again). False: confirmed absent (safe to send again). None:
 cannot tell (the provider has no lookup for it, or the page does not cover the window).
 Twilio: the messages to that phone; Quorum: its recent SendSMS rows for the phone's
-supporter; TeleSign: none.
+supporter; TeleSign: only through its delivery report. TeleSign cannot be searched (no
+listing, no lookup by phone or by our `external_id`) and an unanswered send never gave us
+its `reference_id`; but the report TeleSign posts us names our `external_id` (the effect
+id) and the `reference_id` (`bot.store.delivery.ExternalIds`), and with that
+`GET /v1/messaging/{reference_id}` reads the transaction. So a TeleSign send is found
+(True) once its report came, and never proven absent (None) before: it is dead-lettered
+marked unknown, and `python -m bot dead replay` looks again later.
 """
 
 from __future__ import annotations
@@ -11,21 +17,33 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
-from bot.upstream import QuorumClient, Upstreams
+from bot.upstream import QuorumClient, TeleSignClient, Upstreams
 from bot.upstream.quorum import SendSms
 
 PAGE = 50
+NOT_ATTEMPTED = 500  # TeleSign `status.code` "Transaction not attempted" (REFERENCE 5.4)
 TRAILING_ID = re.compile(r"(\d+)/?$")
 
 
+class ExternalIds(Protocol):
+    """Where a provider's delivery report told us its id for our effect id."""
+
+    async def reference_of(self, provider: str, external_id: str) -> str | None: ...
+
+
 async def sent_upstream(upstreams: Upstreams, sender: str, phone: str, body: str,
-                        since: float) -> bool | None:
-    """Look for `body` sent to `phone` at or after `since` (epoch seconds)."""
+                        since: float, *, effect_id: str = "",
+                        reports: ExternalIds | None = None) -> bool | None:
+    """Look for `body` sent to `phone` at or after `since` (epoch seconds); TeleSign
+    looks for the send of effect `effect_id` through `reports`."""
     if sender == "quorum":
         return await _sent_by_quorum(upstreams.quorum, phone, body, since)
+    if sender == "telesign":
+        return await _sent_by_telesign(upstreams.telesign, effect_id, reports)
     if sender != "twilio":
-        return None  # TeleSign: no lookup without its reference id
+        return None
     messages = await upstreams.twilio.list_messages(to=phone, page_size=PAGE)
     if any(m.body == body and _when(m.date_created) >= since for m in messages):
         return True
@@ -52,6 +70,22 @@ async def _sent_by_quorum(quorum: QuorumClient, phone: str, body: str,
     times = [_iso_when(row.created) for row in sends]
     newest_first = all(a >= b for a, b in zip(times, times[1:], strict=False))
     return False if newest_first and times[-1] < since else None
+
+
+async def _sent_by_telesign(telesign: TeleSignClient, effect_id: str,
+                            reports: ExternalIds | None) -> bool | None:
+    """The send of `effect_id`, once TeleSign's delivery report named it: TeleSign knows
+    the transaction (and it carries our id) means sent; status 500 "Transaction not
+    attempted" means it was refused before anything went out. No report yet: unknown."""
+    if reports is None or not effect_id:
+        return None
+    reference = await reports.reference_of("telesign", effect_id)
+    if reference is None:
+        return None  # no report (yet): TeleSign cannot be asked by anything else
+    found = await telesign.message_status(reference)
+    if found is None or found.external_id not in (None, effect_id):
+        return None  # expired there, or not ours: proves nothing
+    return found.status.code != NOT_ATTEMPTED
 
 
 def _supporter(row: SendSms) -> int | None:

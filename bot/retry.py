@@ -26,7 +26,13 @@ T = TypeVar("T")
 
 
 class GiveUp(Exception):
-    """An effect failed for good (permanent error, or out of tries)."""
+    """An effect failed for good (permanent error, or out of tries). `tries` holds the
+    error of every try, oldest first: an early one may say the effect could have happened
+    even when the last one says it did not."""
+
+    def __init__(self, message: str, tries: list[BaseException] | None = None) -> None:
+        super().__init__(message)
+        self.tries = tries or []
 
 
 def retry_after(exc: BaseException | None) -> float | None:
@@ -75,8 +81,14 @@ class RetryPolicy:
             reraise=True,
         )
 
+        tries: list[BaseException] = []
+
         async def attempt() -> T:  # a coroutine function, so tenacity awaits each try
-            return await call()
+            try:
+                return await call()
+            except Exception as exc:
+                tries.append(exc)
+                raise
 
         try:
             return await retrying(attempt)
@@ -84,7 +96,7 @@ class RetryPolicy:
             raise
         except Exception as exc:
             why = "out of tries" if retryable(exc) else "permanent"
-            raise GiveUp(f"{why}: {exc!r}"[:300]) from exc
+            raise GiveUp(f"{why}: {exc!r}"[:300], tries) from exc
 
 
 def _log_retry(state: RetryCallState) -> None:

@@ -25,7 +25,10 @@ async def _twilio(ups: Upstreams, phone: str, body: str, key: str) -> str:
 
 
 async def _telesign(ups: Upstreams, phone: str, body: str, key: str) -> str:
-    return (await ups.telesign.send_sms(phone, body, idempotency_key=key)).reference_id
+    # The effect id as TeleSign's `external_id`: its delivery report then names our effect,
+    # the one way to find a send whose answer never came (`bot.lookup`).
+    return (await ups.telesign.send_sms(phone, body, external_id=key,
+                                        idempotency_key=key)).reference_id
 
 
 async def _quorum(ups: Upstreams, phone: str, body: str, key: str) -> str:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import structlog
 from pydantic import ValidationError
 
-from bot.actions.base import ActionContext, ActionRetry, Registry
+from bot.actions.base import UNCLEAR, ActionContext, ActionRetry, Registry
 from bot.config import Settings
 from bot.core import Core
 from bot.lookup import sent_upstream
@@ -51,11 +51,17 @@ from bot.shard_lease import ShardLeases
 from bot.sms import GuardedSender, Refused, SendError
 from bot.store import Entry, Outbox
 from bot.store.codes import CodeBudget, CodeVerdict
+from bot.store.delivery import ExternalIds
 from bot.store.lanes import CODE_ACTIONS
 from bot.timer_poll import TimerPoll, every
 from bot.upstream import Upstreams
 from bot.upstream.breaker import CircuitOpen
-from bot.upstream.errors import OutcomeUnknown, RecipientOptedOut, UpstreamUnavailable
+from bot.upstream.errors import (
+    OutcomeUnknown,
+    RecipientOptedOut,
+    UpstreamMaybeDone,
+    UpstreamUnavailable,
+)
 from bot.worker_reader import STOP_TIMEOUT, LaneReader
 from bot.worker_slots import PACED_BACKLOG, PacedSends, Slots
 
@@ -316,8 +322,10 @@ class Worker:
         """Resolve an unclear send at the provider (`bot.lookup`); None when it cannot."""
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT):
-                return await sent_upstream(self.upstreams, self.settings.sms_sender,
-                                           effect.phone, effect.body, since)
+                return await sent_upstream(
+                    self.upstreams, self.settings.sms_sender, effect.phone, effect.body,
+                    since, effect_id=effect.id,
+                    reports=ExternalIds(self.outbox.redis, self.outbox.keys))
         except Exception as exc:  # noqa: BLE001 - a failed lookup proves nothing
             log.warning("lookup failed", id=effect.id, error=repr(exc)[:200])
             return None
@@ -354,6 +362,9 @@ class Worker:
                     passthrough=REDIS_UNAVAILABLE)
                 event = self._result(effect, ok=outcome.ok, data=dict(outcome.data),
                                      reason=outcome.reason)
+                if outcome.reason == UNCLEAR:  # its flow was told; staff see it too
+                    await self._dead(entry, effect, f"{effect.action}: outcome unknown "
+                                     "upstream (the flow was told)", unknown=True)
             except GiveUp as exc:
                 await self._dead(entry, effect, str(exc), unknown=_outcome_unknown(exc))
                 event = self._result(effect, ok=False, reason="unavailable")
@@ -403,12 +414,15 @@ class Worker:
 
 
 def _outcome_unknown(exc: BaseException) -> bool:
-    """Somewhere in the chain an upstream call ended unclearly (it may have happened)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OutcomeUnknown):
-            return True
-        seen = seen.__cause__
+    """Somewhere in the chain, or in any try before a give-up, an upstream call ended
+    unclearly (it may have happened: `OutcomeUnknown`, or an idempotent call's
+    `UpstreamMaybeDone`, e.g. a timeout, then a circuit breaker refused the next try)."""
+    for start in [exc, *(exc.tries if isinstance(exc, GiveUp) else [])]:
+        seen: BaseException | None = start
+        while seen is not None:
+            if isinstance(seen, OutcomeUnknown | UpstreamMaybeDone):
+                return True
+            seen = seen.__cause__
     return False
 
 

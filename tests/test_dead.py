@@ -4,6 +4,7 @@ up at the provider before it is sent again (never texted twice)."""
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 from redis.asyncio import Redis
@@ -11,13 +12,17 @@ from redis.asyncio import Redis
 from bot.dead import DeadLetters, Replay, run_dead_command
 from bot.models import SendSms
 from bot.sandbox import SANDBOX
+from bot.sandbox import credentials as cred
 from bot.sms import SendError
 from bot.store import Entry
-from tests.apphelpers import start_bot
+from bot.store.delivery import ExternalIds
+from tests.apphelpers import start_bot, text
 from tests.conftest import make_settings
 from tests.test_worker import FlakySender, inbound, outbox_empty, run_until, runtime_on
+from webhooks.telesign_callbacks import callback_authorization
 
 PHONE = "+15555550100"
+TS_CUSTOMER, TS_KEY = cred.TELESIGN_CUSTOMER_ID, cred.TELESIGN_API_KEY
 
 
 async def test_list_show_drop_and_replay(fake_redis: Redis) -> None:
@@ -88,3 +93,47 @@ async def test_a_send_nobody_can_look_up_stays_until_forced(
     assert await letters.replay(letter.id) is Replay.STILL_UNKNOWN
     assert [x.id for x in await letters.list()] == [letter.id]
     assert await letters.replay(letter.id, force=True) is Replay.QUEUED
+
+
+async def test_a_telesign_send_is_found_once_its_delivery_report_names_it(
+        aiohttp_client: Any, aiohttp_server: Any) -> None:
+    settings = make_settings(sms_sender="telesign", telesign_customer_id=TS_CUSTOMER,
+                             telesign_api_key=TS_KEY, allow_unsigned_webhooks=True)
+    bot, client, sandbox_app = await start_bot(aiohttp_client, aiohttp_server, settings,
+                                               sender=None)
+    sandbox = sandbox_app[SANDBOX]
+    sandbox.telesign.fail_next["POST /v1/messaging"] = ["lost"]  # sent, answer lost
+    assert (await text(client, "JOIN")).status == 200
+    await bot.runtime.settle(timeout=10)
+    rt = bot.runtime
+    letters = DeadLetters(rt.redis, rt.keys, rt.upstreams, sender="telesign")
+    [letter] = await letters.list()  # no report yet: TeleSign cannot be asked
+    assert letter.unknown and await letters.replay(letter.id) is Replay.STILL_UNKNOWN
+    [message] = sandbox.telesign.messages
+    assert message["external_id"] == letter.effect.id
+    report = json.dumps({
+        "reference_id": message["reference_id"], "sub_resource": "sms", "errors": [],
+        "status": {"code": 200, "description": "Delivered to handset"},
+        "external_id": letter.effect.id}).encode()
+    answer = await client.post("/webhooks/telesign/status", data=report, headers={
+        "Authorization": callback_authorization(TS_CUSTOMER, TS_KEY, report),
+        "Content-Type": "application/json"})
+    assert answer.status == 200
+    assert await letters.replay(letter.id) is Replay.ALREADY_SENT
+    await rt.settle(timeout=10)
+    assert await letters.list() == [] and len(sandbox.telesign.messages) == 1
+
+
+async def test_the_sandbox_reports_each_message_and_the_webhook_remembers_our_id(
+        aiohttp_client: Any, aiohttp_server: Any) -> None:
+    settings = make_settings(sms_sender="telesign", telesign_customer_id=TS_CUSTOMER,
+                             telesign_api_key=TS_KEY, allow_unsigned_webhooks=True)
+    bot, client, sandbox_app = await start_bot(aiohttp_client, aiohttp_server, settings,
+                                               sender=None)
+    reports = sandbox_app[SANDBOX].telesign.reports
+    reports.url = str(client.make_url("/webhooks/telesign/status"))
+    sent = await bot.runtime.upstreams.telesign.send_sms(PHONE, "hi", external_id="fx-9")
+    await reports.drain()
+    assert reports.posted == 1  # signed as TeleSign signs: our webhook answered 200
+    ids = ExternalIds(bot.runtime.redis, bot.runtime.keys)
+    assert await ids.reference_of("telesign", "fx-9") == sent.reference_id

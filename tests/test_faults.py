@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 
@@ -30,6 +31,7 @@ def test_ports_stay_in_the_given_range() -> None:
 @pytest.mark.integration
 def test_redis_replaced_scenario_runs_and_passes() -> None:
     out = io.StringIO()
-    status = main(True, ["redis-replaced"], 18670, out)
+    status = main(True, ["redis-replaced"], int(os.environ.get("FAULTS_PORT_BASE", "18670")),
+                  out)
     assert status == 0, out.getvalue()
     assert "| Redis replaced by an empty one | first reply" in out.getvalue()

@@ -13,6 +13,7 @@ import asyncio
 import structlog
 from aiohttp import web
 
+from bot.store.delivery import ExternalIds
 from webhooks.common import INBOUND_TIMEOUT, BadRequest, SignatureError, take_inbound
 from webhooks.keys import CORE, METRICS, RUNTIME, SETTINGS
 from webhooks.signing import route_closed
@@ -57,10 +58,14 @@ async def _handle(request: web.Request) -> web.Response:
     outcome = str(getattr(callback, "outcome", "unknown"))
     request.app[METRICS].delivery.labels("telesign", outcome).inc()
     code = callback.status.code if callback.status else None
+    runtime = request.app[RUNTIME]
     async with asyncio.timeout(INBOUND_TIMEOUT):
-        await request.app[RUNTIME].deliveries.status(
+        await runtime.deliveries.status(
             "telesign", callback.reference_id, DELIVERY_STATUS.get(outcome, "unknown"),
             "" if code is None else str(code), request.app[CORE].clock.now())
+        if callback.external_id:  # our effect id: how an unanswered send is found later
+            await ExternalIds(runtime.redis, runtime.keys).remember(
+                "telesign", callback.external_id, callback.reference_id)
     log.info("delivery status", provider="telesign", status=outcome, code=code)
     return web.json_response({"status": "ok"})
 

@@ -36,6 +36,11 @@ class ActionOutcome:
     reason: str | None = None
 
 
+#: The reason (or success tag) of an action whose upstream call ended unclearly: it may or
+#: may not have taken effect. The flow tells the voter so; the worker also dead-letters the
+#: effect marked unknown, so every unclear give-up is in `python -m bot dead list`.
+UNCLEAR = "unclear"
+
 SendText = Callable[[str], Awaitable[Refused | str]]
 """Sends one text to the context's phone through the opt-out guard: the provider's message
 id, or why the guard refused it."""

@@ -48,7 +48,7 @@ from typing import ClassVar
 
 import structlog
 
-from bot.actions.base import Action, ActionContext, ActionOutcome
+from bot.actions.base import UNCLEAR, Action, ActionContext, ActionOutcome
 from bot.actions.lenient import LenientParams, to_int
 from bot.actions.p2a_common import CTA_MAX, legislator_name, plain
 from bot.phone import mask
@@ -112,10 +112,10 @@ class P2ACall(Action[P2ACallParams]):
         except UpstreamError as exc:
             log.warning("p2a call unclear and lookup failed", phone=mask(ctx.phone),
                         error=str(exc)[:200])
-            return ActionOutcome(ok=False, reason="unclear")
+            return ActionOutcome(ok=False, reason=UNCLEAR)
         if not found:  # not proof: never ring the voter again on our own
             log.warning("p2a call unclear and not listed", phone=mask(ctx.phone))
-            return ActionOutcome(ok=False, reason="unclear")
+            return ActionOutcome(ok=False, reason=UNCLEAR)
         called = [_known(c.legislator_name or "", names) for c in found if c.legislator_name]
         log.info("p2a call unclear, found by lookup", phone=mask(ctx.phone),
                  connections=len(found))

@@ -49,7 +49,7 @@ from typing import ClassVar
 
 import structlog
 
-from bot.actions.base import Action, ActionContext, ActionOutcome
+from bot.actions.base import UNCLEAR, Action, ActionContext, ActionOutcome
 from bot.actions.lenient import LenientParams, digits, to_bool, to_int
 from bot.actions.verify_common import (
     TELESIGN_LANGUAGES,
@@ -73,9 +73,6 @@ log = structlog.get_logger("bot.actions.verify_send")
 
 #: WeVote status token of a device locked after too many failed codes (REFERENCE 1.5).
 WEVOTE_LOCKED = "SECRET_CODE_SYSTEM_LOCKED"
-#: The success tag of a send whose answer was lost: the code may or may not be on its way,
-#: so the flow must not say "we sent you a code" (route it with `on_success: when: unclear`).
-UNCLEAR = "unclear"
 #: WeVote status tokens of a number it cannot text (invalid, or not NANP: REFERENCE 1.4-1.5).
 WEVOTE_BAD_PHONE = ("MISSING_VALID_SMS", "INVALID_TO_NUMBER")
 

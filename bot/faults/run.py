@@ -19,7 +19,7 @@ from bot.bench.procs import Procs
 from bot.faults.scenarios import SCENARIOS, Row, Scale
 from bot.faults.stack import Ports, Stack
 
-QUICK = Scale(backlog=200, kills=3, rate_seconds=6.0, fuzz=500)
+QUICK = Scale(backlog=200, kills=3, rate_seconds=6.0, fuzz=500, matrix_phones=2)
 
 
 def ports(base: int) -> Ports:
@@ -40,17 +40,20 @@ async def run(names: list[str], scale: Scale, port_base: int, out: TextIO,
             out.write(f"... {name}\n")
             out.flush()
             try:
-                row = await SCENARIOS[name](stack, scale)
+                found = await SCENARIOS[name](stack, scale)
+                got = found if isinstance(found, list) else [found]
             except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the rest
                 tails = "\n".join(f"--- {p.name}\n{p.tail(8)}" for p in stack.procs.running)
-                row = Row(name, f"could not run: {exc!r}", False)
+                got = [Row(name, f"could not run: {exc!r}", False)]
                 out.write(f"{traceback.format_exc()}\n{tails}\n")
             finally:
                 stack.close()
-            out.write(f"    {'ok' if row.ok else 'FAILED'} in {time.monotonic() - started:.0f}"
-                      f" s: {row.result}\n")
+            seconds = time.monotonic() - started
+            for row in got:
+                out.write(f"    {'ok' if row.ok else 'FAILED'} ({name}, {seconds:.0f} s): "
+                          f"{row.fault}: {row.result}\n")
             out.flush()
-            rows.append(row)
+            rows.extend(got)
     return rows
 
 

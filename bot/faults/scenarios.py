@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot.bench.procs import http_get
 from bot.faults.fuzz import Keys, fuzz
+from bot.faults.matrix import run_matrix
 from bot.faults.stack import Stack
 from bot.faults.texts import Posted, phones, tally, text_all
 from bot.sandbox import credentials as cred
@@ -28,7 +29,7 @@ class Row:
     ok: bool
 
 
-Scenario = Callable[[Stack, "Scale"], Awaitable[Row]]
+Scenario = Callable[[Stack, "Scale"], Awaitable[Row | list[Row]]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Scale:
     kills: int = 20
     rate_seconds: float = 12.0
     fuzz: int = 10_000
+    matrix_phones: int = 4  # phones per row of the upstream fault matrix
 
 
 def _count(stack: Stack) -> int:
@@ -175,10 +177,35 @@ async def fuzzed(stack: Stack, scale: Scale) -> Row:
                f"{time.monotonic() - started:.0f} s", fives == 0 and not report.transport_errors)
 
 
+async def upstreams(stack: Stack, scale: Scale) -> list[Row]:
+    """500, 429 and timeouts of Twilio (texts), TeleSign (Verify codes), WhatCounts and
+    Phone2Action (`bot.faults.matrix`)."""
+    rows = await run_matrix(stack, ["twilio", "telesign", "whatcounts", "p2a"],
+                            scale.matrix_phones, {"SMS_SENDER": "twilio"})
+    return [Row(*row) for row in rows]
+
+
+async def upstreams_quorum(stack: Stack, scale: Scale) -> list[Row]:
+    """The same matrix for Quorum, the sender of every text (`SMS_SENDER=quorum`)."""
+    rows = await run_matrix(stack, ["quorum"], scale.matrix_phones, {"SMS_SENDER": "quorum"})
+    return [Row(*row) for row in rows]
+
+
+async def upstreams_telesign_sms(stack: Stack, scale: Scale) -> list[Row]:
+    """The same matrix for TeleSign Messaging as the sender (`SMS_SENDER=telesign`): an
+    unanswered send is found once TeleSign's delivery report names it (`bot.lookup`)."""
+    rows = await run_matrix(stack, ["telesign-sms"], scale.matrix_phones,
+                            {"SMS_SENDER": "telesign"})
+    return [Row(*row) for row in rows]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "worker-kill": worker_kills,
     "redis-kill-aof": redis_kill_aof,
     "redis-replaced": redis_replaced,
     "client-pause": client_pause,
     "fuzz": fuzzed,
+    "upstreams": upstreams,
+    "upstreams-quorum": upstreams_quorum,
+    "upstreams-telesign-sms": upstreams_telesign_sms,
 }

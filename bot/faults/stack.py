@@ -53,6 +53,9 @@ class Stack:
     sandbox: Proc | None = None
     redis_dir: Path | None = None
     started: int = 0  # workers started so far (names their logs)
+    sandbox_module: str = "bot.bench.sandbox"  # or `bot.faults.sandbox` (fault switches)
+    settings: dict[str, str] = field(default_factory=dict)  # env of web and worker, on top
+    sandbox_args: list[str] = field(default_factory=list)  # more arguments of the sandbox
 
     # --- redis --------------------------------------------------------------------------
     @property
@@ -103,8 +106,9 @@ class Stack:
 
     def start_sandbox(self) -> None:
         self.sandbox = self.procs.start(
-            "sandbox", [PYTHON, "-m", "bot.bench.sandbox", "--ports",
-                        ",".join(str(p) for p in self.ports.sandbox)], clean_env(), None)
+            "sandbox", [PYTHON, "-m", self.sandbox_module, "--ports",
+                        ",".join(str(p) for p in self.ports.sandbox), *self.sandbox_args],
+            clean_env(), None)
         self.sandbox.wait_line("ready", timeout=READY_TIMEOUT)
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -119,6 +123,7 @@ class Stack:
         }  # fmt: skip
         for service in SERVICES:
             values[f"{service.upper()}_API_BASE"] = self.base(service)
+        values.update(self.settings)
         values.update(extra)
         return clean_env(**values)
 

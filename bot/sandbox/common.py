@@ -4,9 +4,11 @@ Request handling order, like the real services: record the call, check auth (the
 own 401 shape), then a forced failure (`state.fail_next[route]` first, then a magic input in
 the request), then the handler; the answer then waits `delay` seconds before it leaves. So a
 client whose timeout is shorter than `delay` sees a timeout for a request that DID happen
-(the "outcome unknown" case), while kind `timeout` hangs without doing anything and kind
+(the "outcome unknown" case), while kind `timeout` hangs without doing anything, kind
 `lost` does the work but answers 504 (the answer lost on its way back: "outcome unknown"
-for one request, without slowing down the others).
+for one request, without slowing down the others), and kind `late` does the work and then
+hangs like `timeout` (the request reached the server and took effect, the client times
+out). A forced or magic 429 carries `Retry-After: <state.retry_after>` when that is set.
 
 Magic inputs (the service decides which kinds it knows; unknown kinds are ignored):
 - a token `__<kind>__` anywhere in the path, query or body, e.g. `__503__`, `__timeout__`;
@@ -34,6 +36,7 @@ MAGIC_PHONE = re.compile(r"5005550(\d{3})")
 PHONE_RUN = re.compile(r"[\d+][\d ().+-]{8,}\d")
 TIMEOUT = "timeout"
 LOST = "lost"
+LATE = "late"
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ class ServiceState:
     are statuses or kinds such as "timeout" or "21610")."""
 
     fail_next: dict[str, list[int | str]] = field(default_factory=dict)
-    hang_seconds: float = 30.0  # how long a "timeout" answer waits
+    hang_seconds: float = 30.0  # how long a "timeout" (or "late") answer waits
+    retry_after: str | None = None  # the Retry-After header of a forced or magic 429
 
     def take_failure(self, route: str) -> str | None:
         """Pop the next forced failure of a route."""
@@ -189,14 +193,18 @@ def middleware(
             if kind == TIMEOUT:
                 await asyncio.sleep(state.hang_seconds)
                 return web.Response(status=504, text="sandbox: gave up")
-            if kind == LOST:
+            if kind in (LOST, LATE):
                 await handler(request)
+                if kind == LATE:
+                    await asyncio.sleep(state.hang_seconds)
                 return web.Response(status=504, text="sandbox: answer lost")
             answer = fail(request, kind)
+            if answer is None and forced:
+                answer = web.Response(status=int(kind) if kind.isdigit() else 500)
             if answer is not None:
+                if answer.status == 429 and state.retry_after is not None:
+                    answer.headers.setdefault("Retry-After", state.retry_after)
                 return answer
-            if forced:
-                return web.Response(status=int(kind) if kind.isdigit() else 500)
         return await handler(request)
 
     return sandbox_middleware

@@ -86,6 +86,8 @@ async def create_connection(request: web.Request) -> web.Response:
                 "legislator_id": leg["id"], "legislator_name": leg["name_full"],
                 "type": kind.upper(), "status": "INITIATED", "updated_at": now, "created_at": now,
             }  # fmt: skip
+    if "call" in types:
+        state.calls.append(advocate["id"])
     leg_map = {str(leg["id"]): leg for leg in legs}
     return web.json_response({"success": 1, "error": None, "data": {"ids": ids, "leg": leg_map}})
 

@@ -25,6 +25,7 @@ class P2AState(ServiceState):
     opted_out: set[int] = field(default_factory=set)  # smsOptout can never be undone
     connections: dict[int, dict[str, Any]] = field(default_factory=dict)
     next_id: int = 5001
+    calls: list[int] = field(default_factory=list)  # the advocate of every call started
 
     def campaign(self, campaign_id: int) -> data.SandboxCampaign | None:
         """A listed campaign by id."""

@@ -1,7 +1,10 @@
 """TeleSign sandbox: Verify SMS (send, check) and Messaging, with the real `TSA` auth check.
 
 State: `TeleSignState.transactions` (reference_id -> transaction), `.last_code[digits]` (the
-last code sent to a phone, ours or generated), `.messages` (plain SMS sent).
+last code sent to a phone, ours or generated), `.messages` (plain SMS sent, with the
+`external_id` we gave; `GET /v1/messaging/{reference_id}` reads one back). With
+`.reports.url` set, each accepted message is followed by its signed delivery report
+(`telesign_reports`).
 Magic kinds: `503`/`500`/`502`/`504` (-90001), `429` (-40007), `hardcap` (-40008), `400`/
 `invalid` (-10001), `401` (-30006), `timeout`; phones `+1 500 555 0NNN` as in `common`.
 """
@@ -20,11 +23,13 @@ from aiohttp import web
 from bot.sandbox import telesign_auth
 from bot.sandbox.common import CallLog, ServiceState, middleware
 from bot.sandbox.telesign_auth import answer
+from bot.sandbox.telesign_reports import Reporter
 
 SERVICE = "telesign"
 MAX_ATTEMPTS = 3
 PHONE = re.compile(r"^[1-9]\d{7,14}$")
 CODE = re.compile(r"^\d{3,7}$")
+EXTERNAL_ID_MAX = 100  # a bound of the sandbox's own; TeleSign publishes none we found
 
 
 @dataclass
@@ -37,6 +42,7 @@ class TeleSignState(ServiceState):
     last_language: dict[str, str] = field(default_factory=dict)
     messages: list[dict[str, str]] = field(default_factory=list)
     nonces: set[str] = field(default_factory=set)
+    reports: Reporter = field(default_factory=Reporter)  # `reports.url`: where they go
 
 
 TELESIGN = web.AppKey("telesign_sandbox", TeleSignState)
@@ -127,9 +133,22 @@ async def send_message(request: web.Request) -> web.Response:
         return invalid("message")
     if form.get("message_type") not in ("OTP", "ARN", "MKT"):
         return invalid("message_type")
+    if len(form.get("external_id", "")) > EXTERNAL_ID_MAX:
+        return invalid("external_id")
     ref = secrets.token_hex(16).upper()
     state.messages.append({"reference_id": ref, **form})
-    return ok(ref, 290, "Message in progress")
+    state.reports.report(state.messages[-1])
+    return ok(ref, 290, "Message in progress", external_id=form.get("external_id"))
+
+
+async def message_status(request: web.Request) -> web.Response:
+    """GET /v1/messaging/{reference_id}: the message's status (the sandbox delivers at once),
+    with our `external_id`; 404 -10001 for a reference id it never issued."""
+    ref = request.match_info["reference_id"]
+    found = next((m for m in request.app[TELESIGN].messages if m["reference_id"] == ref), None)
+    if found is None:
+        return answer(404, -10001, "CustomerID/ReferenceID not found", status=500)
+    return ok(ref, 200, "Delivered to handset", external_id=found.get("external_id"))
 
 
 def create_app(state: TeleSignState, log: CallLog, delay: float) -> web.Application:
@@ -140,4 +159,5 @@ def create_app(state: TeleSignState, log: CallLog, delay: float) -> web.Applicat
     app.router.add_post("/v1/verify/sms", send_verify)
     app.router.add_get("/v1/verify/{reference_id}", check_code)
     app.router.add_post("/v1/messaging", send_message)
+    app.router.add_get("/v1/messaging/{reference_id}", message_status)
     return app

@@ -63,6 +63,8 @@ def fail(request: web.Request, kind: str) -> web.Response | None:
         return error(400, "Invalid argument")
     if kind in ("429", "500"):
         return error(int(kind), "Sandbox forced error")
+    if kind == "server-error":  # a failure with nothing to say beyond its status
+        return error(500, REASONS[500])
     return None
 
 

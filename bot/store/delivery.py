@@ -141,3 +141,23 @@ class DeliveryLedger:
                 key = name.decode()
                 out[key] = out.get(key, 0) + int(value)
         return out
+
+
+class ExternalIds:
+    """Our effect id -> the provider's message id, as a delivery report told us (TeleSign
+    reports carry the `external_id` we sent). The one trace of a text whose send was never
+    answered: `bot.lookup` reads it to find that send at the provider."""
+
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def remember(self, provider: str, external_id: str, message_id: str) -> None:
+        await self.redis.set(self.keys.delivery_external(provider, external_id), message_id,
+                             ex=RECORD_TTL)
+
+    async def reference_of(self, provider: str, external_id: str) -> str | None:
+        raw: Any = await self.redis.get(self.keys.delivery_external(provider, external_id))
+        if raw is None:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -109,6 +109,11 @@ class Keys:
         shard = zlib.crc32(message_id.encode()) % self.shards
         return f"{self.prefix}:dlv:{self.tag(shard)}:{provider}:{message_id}"
 
+    def delivery_external(self, provider: str, external_id: str) -> str:
+        """The provider's message id of a text we named `external_id` (our effect id)."""
+        shard = zlib.crc32(external_id.encode()) % self.shards
+        return f"{self.prefix}:dext:{self.tag(shard)}:{provider}:{external_id}"
+
     def delivery_counts(self, message_id: str, day: str) -> str:
         """Delivery counters of a day, in the same shard as the message's record."""
         shard = zlib.crc32(message_id.encode()) % self.shards

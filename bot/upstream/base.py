@@ -29,6 +29,7 @@ from bot.upstream.errors import (
     UnexpectedAnswer,
     UpstreamAuthFailed,
     UpstreamError,
+    UpstreamMaybeDone,
     UpstreamRateLimited,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -134,8 +135,9 @@ class ApiClient:
         except (TimeoutError, aiohttp.ClientError) as exc:
             error = type(exc).__name__
             what = "timed out" if isinstance(exc, TimeoutError) else f"failed ({error})"
-            if idempotent:
-                self._raise(UpstreamUnavailable(self.service, f"{method} {template} {what}"), exc)
+            if idempotent:  # safe to repeat; a write may still have taken effect
+                unclear = UpstreamUnavailable if method == "GET" else UpstreamMaybeDone
+                self._raise(unclear(self.service, f"{method} {template} {what}"), exc)
             self._raise(
                 OutcomeUnknown(self.service, f"{method} {template} {what} after sending"), exc
             )

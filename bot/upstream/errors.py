@@ -51,6 +51,12 @@ class UpstreamUnavailable(UpstreamError):
         self.retry_after = retry_after
 
 
+class UpstreamMaybeDone(UpstreamUnavailable):
+    """An idempotent call that ended unclearly (a timeout or a dropped connection after the
+    request left): repeating it is safe, but this try may have taken effect. A give-up
+    after such a try is dead-lettered marked unknown."""
+
+
 class UpstreamRateLimited(UpstreamUnavailable):
     """Retryable after a pause: the service's documented rate-limit answer (429, -40007...)."""
 

@@ -3,10 +3,14 @@
 Every attempt is signed anew (fresh Date and nonce) over the exact body bytes sent.
 Non-idempotent calls: `send_verify_sms`, `check_code` (each check counts as an attempt) and
 `send_sms`. An unclear end of those raises `OutcomeUnknown`; TeleSign has no idempotency key
-and no way to find a transaction without its `reference_id`, so the client cannot look the
-send up: when we generated the code ourselves, resending the SAME code is harmless (any
-delivered SMS stays valid). `verify_status(reference_id)` reads a transaction without
-spending an attempt.
+and no way to find a transaction without its `reference_id` (which an unanswered request
+never gave us). Two documented handles remain. Messaging takes our own `external_id` (we
+send the effect id), and TeleSign's delivery report carries it with the `reference_id`, so
+once a report came, `message_status(reference_id)` (`GET /v1/messaging/{reference_id}`)
+reads the transaction (`bot.lookup`). Verify SMS takes no external id: an unclear code send
+stays unknown; when we generated the code ourselves, resending the SAME code is harmless
+(any delivered SMS stays valid). `verify_status(reference_id)` reads a Verify transaction
+without spending an attempt.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.upstream.base import ApiClient, Reply
+from bot.upstream.base import ApiClient, Reply, retry_after
 from bot.upstream.errors import (
     UpstreamAuthFailed,
     UpstreamError,
@@ -43,6 +47,7 @@ from bot.upstream.telesign_models import (
 VERIFY_SMS = "/v1/verify/sms"
 VERIFY_STATUS = "/v1/verify/{reference_id}"
 MESSAGING = "/v1/messaging"
+MESSAGE_STATUS = "/v1/messaging/{reference_id}"
 
 
 def generate_code(length: int = 6) -> str:
@@ -124,13 +129,16 @@ class TeleSignClient(ApiClient):
         message: str,
         *,
         message_type: str = "ARN",
+        external_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> MessageSent:
-        """POST /v1/messaging: a plain SMS (`ARN` alerts/notifications, `OTP`, `MKT`)."""
+        """POST /v1/messaging: a plain SMS (`ARN` alerts/notifications, `OTP`, `MKT`).
+        `external_id` (ours) comes back in TeleSign's delivery report for this message."""
         fields = {
             "phone_number": telesign_phone(phone),
             "message": message,
             "message_type": message_type,
+            "external_id": external_id,
         }
         answer = await self._send(
             "POST", MESSAGING, fields, idempotent=False, idempotency_key=idempotency_key,
@@ -141,6 +149,17 @@ class TeleSignClient(ApiClient):
             status_code=answer.status.code,
             outcome=answer.outcome,
         )
+
+    async def message_status(self, reference_id: str) -> TeleSignResponse | None:
+        """GET /v1/messaging/{reference_id}: a message's transaction (idempotent); None when
+        TeleSign does not know that reference id (404, -10001: never sent, or expired)."""
+        try:
+            return await self._send("GET", MESSAGE_STATUS, {}, idempotent=True,
+                                    path={"reference_id": reference_id})
+        except UpstreamRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def _send(
         self,
@@ -196,7 +215,8 @@ class TeleSignClient(ApiClient):
         code = next(iter(sorted(codes)), None)
         status = reply.status
         if codes & RATE_LIMITED_ERRORS:
-            return UpstreamRateLimited(self.service, detail, status=status, code=code)
+            return UpstreamRateLimited(self.service, detail, status=status, code=code,
+                                       retry_after=retry_after(reply))
         if codes & UNAVAILABLE_ERRORS:  # "Transaction not attempted": safe to try again
             return UpstreamUnavailable(self.service, detail, status=status, code=code)
         if codes & AUTH_ERRORS or status == 401:

@@ -82,6 +82,7 @@ class TeleSignResponse(_Answer):
     errors: list[ErrorItem] = Field(default_factory=list)
     verify: VerifyInfo | None = None
     additional_info: dict[str, object] | None = None
+    external_id: str | None = None  # Messaging: ours, echoed (None when we gave none)
 
     @property
     def error_codes(self) -> list[int]:

@@ -128,8 +128,14 @@ class WhatCountsClient(ApiClient):
 
 
 def _business_error(reply: Reply) -> str | None:
-    """The `error` text of a `{error, status, statusCode}` body (how clients detect errors)."""
+    """The `error` text of a `{error, status, statusCode}` body (how clients detect errors).
+    A body whose text only repeats its status ("Internal Server Error") names no business
+    rule: that is the server failing, mapped by status like any other (a 500 is retried:
+    subscribing is idempotent, a repeat answers "already exists")."""
     body: Any = reply.json()
     if isinstance(body, dict) and "statusCode" in body:
-        return str(body.get("error") or "")
+        text = str(body.get("error") or "")
+        if text.strip().lower() in ("", str(body.get("status") or "").strip().lower()):
+            return None
+        return text
     return None

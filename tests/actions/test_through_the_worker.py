@@ -21,6 +21,7 @@ from bot.actions import build_registry
 from bot.actions.base import Action, ActionContext, ActionOutcome, ActionRetry
 from bot.actions.lenient import LenientParams
 from bot.clock import FrozenClock, SequentialIds
+from bot.dead import DeadLetters
 from bot.models import Inbound
 from bot.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
@@ -36,8 +37,10 @@ from bot.upstream.errors import (
 )
 from bot.worker import action_retryable, retryable
 from tests.actions.conftest import NOW, PHONE, Env
+from tests.upstream.conftest import HASTY_TIMEOUT
 
 ROUTE = "POST /connections"
+WHATCOUNTS_ROUTE = "POST /rest/sms/addPhoneToSenderCode/{phone}/{sender_code}"
 FLOW = """
 name: trial
 keywords: [GO]
@@ -55,6 +58,8 @@ states:
   invalid: {{say: "Invalid", end: true}}
   other: {{say: "Other", end: true}}
 """
+
+PLAIN = FLOW.replace("Done {{call_with}}", "Done")  # for actions that save no call_with
 
 
 @dataclass
@@ -114,10 +119,10 @@ class World:
 
 @asynccontextmanager
 async def world(env: Env, tmp_path: Path, action: str, params: dict[str, str],
-                *, now: float = NOW, extra: Action[Any] | None = None
-                ) -> AsyncIterator[World]:
+                *, now: float = NOW, extra: Action[Any] | None = None,
+                template: str = FLOW) -> AsyncIterator[World]:
     flow = tmp_path / "trial.yaml"
-    flow.write_text(FLOW.format(action=action, params=params))
+    flow.write_text(template.format(action=action, params=params))
     settings = env.settings.model_copy(update={"flow_path": flow})
     registry = build_registry(settings)
     if extra is not None:
@@ -209,7 +214,9 @@ async def test_the_worker_passes_its_frozen_time_to_the_lookup(env: Env,
         # an empty list is no proof: the worker never rings the voter again on its own
         assert env.calls().count("POST /p2a/connections") == 1 and w.pauses.seconds == []
         assert w.texts()[-1] == "Other"  # the flow's route for `unclear`
-        assert await w.runtime.outbox.dead_letters() == []
+        # and staff see it: a dead letter marked unknown (replay refuses it unless --force)
+        [letter] = await w.runtime.outbox.dead_letters()
+        assert letter["effect"]["action"] == "p2a_call" and "outcome unknown" in letter["reason"]
 
 
 async def test_a_bug_raising_valueerror_is_not_invalid_params(env: Env, tmp_path: Path) -> None:
@@ -272,3 +279,31 @@ async def test_a_stop_sync_waits_out_an_open_breaker_instead_of_dead_lettering(
         assert await rt.outbox.dead_letters() == []
         assert max(pauses) >= 25  # the rest of the 30 s cool-down, not a burst of retries
         assert env.calls().count("GET /p2a/advocates") == 6  # five 503s, then the probe
+
+
+async def test_a_give_up_after_a_write_that_timed_out_is_an_unknown_dead_letter(
+        env: Env, tmp_path: Path) -> None:
+    # WhatCounts' subscribe is safe to repeat, so its timeout is retried; but the try that
+    # timed out took effect, and the next one failed: the give-up must not say "failed".
+    env.configure(upstream_timeout=HASTY_TIMEOUT)
+    env.sandbox.whatcounts.hang_seconds = 0.5
+    async with world(env, tmp_path, "whatcounts_subscribe", {}, template=PLAIN) as w:
+        env.sandbox.whatcounts.fail_next[WHATCOUNTS_ROUTE] = ["late", 503]
+        await w.text("GO", "SM1")
+        await w.work(tries=2)
+        assert len(env.sandbox.whatcounts.subscriptions) == 1  # the late try took effect
+        assert w.texts()[-1] == "Unavailable"
+        [letter] = await DeadLetters(w.runtime.redis, w.runtime.keys).list()
+        assert letter.unknown and "out of tries" in letter.reason
+
+
+async def test_a_give_up_after_reads_that_timed_out_is_a_plain_dead_letter(
+        env: Env, tmp_path: Path) -> None:
+    env.configure(upstream_timeout=HASTY_TIMEOUT)
+    env.sandbox.p2a.hang_seconds = 0.5
+    async with world(env, tmp_path, "p2a_campaigns", {"page": "1"}, template=PLAIN) as w:
+        env.sandbox.p2a.fail_next["GET /campaigns"] = ["timeout", "timeout"]
+        await w.text("GO", "SM1")
+        await w.work(tries=2)
+        [letter] = await DeadLetters(w.runtime.redis, w.runtime.keys).list()
+        assert not letter.unknown  # a read has no effect to be unsure of

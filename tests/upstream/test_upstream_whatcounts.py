@@ -69,6 +69,7 @@ async def test_wrong_password(http: aiohttp.ClientSession, sandbox_root: str) ->
         (502, UpstreamUnavailable),
         ("timeout", UpstreamUnavailable),  # a repeat is harmless ("already exists")
         (500, UpstreamRejected),  # a business error body: not retried
+        ("server-error", UpstreamUnavailable),  # a 500 saying only "Internal Server Error"
         (429, UpstreamUnavailable),
     ],
 )
