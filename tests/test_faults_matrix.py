@@ -98,6 +98,42 @@ async def test_the_fault_sandbox_switches_a_route_and_reports_effects(
     assert effects["faults_left"]["quorum"] == [] and effects["texts"] == {}
 
 
+async def test_the_fault_sandbox_counts_the_codes_wevote_texted_and_breaks_its_save(
+        aiohttp_client: Any) -> None:
+    client = await aiohttp_client(create_app(0.0))
+    route = UPSTREAMS["wevote"].route
+    order = {"service": "wevote", "route": route, "kinds": ["500"]}
+    assert (await client.post("/_faults/fail", json=order)).status == 200
+    device = (await (await client.get("/wevote/deviceIdGenerate/")).json())["voter_device_id"]
+    assert (await client.get("/wevote/voterCreate/", params={"voter_device_id": device})).ok
+    save = {"voter_device_id": device, "sms_phone_number": A, "send_sign_in_code_sms": "true"}
+    assert (await client.get("/wevote/voterSMSPhoneNumberSave/", params=save)).status == 500
+    effects = await (await client.get("/_faults/effects")).json()
+    assert effects["codes"] == {} and effects["faults_left"]["wevote"] == []
+    answer = await (await client.get("/wevote/voterSMSPhoneNumberSave/", params=save)).json()
+    assert answer["sign_in_code_sms_sent"] is True
+    effects = await (await client.get("/_faults/effects")).json()
+    assert [len(code) for code in effects["codes"][A]] == [6]
+
+
+def test_the_wevote_rows_count_codes_and_forbid_claiming_one() -> None:
+    wevote = UPSTREAMS["wevote"]
+    claimed = found(texts={A: ["We sent you a code to confirm this number."]})
+    assert not count(wevote, [A], claimed, [letter(A, unknown=True)], {}).ok
+    maybe = found(texts={A: ["We asked for a code to be texted to you, but could not..."]})
+    assert count(wevote, [A], maybe, [letter(A, unknown=True)], {}).ok
+    assert count(wevote, [A], found(codes={A: ["123456"]}), [], {}).once == 1
+
+
+@pytest.mark.integration
+def test_the_wevote_rows_run_and_pass() -> None:
+    out = io.StringIO()
+    base = int(os.environ.get("FAULTS_PORT_BASE", "18670")) + 40  # beside the other rows
+    status = main(True, ["upstreams-wevote"], base, out)
+    assert status == 0, out.getvalue()
+    assert out.getvalue().count("| WeVote: ") == 3
+
+
 @pytest.mark.integration
 def test_the_quorum_rows_run_and_pass() -> None:
     out = io.StringIO()

@@ -86,6 +86,10 @@ UPSTREAMS = {
                        "text sent", (), "JOIN", counts=OPT_IN),
     "telesign-sms": Upstream("TeleSign Messaging", "telesign", "POST /v1/messaging", "texts",
                              "text sent", (), "JOIN", counts=OPT_IN),
+    # WeVote makes, texts and checks its own code (`VERIFY_PROVIDER=wevote`); the route is
+    # the save that texts it (a deviceIdGenerate and voterCreate go first, unbroken).
+    "wevote": Upstream("WeVote", "wevote", "GET /voterSMSPhoneNumberSave/", "codes",
+                       "code sent", TO_CODE[:1], "YES", claims=((ASKED_CODE, "codes"),)),
 }
 
 
