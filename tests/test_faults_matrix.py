@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.dead import DeadLetter
-from bot.faults.matrix import FAULTS, UPSTREAMS, count, kinds, row_phones
+from bot.faults.matrix import FAULTS, LOOKUP_MISSED, UPSTREAMS, Tally, count, kinds, row_phones
 from bot.faults.run import main
 from bot.faults.sandbox import create_app
 from bot.models import RunAction
@@ -74,6 +74,15 @@ def test_each_row_breaks_one_call_per_phone_and_the_timeout_row_mixes_done_and_n
     assert kinds(UPSTREAMS["whatcounts"], FAULTS[0], 2) == ["server-error"] * 2
     assert kinds(P2A, FAULTS[1], 2) == ["429", "429"]
     assert kinds(P2A, FAULTS[2], 3) == ["late", "timeout", "late"]
+
+
+def test_p2a_alone_has_the_row_where_its_lookup_misses_the_call_and_is_replayed() -> None:
+    assert P2A.faults == (*FAULTS, LOOKUP_MISSED) and P2A.replay
+    assert kinds(P2A, LOOKUP_MISSED, 2) == ["lost", "lost"]  # done, answer lost
+    assert all(u.faults == FAULTS for name, u in UPSTREAMS.items() if name != "p2a")
+    tally = Tally(effects=2, once=2)
+    tally.replays.update(["already_called", "already_called"])
+    assert tally.result("call started").endswith("; replayed: 2 already_called")
 
 
 def test_row_phones_are_new_valid_us_numbers() -> None:
