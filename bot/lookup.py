@@ -115,8 +115,10 @@ async def call_started(p2a: Phone2ActionClient, advocate_id: int, campaign_id: i
                                               page=page, per_page=P2A_PAGE)
         except (UpstreamError, ValueError, TypeError):  # a row of another shape too
             return None
-        if any(c.advocate_id == advocate_id and c.type == "CALL" for c in rows):
-            return True
+        if any(c.advocate_id == advocate_id and c.type == "CALL"
+               and (c.created_at is None or c.created_at >= since) for c in rows):
+            return True  # (the list filters on `updated_at`: a call made before, updated
+            # since, is not this one)
         if len(rows) < P2A_PAGE:  # the last page
             return False if now - made_by >= P2A_LISTED_WITHIN else None
     return None

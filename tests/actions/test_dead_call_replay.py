@@ -123,3 +123,20 @@ async def test_every_page_is_read_before_absence_counts(env: Env, tmp_path: Path
         pages = [r.query["page"] for r in env.sandbox.log.requests if r.route == LIST]
         assert pages[-2:] == ["1", "2"]
         assert env.calls().count(POST) == 1
+
+
+async def test_a_call_made_before_the_window_and_updated_since_is_not_this_one(
+        env: Env, tmp_path: Path) -> None:
+    async with call_world(env, tmp_path) as w:
+        _, letter = await unclear_call(env, w, started=False)
+        advocate = int(str(letter.effect.model_dump()["params"]["advocate_id"]))
+        old = int(letter.at) - 2 * 3600  # an earlier call, its status updated just now
+        env.sandbox.p2a.connections[800_001] = {
+            "campaign_id": 1001, "advocate_id": advocate, "legislator_id": 3001,
+            "legislator_name": "Jordan Avery", "type": "CALL", "status": "COMPLETED",
+            "created_at": old, "updated_at": int(time.time())}
+        rt = w.runtime
+        settled = DeadLetters(rt.redis, rt.keys, rt.upstreams, clock=later)
+        assert await settled.replay(letter.id) is Replay.QUEUED
+        await w.work(tries=1)
+        assert len(env.sandbox.p2a.calls) == 1
