@@ -108,7 +108,8 @@ UPSTREAMS = {
     # WeVote makes, texts and checks its own code (`VERIFY_PROVIDER=wevote`); the route is
     # the save that texts it (a deviceIdGenerate and voterCreate go first, unbroken).
     "wevote": Upstream("WeVote", "wevote", "GET /voterSMSPhoneNumberSave/", "codes",
-                       "code sent", TO_CODE[:1], "YES", claims=((ASKED_CODE, "codes"),)),
+                       "code sent", TO_CODE[:1], "YES", claims=((ASKED_CODE, "codes"),),
+                       replay=True),  # nothing can look a WeVote code up: replays refuse
 }
 
 
