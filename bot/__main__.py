@@ -94,8 +94,8 @@ def _add_dead(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dead_list = dead_sub.add_parser("list", help="the oldest dead letters, one a line")
     dead_list.add_argument("--limit", type=int, default=100)
     for name, what in (("show", "one dead letter in full (phone masked)"),
-                       ("replay", "queue it again (an unknown-outcome send is looked up "
-                                  "upstream first)"),
+                       ("replay", "queue it again (an unknown-outcome send or P2A call "
+                                  "is looked up upstream first)"),
                        ("drop", "delete it")):
         cmd = dead_sub.add_parser(name, help=what)
         cmd.add_argument("id", help="the id `dead list` shows (<shard>-<stream id>)")

@@ -3,21 +3,29 @@
 A dead letter is an effect the worker gave up on. Replaying puts it back in its shard's
 outbox with the same effect id (so the same idempotency key). A send whose outcome was
 unknown (the upstream may have delivered it) is looked up first, and only a send confirmed
-absent is queued again: a voter never gets a text twice because staff pressed replay.
+absent is queued again: a voter never gets a text twice because staff pressed replay. The
+same holds for a Phone2Action call (`p2a_call`) whose outcome was unknown: P2A's
+connections list is read first (`bot.lookup.call_started`); a call listed there since the
+effect settles the letter as done (dropped, the phone is not rung again), a call confirmed
+absent is queued again, and a list that cannot tell keeps the letter (`--force` replays
+anyway).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeGuard
 
+from bot.actions.lenient import to_int
 from bot.config import Settings
-from bot.lookup import sent_upstream
-from bot.models import EFFECTS, Effect, SendSms
+from bot.lookup import call_started, sent_upstream
+from bot.models import EFFECTS, Effect, RunAction, SendSms
 from bot.phone import mask
 from bot.redis_conn import RedisClient
 from bot.runtime import Runtime, open_runtime
@@ -25,9 +33,12 @@ from bot.store import Keys
 from bot.store.delivery import ExternalIds
 from bot.store.lanes import stream_of
 from bot.upstream import Upstreams
+from bot.upstream.errors import UpstreamError
 
-#: How far before its dead-lettering a send may have gone out (its tries and backoff).
+#: How far before its dead-lettering a send (or call) may have gone out (its tries and
+#: backoff): the lookup reads from then on.
 LOOKUP_WINDOW = 30 * 60
+P2A_CALL = "p2a_call"
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,8 @@ class Replay(StrEnum):
 
     QUEUED = "queued again"
     ALREADY_SENT = "already sent upstream: dropped, not sent again"
+    ALREADY_CALLED = ("the call already started: Phone2Action lists it since this effect; "
+                      "dropped, the phone is not rung again")
     STILL_UNKNOWN = "outcome still unknown upstream: kept (replay with --force to send anyway)"
     NOT_FOUND = "no such dead letter"
 
@@ -66,11 +79,12 @@ class DeadLetters:
     """Reads and settles the dead-letter streams of every shard."""
 
     def __init__(self, redis: RedisClient, keys: Keys, upstreams: Upstreams | None = None,
-                 sender: str = "console") -> None:
+                 sender: str = "console", clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.keys = keys
         self.upstreams = upstreams
         self.sender = sender
+        self.clock = clock  # how old a letter is decides whether P2A's list is final
 
     async def list(self, limit: int = 100) -> list[DeadLetter]:
         """The oldest `limit` dead letters of every shard, oldest first."""
@@ -97,7 +111,8 @@ class DeadLetters:
         return bool(await self.redis.xdel(self.keys.dead(shard), stream_id))
 
     async def replay(self, letter_id: str, *, force: bool = False) -> Replay:
-        """Queue the effect again; an unknown-outcome send is looked up upstream first."""
+        """Queue the effect again; an unknown-outcome send or P2A call is looked up
+        upstream first."""
         letter = await self.get(letter_id)
         if letter is None:
             return Replay.NOT_FOUND
@@ -107,7 +122,7 @@ class DeadLetters:
                 return Replay.STILL_UNKNOWN
             if sent:
                 await self.drop(letter_id)
-                return Replay.ALREADY_SENT
+                return Replay.ALREADY_CALLED if _is_call(letter.effect) else Replay.ALREADY_SENT
         shard = int(letter_id.split("-", 1)[0])
         payload = "[" + letter.effect.model_dump_json() + "]"
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -117,13 +132,31 @@ class DeadLetters:
         return Replay.QUEUED
 
     async def sent_upstream(self, letter: DeadLetter) -> bool | None:
-        """Did this send reach the provider? (`bot.lookup`; None for anything else.)"""
+        """Did this send (or P2A call) reach the provider? (`bot.lookup`; None for anything
+        else, and when the lookup itself failed: that proves nothing.)"""
         effect = letter.effect
-        if not isinstance(effect, SendSms) or self.upstreams is None:
+        if self.upstreams is None:
             return None
-        return await sent_upstream(self.upstreams, self.sender, effect.phone, effect.body,
-                                   letter.at - LOOKUP_WINDOW, effect_id=effect.id,
-                                   reports=ExternalIds(self.redis, self.keys))
+        since = letter.at - LOOKUP_WINDOW
+        if _is_call(effect):
+            advocate = to_int(str(effect.params.get("advocate_id", "")))
+            campaign = to_int(str(effect.params.get("campaign_id", "")))
+            if not advocate or not campaign or advocate < 0 or campaign < 0:
+                return None
+            return await call_started(self.upstreams.p2a, advocate, campaign, since=since,
+                                      made_by=letter.at, now=self.clock())
+        if not isinstance(effect, SendSms):
+            return None
+        try:
+            return await sent_upstream(self.upstreams, self.sender, effect.phone, effect.body,
+                                       since, effect_id=effect.id,
+                                       reports=ExternalIds(self.redis, self.keys))
+        except UpstreamError:
+            return None
+
+
+def _is_call(effect: Effect) -> TypeGuard[RunAction]:
+    return isinstance(effect, RunAction) and effect.action == P2A_CALL
 
 
 def _letter(shard: int, stream_id: bytes | str, fields: dict[bytes, bytes]) -> DeadLetter:
@@ -177,4 +210,4 @@ async def _command(runtime: Runtime, command: str, letter_id: str, limit: int, f
         return 0 if dropped else 1
     outcome = await letters.replay(letter_id, force=force)
     say(outcome.value)
-    return 0 if outcome in (Replay.QUEUED, Replay.ALREADY_SENT) else 1
+    return 0 if outcome in (Replay.QUEUED, Replay.ALREADY_SENT, Replay.ALREADY_CALLED) else 1

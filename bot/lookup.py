@@ -10,6 +10,14 @@ id) and the `reference_id` (`bot.store.delivery.ExternalIds`), and with that
 `GET /v1/messaging/{reference_id}` reads the transaction. So a TeleSign send is found
 (True) once its report came, and never proven absent (None) before: it is dead-lettered
 marked unknown, and `python -m bot dead replay` looks again later.
+
+Phone2Action: `call_started` reads every page of the campaign's connections list for a CALL
+connection of the advocate. Found: the phone rang (never call again). An empty list proves
+absence only once P2A has had `P2A_LISTED_WITHIN` seconds to list the call (REFERENCE: an
+empty answer right after an unclear `POST /connections` is not proof); before that, or when
+the list cannot be read whole, it cannot tell. The worker's own lookup right after the
+unclear call (`bot.actions.p2a_call`) therefore never treats "not listed" as absent; a
+staff replay (`bot.dead`) comes later and may.
 """
 
 from __future__ import annotations
@@ -20,11 +28,18 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 from bot.upstream import QuorumClient, TeleSignClient, Upstreams
+from bot.upstream.errors import UpstreamError
+from bot.upstream.phone2action import Phone2ActionClient
 from bot.upstream.quorum import SendSms
 
 PAGE = 50
 NOT_ATTEMPTED = 500  # TeleSign `status.code` "Transaction not attempted" (REFERENCE 5.4)
 TRAILING_ID = re.compile(r"(\d+)/?$")
+P2A_PAGE = 100  # the most P2A's connections list gives a page (documented 25-100)
+P2A_PAGES = 20  # read at most this many pages; a longer list cannot prove absence
+#: How long P2A may take to list a call it started: an unlisted call younger than this
+#: may still appear, so its absence is not yet proven.
+P2A_LISTED_WITHIN = 300
 
 
 class ExternalIds(Protocol):
@@ -86,6 +101,27 @@ async def _sent_by_telesign(telesign: TeleSignClient, effect_id: str,
     if found is None or found.external_id not in (None, effect_id):
         return None  # expired there, or not ours: proves nothing
     return found.status.code != NOT_ATTEMPTED
+
+
+async def call_started(p2a: Phone2ActionClient, advocate_id: int, campaign_id: int, *,
+                       since: float, made_by: float, now: float) -> bool | None:
+    """Did P2A start a call for `advocate_id` in `campaign_id` at or after `since`? The
+    call was made (if at all) by `made_by`; absence is proven only when every page was read
+    and `P2A_LISTED_WITHIN` seconds have passed since then. A list that cannot be read (an
+    error answer, a timeout, an answer of another shape) proves nothing: None."""
+    for page in range(1, P2A_PAGES + 1):
+        try:
+            rows = await p2a.list_connections(campaign_id, updated_since=int(since),
+                                              page=page, per_page=P2A_PAGE)
+        except (UpstreamError, ValueError, TypeError):  # a row of another shape too
+            return None
+        if any(c.advocate_id == advocate_id and c.type == "CALL"
+               and (c.created_at is None or c.created_at >= since) for c in rows):
+            return True  # (the list filters on `updated_at`: a call made before, updated
+            # since, is not this one)
+        if len(rows) < P2A_PAGE:  # the last page
+            return False if now - made_by >= P2A_LISTED_WITHIN else None
+    return None
 
 
 def _supporter(row: SendSms) -> int | None:

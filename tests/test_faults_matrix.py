@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.dead import DeadLetter
-from bot.faults.matrix import FAULTS, UPSTREAMS, count, kinds, row_phones
+from bot.faults.matrix import FAULTS, LOOKUP_MISSED, UPSTREAMS, Tally, count, kinds, row_phones
 from bot.faults.run import main
 from bot.faults.sandbox import create_app
 from bot.models import RunAction
@@ -76,6 +76,15 @@ def test_each_row_breaks_one_call_per_phone_and_the_timeout_row_mixes_done_and_n
     assert kinds(P2A, FAULTS[2], 3) == ["late", "timeout", "late"]
 
 
+def test_p2a_alone_has_the_row_where_its_lookup_misses_the_call_and_is_replayed() -> None:
+    assert P2A.faults == (*FAULTS, LOOKUP_MISSED) and P2A.replay
+    assert kinds(P2A, LOOKUP_MISSED, 2) == ["lost", "lost"]  # done, answer lost
+    assert all(u.faults == FAULTS for name, u in UPSTREAMS.items() if name != "p2a")
+    tally = Tally(effects=2, once=2)
+    tally.replays.update(["already_called", "already_called"])
+    assert tally.result("call started").endswith("; replayed: 2 already_called")
+
+
 def test_row_phones_are_new_valid_us_numbers() -> None:
     numbers = row_phones(301, 5)
     assert len(set(numbers)) == 5 and not any(n.endswith("0000") for n in numbers)
@@ -96,6 +105,42 @@ async def test_the_fault_sandbox_switches_a_route_and_reports_effects(
     assert answer.status == 429 and answer.headers["Retry-After"] == "1"
     effects = await (await client.get("/_faults/effects")).json()
     assert effects["faults_left"]["quorum"] == [] and effects["texts"] == {}
+
+
+async def test_the_fault_sandbox_counts_the_codes_wevote_texted_and_breaks_its_save(
+        aiohttp_client: Any) -> None:
+    client = await aiohttp_client(create_app(0.0))
+    route = UPSTREAMS["wevote"].route
+    order = {"service": "wevote", "route": route, "kinds": ["500"]}
+    assert (await client.post("/_faults/fail", json=order)).status == 200
+    device = (await (await client.get("/wevote/deviceIdGenerate/")).json())["voter_device_id"]
+    assert (await client.get("/wevote/voterCreate/", params={"voter_device_id": device})).ok
+    save = {"voter_device_id": device, "sms_phone_number": A, "send_sign_in_code_sms": "true"}
+    assert (await client.get("/wevote/voterSMSPhoneNumberSave/", params=save)).status == 500
+    effects = await (await client.get("/_faults/effects")).json()
+    assert effects["codes"] == {} and effects["faults_left"]["wevote"] == []
+    answer = await (await client.get("/wevote/voterSMSPhoneNumberSave/", params=save)).json()
+    assert answer["sign_in_code_sms_sent"] is True
+    effects = await (await client.get("/_faults/effects")).json()
+    assert [len(code) for code in effects["codes"][A]] == [6]
+
+
+def test_the_wevote_rows_count_codes_and_forbid_claiming_one() -> None:
+    wevote = UPSTREAMS["wevote"]
+    claimed = found(texts={A: ["We sent you a code to confirm this number."]})
+    assert not count(wevote, [A], claimed, [letter(A, unknown=True)], {}).ok
+    maybe = found(texts={A: ["We asked for a code to be texted to you, but could not..."]})
+    assert count(wevote, [A], maybe, [letter(A, unknown=True)], {}).ok
+    assert count(wevote, [A], found(codes={A: ["123456"]}), [], {}).once == 1
+
+
+@pytest.mark.integration
+def test_the_wevote_rows_run_and_pass() -> None:
+    out = io.StringIO()
+    base = int(os.environ.get("FAULTS_PORT_BASE", "18670")) + 40  # beside the other rows
+    status = main(True, ["upstreams-wevote"], base, out)
+    assert status == 0, out.getvalue()
+    assert out.getvalue().count("| WeVote: ") == 3
 
 
 @pytest.mark.integration

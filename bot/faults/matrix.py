@@ -15,11 +15,20 @@ text the voter got claims what did not happen ("your phone will ring" with no ca
 The timeout row alternates two faults: `late` (the request took effect, then no answer
 within the client's timeout) and `timeout` (no answer, nothing done): both are an unclear
 outcome for the client, and only a lookup can tell them apart.
+
+An upstream with a `lookup_route` (Phone2Action) has a fourth row: the answer is lost after
+the effect took place (`lost`) and the worker's lookup right after does not find it yet
+(the list answers empty once per phone, as a list that has not caught up would). And for an
+upstream marked `replay`, once the row has settled every unknown dead letter of its phones
+is replayed with `python -m bot dead replay ID` (a separate process, as staff would), then
+counted again: a replay may settle a letter whose effect the upstream lists, never do the
+effect a second time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -29,7 +38,8 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
-from bot.dead import DeadLetter, DeadLetters
+from bot.bench.procs import PYTHON
+from bot.dead import DeadLetter, DeadLetters, Replay
 from bot.faults.stack import Stack
 from bot.faults.texts import Posted, text
 from bot.store import Keys
@@ -44,6 +54,8 @@ STEP_TIMEOUT = 30.0
 SETTINGS = {"UPSTREAM_TIMEOUT": str(CLIENT_TIMEOUT), "UPSTREAM_BREAKER_SECONDS": "2",
             "VERIFY_PROVIDER": "telesign"}  # fmt: skip
 FAULTS = ("HTTP 500", "429 + Retry-After", "timeout after arrival")
+LOOKUP_MISSED = "answer lost, not listed yet"  # rows of upstreams with a `lookup_route`
+REPLAY_TIMEOUT = 60.0
 ADDRESS = "1 Main St, Kansas City 64108"
 
 
@@ -62,6 +74,12 @@ class Upstream:
     counts: str = ""  # texts only: the bodies that are this effect
     kind_500: str = "500"
     claims: tuple[tuple[str, str], ...] = ()  # (text a voter may get, effect it needs)
+    lookup_route: str = ""  # the route of the worker's lookup after an unclear effect
+    replay: bool = False  # replay every unknown dead letter after the row (`bot dead`)
+
+    @property
+    def faults(self) -> tuple[str, ...]:
+        return FAULTS + ((LOOKUP_MISSED,) if self.lookup_route else ())
 
 
 TWILIO_ROUTE = "POST /2010-04-01/Accounts/{account_sid}/Messages.json"
@@ -81,11 +99,17 @@ UPSTREAMS = {
                            "subscriptions", "subscription made", TO_CODE, "{code}",
                            kind_500="server-error"),
     "p2a": Upstream("Phone2Action", "p2a", "POST /connections", "calls", "call started",
-                    TO_CALL, "CALL", claims=(("Your phone will ring", "calls"),)),
+                    TO_CALL, "CALL", claims=(("Your phone will ring", "calls"),),
+                    lookup_route="GET /connections", replay=True),
     "quorum": Upstream("Quorum", "quorum", "POST /sendsms/send_individual_sms/", "texts",
                        "text sent", (), "JOIN", counts=OPT_IN),
     "telesign-sms": Upstream("TeleSign Messaging", "telesign", "POST /v1/messaging", "texts",
                              "text sent", (), "JOIN", counts=OPT_IN),
+    # WeVote makes, texts and checks its own code (`VERIFY_PROVIDER=wevote`); the route is
+    # the save that texts it (a deviceIdGenerate and voterCreate go first, unbroken).
+    "wevote": Upstream("WeVote", "wevote", "GET /voterSMSPhoneNumberSave/", "codes",
+                       "code sent", TO_CODE[:1], "YES", claims=((ASKED_CODE, "codes"),),
+                       replay=True),  # nothing can look a WeVote code up: replays refuse
 }
 
 
@@ -99,6 +123,7 @@ class Tally:
     dead: int = 0
     unknown: int = 0
     problems: list[str] = field(default_factory=list)
+    replays: Counter[str] = field(default_factory=Counter)  # what each replay said
 
     @property
     def ok(self) -> bool:
@@ -107,6 +132,9 @@ class Tally:
     def result(self, what: str) -> str:
         text_ = (f"effects {self.effects} ({what}): done once {self.once}, done twice "
                  f"{self.twice}, dead-lettered {self.dead}, unknown {self.unknown}")
+        if self.replays:
+            said = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.replays.items()))
+            text_ += f"; replayed: {said}"
         return text_ + ("; " + "; ".join(self.problems[:3]) if self.problems else "")
 
 
@@ -116,6 +144,8 @@ def kinds(upstream: Upstream, fault: str, count: int) -> list[str]:
         return [upstream.kind_500] * count
     if fault == FAULTS[1]:
         return ["429"] * count
+    if fault == LOOKUP_MISSED:
+        return ["lost"] * count
     return [("late", "timeout")[i % 2] for i in range(count)]
 
 
@@ -177,8 +207,7 @@ def count(upstream: Upstream, phones: list[str], found: dict[str, dict[str, list
     dead = Counter(letter.effect.phone for letter in letters)
     unknown = Counter(letter.effect.phone for letter in letters if letter.unknown)
     for phone in phones:
-        done = [x for x in found[upstream.effect].get(phone, [])
-                if not upstream.counts or upstream.counts in x]
+        done = done_for(upstream, phone, found)
         tally.once += len(done) == 1
         tally.twice += len(done) > 1
         tally.dead += dead[phone] > 0
@@ -201,6 +230,8 @@ async def run_row(driver: Driver, upstream: Upstream, fault: str, phones: list[s
     texts_before = {p: len(found["texts"].get(p, [])) for p in phones}
     codes = {p: (found["codes"].get(p) or [""])[-1] for p in phones}
     await driver.fail(upstream.service, upstream.route, kinds(upstream, fault, len(phones)))
+    if fault == LOOKUP_MISSED:  # an answer of no connection, not an error: no breaker count
+        await driver.fail(upstream.service, upstream.lookup_route, ["empty"] * len(phones))
     answers = await asyncio.gather(*(driver.say(p, upstream.trigger.replace("{code}", codes[p]))
                                      for p in phones))
     refused = sum(1 for status in answers if status != 200)
@@ -210,7 +241,55 @@ async def run_row(driver: Driver, upstream: Upstream, fault: str, phones: list[s
         tally.problems.append(f"{len(left)} forced failure(s) never reached")
     if refused:
         tally.problems.append(f"{refused} trigger text(s) not answered 200")
+    if upstream.replay:
+        await replay_unknown(driver, upstream, phones, texts_before, tally)
     return tally
+
+
+async def replay_unknown(driver: Driver, upstream: Upstream, phones: list[str],
+                         texts_before: dict[str, int], tally: Tally) -> None:
+    """`python -m bot dead replay ID` for every unknown dead letter of `phones`, then count
+    again once nothing moves: no effect twice, "already" only for an effect that was done."""
+    letters = [x for x in await dead_letters(driver.stack)
+               if x.effect.phone in phones and x.unknown]
+    done_before = {p: bool(done_for(upstream, p, await driver.effects())) for p in phones}
+    for letter in letters:
+        said = await dead_replay(driver.stack, letter.id)
+        outcome = next((r.name.lower() for r in Replay if r.value == said), f"said {said!r}")
+        tally.replays[outcome] += 1
+        if said in (Replay.ALREADY_CALLED, Replay.ALREADY_SENT) and \
+                not done_before[letter.effect.phone]:
+            tally.problems.append(f"…{letter.effect.phone[-4:]}: replay says done, it is not")
+        if outcome.startswith("said"):
+            tally.problems.append(f"replay of {letter.id}: {said[:80]!r}")
+    again = await settle(driver, upstream, phones, texts_before)
+    if again.twice:
+        tally.twice = again.twice
+        tally.problems.append(f"{again.twice} effect(s) done twice after the replays")
+
+
+def done_for(upstream: Upstream, phone: str, found: dict[str, dict[str, list[str]]]
+                ) -> list[str]:
+    """The effects of `upstream` done for `phone`."""
+    return [x for x in found[upstream.effect].get(phone, [])
+            if not upstream.counts or upstream.counts in x]
+
+
+async def dead_replay(stack: Stack, letter_id: str) -> str:
+    """Run the staff command in its own process against the stack; the line it printed."""
+    proc = await asyncio.create_subprocess_exec(
+        PYTHON, "-m", "bot", "dead", "replay", letter_id, env=stack.env(),
+        cwd=stack.workdir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), REPLAY_TIMEOUT)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        return "no answer"
+    lines = out.decode("utf-8", "replace").strip().splitlines()
+    known = {r.value for r in Replay}
+    return next((line for line in lines if line in known), lines[-1] if lines else "")
 
 
 async def settle(driver: Driver, upstream: Upstream, phones: list[str],
@@ -259,7 +338,7 @@ async def run_matrix(stack: Stack, names: Sequence[str], per_row: int,
         driver = Driver(stack, session)
         for name in names:
             upstream = UPSTREAMS[name]
-            for fault in FAULTS:
+            for fault in upstream.faults:
                 label = f"{upstream.name}: {fault}"
                 try:
                     tally = await run_row(driver, upstream, fault,

@@ -6,7 +6,8 @@ for a while and then count what each upstream actually did.
   the next `len(kinds)` calls of that route fail that way (`ServiceState.fail_next`: a
   status such as 500 or 429, `timeout`, `late`...); then the service works again.
 - `GET /_faults/effects`: per service, what took effect, per E.164 phone: `texts` (every
-  body Twilio and Quorum accepted), `codes` (TeleSign Verify sends), `subscriptions`
+  body Twilio and Quorum accepted), `codes` (TeleSign Verify sends, and the sign-in codes
+  WeVote texted: one entry per text, a resent code counts again), `subscriptions`
   (WhatCounts), `calls` (Phone2Action call connections started); and `faults_left`, per
   service, the forced failures not yet reached.
 
@@ -40,6 +41,8 @@ def effects(sandbox: Sandbox) -> dict[str, dict[str, list[str]]]:
         out["texts"][row["to"]].append(row["message_content"])
     for txn in sandbox.telesign.transactions.values():
         out["codes"][f"+{txn['phone']}"].append(txn["code"])
+    for phone, code in sandbox.wevote.codes_sent:
+        out["codes"][phone].append(code)
     for message in sandbox.telesign.messages:
         out["texts"][f"+{message['phone_number']}"].append(message["message"])
     for (digits, code) in sandbox.whatcounts.subscriptions:

@@ -199,6 +199,14 @@ async def upstreams_telesign_sms(stack: Stack, scale: Scale) -> list[Row]:
     return [Row(*row) for row in rows]
 
 
+async def upstreams_wevote(stack: Stack, scale: Scale) -> list[Row]:
+    """The same matrix for WeVote, the verification provider that texts its own code
+    (`VERIFY_PROVIDER=wevote`): the sign-in code send after YES."""
+    rows = await run_matrix(stack, ["wevote"], scale.matrix_phones,
+                            {"SMS_SENDER": "twilio", "VERIFY_PROVIDER": "wevote"})
+    return [Row(*row) for row in rows]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "worker-kill": worker_kills,
     "redis-kill-aof": redis_kill_aof,
@@ -208,4 +216,5 @@ SCENARIOS: dict[str, Scenario] = {
     "upstreams": upstreams,
     "upstreams-quorum": upstreams_quorum,
     "upstreams-telesign-sms": upstreams_telesign_sms,
+    "upstreams-wevote": upstreams_wevote,
 }
