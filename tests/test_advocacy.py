@@ -244,5 +244,7 @@ async def test_split_zip_asks_for_the_street_and_no_legislators_asks_again(
         "A call will connect you with: Del. Terry Wallace (D).")
     await voter.says("MENU")
     await voter.says("1")
-    assert (await voter.says("1 Main St 99999"))[-1].endswith("has no legislators to call for that address. Check it and reply with your street address and ZIP, or MENU for other campaigns.")
+    assert (await voter.says("1 Main St 99999"))[-1].endswith(
+        "has no legislators to call for that address. Check it and reply with your street "
+        "address and ZIP, or MENU for other campaigns.")
     assert (await voter.says("100 K St NE 20001"))[-1].startswith("A call will connect you")
