@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import fakeredis
+import hypothesis
 import pytest
 import structlog
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
@@ -20,6 +21,13 @@ from bot.logs import redact
 from bot.redis_conn import RedisClient, make_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: Property tests: `quick` (a bare `pytest`) tries 30 examples each, `thorough` (what
+#: `tests/run.sh` and CI load with `--hypothesis-profile=thorough`) hypothesis' usual 100.
+#: (The webhook fuzz keeps its own 300: fewer reach too few requests past the signature.)
+hypothesis.settings.register_profile("quick", max_examples=30, deadline=None)
+hypothesis.settings.register_profile("thorough", max_examples=100, deadline=None)
+hypothesis.settings.load_profile("quick")  # the plugin loads `--hypothesis-profile` after
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 CLUSTER_BASE_PORT = int(os.environ.get("CLUSTER_BASE_PORT", "18700"))
 CLUSTER_MARKS = [pytest.mark.integration, pytest.mark.cluster]

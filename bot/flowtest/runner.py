@@ -145,8 +145,7 @@ async def _converse(flows: FlowSet, settings: Settings, script: Script, sandbox:
     sender = MemorySender()
     redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     async with open_runtime(settings, redis=redis, sender=sender, clock=clock,
-                            ids=SequentialIds()) as runtime:
-        runtime.core.flows = flows
+                            ids=SequentialIds(), flows=flows) as runtime:
 
         def observe(phone: str, step: Step) -> None:
             visits.record(step.flow, step.entered)
