@@ -29,7 +29,13 @@ hypothesis.settings.register_profile("quick", max_examples=30, deadline=None)
 hypothesis.settings.register_profile("thorough", max_examples=100, deadline=None)
 hypothesis.settings.load_profile("quick")  # the plugin loads `--hypothesis-profile` after
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
-CLUSTER_BASE_PORT = int(os.environ.get("CLUSTER_BASE_PORT", "18700"))
+#: The pytest-xdist worker running this process ("gw0", "gw1"...; "" without workers).
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+#: Each xdist worker takes its own block of ports for a cluster (100 apart), should it
+#: start one: every cluster test runs in one worker (`xdist_group`), but a run with
+#: `--dist load` would start one per worker.
+CLUSTER_BASE_PORT = (int(os.environ.get("CLUSTER_BASE_PORT", "18700"))
+                     + 100 * int(XDIST_WORKER.removeprefix("gw") or 0))
 CLUSTER_MARKS = [pytest.mark.integration, pytest.mark.cluster]
 
 _NONE_ENV = {
@@ -66,6 +72,14 @@ def make_settings(**overrides: Any) -> Settings:
                               "redis_shards": 4, "port": 8080}
     values.update(overrides)
     return IsolatedSettings(**values)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every cluster test in one xdist group (one worker): one cluster per run, not one per
+    worker (with `--dist loadgroup`, the default addopts)."""
+    for item in items:
+        if item.get_closest_marker("cluster") is not None:
+            item.add_marker(pytest.mark.xdist_group("cluster"))
 
 
 @pytest.fixture(autouse=True)
@@ -150,7 +164,8 @@ async def any_redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient
 
 @pytest.fixture
 def key_prefix() -> str:
-    return f"cttest-{uuid.uuid4().hex[:10]}"
+    """A prefix of this test's own on the shared Redis (naming the xdist worker too)."""
+    return f"cttest-{XDIST_WORKER or 'main'}-{uuid.uuid4().hex[:10]}"
 
 
 async def drop_prefix(client: RedisClient, prefix: str) -> None:
