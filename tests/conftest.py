@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fakeredis
 import hypothesis
@@ -15,10 +15,13 @@ import structlog
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from redis.asyncio import Redis
 
-from bot.bench.cluster import ClusterError, LocalCluster
 from bot.config import Settings
 from bot.logs import redact
 from bot.redis_conn import RedisClient, make_cluster
+
+if TYPE_CHECKING:  # imported when a cluster starts: `bot.bench` loads most of the bot, a
+    # second of CPU that pytest-xdist's controller process (it runs no test) can skip
+    from bot.bench.cluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +35,7 @@ REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 #: The pytest-xdist worker running this process ("gw0", "gw1"...; "" without workers).
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 #: Each xdist worker takes its own block of ports for a cluster (100 apart), should it
-#: start one: every cluster test runs in one worker (`xdist_group`), but a run with
+#: start one: every cluster test runs in one worker (`OWN_SERVERS`), but a run with
 #: `--dist load` would start one per worker.
 CLUSTER_BASE_PORT = (int(os.environ.get("CLUSTER_BASE_PORT", "18700"))
                      + 100 * int(XDIST_WORKER.removeprefix("gw") or 0))
@@ -74,12 +77,20 @@ def make_settings(**overrides: Any) -> Settings:
     return IsolatedSettings(**values)
 
 
+#: The xdist group of the tests that start redis-server processes of their own and time
+#: them: the cluster tests (a replica must acknowledge within 200 ms), the benchmark's and
+#: the fault suite's smoke runs (dozens of processes). One worker runs them one after the
+#: other, so they never compete with each other, and one cluster serves the run.
+OWN_SERVERS = pytest.mark.xdist_group("own_servers")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every cluster test in one xdist group (one worker): one cluster per run, not one per
-    worker (with `--dist loadgroup`, the default addopts)."""
+    """Every cluster test in the `OWN_SERVERS` group (with `--dist loadgroup`, the default
+    addopts)."""
     for item in items:
         if item.get_closest_marker("cluster") is not None:
-            item.add_marker(pytest.mark.xdist_group("cluster"))
+            item.add_marker(OWN_SERVERS)
 
 
 @pytest.fixture(autouse=True)
@@ -122,6 +133,8 @@ async def real_redis() -> AsyncIterator[Redis]:
 def local_cluster() -> Iterator[LocalCluster]:
     """A Redis Cluster (3 masters, 3 replicas) of this test session's own, started once and
     stopped at the end. Fails (never skips) when it cannot start."""
+    from bot.bench.cluster import ClusterError, LocalCluster
+
     try:
         cluster = LocalCluster.start(CLUSTER_BASE_PORT)
     except ClusterError as exc:

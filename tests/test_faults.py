@@ -9,6 +9,7 @@ import pytest
 from bot.faults.run import main, ports
 from bot.faults.texts import phones, tally
 from bot.phone import region_of, to_e164
+from tests.conftest import OWN_SERVERS
 
 
 def test_scenario_phones_are_valid_distinct_us_numbers() -> None:
@@ -28,6 +29,7 @@ def test_ports_stay_in_the_given_range() -> None:
 
 
 @pytest.mark.integration
+@OWN_SERVERS
 def test_redis_replaced_scenario_runs_and_passes() -> None:
     out = io.StringIO()
     status = main(True, ["redis-replaced"], 18670, out)
