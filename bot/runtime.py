@@ -172,14 +172,15 @@ async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
                        sender: Sender | None = None, clock: Clock | None = None,
                        ids: IdFactory | None = None, keys: Keys | None = None,
                        metrics: Metrics | None = None, registry: Registry | None = None,
-                       timer_poll: TimerPoll | None = None, retry: RetryPolicy | None = None
-                       ) -> AsyncIterator[Runtime]:
+                       timer_poll: TimerPoll | None = None, retry: RetryPolicy | None = None,
+                       flows: FlowSet | None = None) -> AsyncIterator[Runtime]:
     """Open Redis and the HTTP session, build the core, and close both at the end.
 
     `timer_poll`: when the runtime's workers look for due timers; `retry`: how they retry
-    (tests drive both, so no test waits on the wall clock)."""
+    (tests drive both, so no test waits on the wall clock); `flows`: already loaded from
+    `FLOW_PATH` (flow tests and the test suite load each folder once, not per runtime)."""
     registry = registry or build_registry(settings)
-    flows = load_flows(settings, registry)
+    flows = flows or load_flows(settings, registry)
     keys = keys or Keys(shards=settings.redis_shards)
     own_redis = redis is None
     redis = redis or await connect_redis(settings)

@@ -6,22 +6,39 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fakeredis
+import hypothesis
 import pytest
 import structlog
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from redis.asyncio import Redis
 
-from bot.bench.cluster import ClusterError, LocalCluster
 from bot.config import Settings
 from bot.logs import redact
 from bot.redis_conn import RedisClient, make_cluster
 
+if TYPE_CHECKING:  # imported when a cluster starts: `bot.bench` loads most of the bot, a
+    # second of CPU that pytest-xdist's controller process (it runs no test) can skip
+    from bot.bench.cluster import LocalCluster
+
 ROOT = Path(__file__).resolve().parent.parent
+
+#: Property tests: `quick` (a bare `pytest`) tries 30 examples each, `thorough` (what
+#: `tests/run.sh` and CI load with `--hypothesis-profile=thorough`) hypothesis' usual 100.
+#: (The webhook fuzz keeps its own 300: fewer reach too few requests past the signature.)
+hypothesis.settings.register_profile("quick", max_examples=30, deadline=None)
+hypothesis.settings.register_profile("thorough", max_examples=100, deadline=None)
+hypothesis.settings.load_profile("quick")  # the plugin loads `--hypothesis-profile` after
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
-CLUSTER_BASE_PORT = int(os.environ.get("CLUSTER_BASE_PORT", "18700"))
+#: The pytest-xdist worker running this process ("gw0", "gw1"...; "" without workers).
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+#: Each xdist worker takes its own block of ports for a cluster (100 apart), should it
+#: start one: every cluster test runs in one worker (`OWN_SERVERS`), but a run with
+#: `--dist load` would start one per worker.
+CLUSTER_BASE_PORT = (int(os.environ.get("CLUSTER_BASE_PORT", "18700"))
+                     + 100 * int(XDIST_WORKER.removeprefix("gw") or 0))
 CLUSTER_MARKS = [pytest.mark.integration, pytest.mark.cluster]
 
 _NONE_ENV = {
@@ -58,6 +75,35 @@ def make_settings(**overrides: Any) -> Settings:
                               "redis_shards": 4, "port": 8080}
     values.update(overrides)
     return IsolatedSettings(**values)
+
+
+#: The xdist group of the tests that start redis-server processes of their own and time
+#: them: the cluster tests (a replica must acknowledge within 200 ms), the benchmark's and
+#: the fault suite's smoke runs (dozens of processes). One worker runs them one after the
+#: other, so they never compete with each other, and one cluster serves the run.
+OWN_SERVERS = pytest.mark.xdist_group("own_servers")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own answer
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` (pyproject's addopts): one worker more than the cores this process may use.
+    A worker spends about a third of its time waiting (timeouts a test provokes on purpose,
+    a child interpreter, the settle poll), and the extra one runs meanwhile: on two idle
+    cores the unit tests took 18-20 s with three workers, 21-24 s with two.
+    PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) + 1
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every cluster test in the `OWN_SERVERS` group (with `--dist loadgroup`, the default
+    addopts)."""
+    for item in items:
+        if item.get_closest_marker("cluster") is not None:
+            item.add_marker(OWN_SERVERS)
 
 
 @pytest.fixture(autouse=True)
@@ -100,6 +146,8 @@ async def real_redis() -> AsyncIterator[Redis]:
 def local_cluster() -> Iterator[LocalCluster]:
     """A Redis Cluster (3 masters, 3 replicas) of this test session's own, started once and
     stopped at the end. Fails (never skips) when it cannot start."""
+    from bot.bench.cluster import ClusterError, LocalCluster
+
     try:
         cluster = LocalCluster.start(CLUSTER_BASE_PORT)
     except ClusterError as exc:
@@ -142,7 +190,8 @@ async def any_redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient
 
 @pytest.fixture
 def key_prefix() -> str:
-    return f"cttest-{uuid.uuid4().hex[:10]}"
+    """A prefix of this test's own on the shared Redis (naming the xdist worker too)."""
+    return f"cttest-{XDIST_WORKER or 'main'}-{uuid.uuid4().hex[:10]}"
 
 
 async def drop_prefix(client: RedisClient, prefix: str) -> None:

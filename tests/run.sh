@@ -10,7 +10,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import bot, pytest, twilio, telesign, hypothesis" 2>/dev/null \
+if ! .venv/bin/python -c "import bot, pytest, twilio, telesign, hypothesis, xdist" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[test]'
@@ -47,4 +47,6 @@ fi
 cleanup() { if [ -n "$STARTED" ]; then kill "$(cat "$STARTED/redis.pid")" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 
-.venv/bin/python -m pytest "$@"
+# Property tests try hypothesis' usual 100 examples here (a bare `pytest` tries 30); the
+# tests run in one worker process per core (pyproject's addopts: `-n auto`).
+.venv/bin/python -m pytest --hypothesis-profile=thorough "$@"

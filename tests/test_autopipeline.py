@@ -70,9 +70,13 @@ async def test_a_lone_commit_goes_straight_through() -> None:
 
 
 class StuckRedis(fakeredis.FakeAsyncRedis):
-    """Every pipeline hangs: a Redis that stopped answering."""
+    """Every pipeline hangs: a Redis that stopped answering. `hanging` is set once one
+    does (the test waits for that, not for some milliseconds)."""
+
+    hanging: asyncio.Event
 
     async def _hang(self) -> list[Any]:
+        self.hanging.set()
         await asyncio.Event().wait()
         return []
 
@@ -84,11 +88,13 @@ class StuckRedis(fakeredis.FakeAsyncRedis):
 
 async def test_cancelled_sender_fails_its_batch_with_a_connection_error() -> None:
     redis = StuckRedis(server=fakeredis.FakeServer())
+    redis.hanging = asyncio.Event()
     batcher = AutoPipeline(redis)
     script = redis.register_script(COMMIT)
     leader = asyncio.create_task(batcher.call(script, ["a"], []))
     follower = asyncio.create_task(batcher.call(script, ["b"], []))
-    await asyncio.sleep(0.01)
+    async with asyncio.timeout(5):
+        await redis.hanging.wait()  # the leader sent both commits, and no answer comes
     leader.cancel()
     with pytest.raises(asyncio.CancelledError):
         await leader

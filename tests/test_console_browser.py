@@ -19,7 +19,9 @@ from bot.sms import MemorySender, SendError
 from tests.apphelpers import Bot, start_bot, text
 from tests.conftest import make_settings
 
-pytestmark = pytest.mark.browser
+#: Integration too, like the cluster tests: it needs a program outside the venv (Chromium),
+#: and `-m "not integration"` is the quick run that needs nothing but Python.
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "correct horse battery staple"

@@ -10,6 +10,7 @@ import pytest
 from bot.faults.run import main, ports
 from bot.faults.texts import phones, tally
 from bot.phone import region_of, to_e164
+from tests.conftest import OWN_SERVERS
 
 
 def test_scenario_phones_are_valid_distinct_us_numbers() -> None:
@@ -29,6 +30,7 @@ def test_ports_stay_in_the_given_range() -> None:
 
 
 @pytest.mark.integration
+@OWN_SERVERS
 def test_redis_replaced_scenario_runs_and_passes() -> None:
     out = io.StringIO()
     status = main(True, ["redis-replaced"], int(os.environ.get("FAULTS_PORT_BASE", "18670")),

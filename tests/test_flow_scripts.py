@@ -170,6 +170,9 @@ def test_a_failure_for_a_route_never_called_fails_the_script(tmp_path: Path) -> 
 PETITION_TIMEOUT = """\
 scripts:
   - name: the sheet does not answer in time
+    # Its only webhook call is the one that must time out: a tenth of a second, not the
+    # flow tests' 2 (the wait is real).
+    settings: {webhook_timeout: 0.1}
     steps:
       - send: SIGN
         expect: ["Reply YES"]

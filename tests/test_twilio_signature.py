@@ -1,11 +1,12 @@
 """The hand-written `X-Twilio-Signature` check agrees with Twilio's own RequestValidator
-over a generated corpus: URLs (ports, paths, queries), forms (repeated names, unicode)."""
+over a generated corpus: URLs (ports, paths, queries), forms (repeated names, unicode).
+Each property tries the hypothesis profile's count of examples (`tests/conftest.py`)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from multidict import MultiDict, MultiDictProxy
 from twilio.request_validator import RequestValidator
@@ -47,7 +48,6 @@ def accepted(url: str, form: list[tuple[str, str]], signature: str) -> bool:
     return True
 
 
-@settings(max_examples=60, deadline=None)
 @given(url=urls(), form=FORMS)
 def test_our_signature_is_the_validators(url: str, form: list[tuple[str, str]]) -> None:
     validator = RequestValidator("tok")
@@ -55,7 +55,6 @@ def test_our_signature_is_the_validators(url: str, form: list[tuple[str, str]]) 
         url, MultiDict(form))
 
 
-@settings(max_examples=60, deadline=None)
 @given(url=urls(), form=FORMS, with_port=st.booleans())
 def test_we_accept_what_the_validator_accepts(url: str, form: list[tuple[str, str]],
                                               with_port: bool) -> None:
@@ -67,7 +66,6 @@ def test_we_accept_what_the_validator_accepts(url: str, form: list[tuple[str, st
     assert accepted(url, form, signature)
 
 
-@settings(max_examples=60, deadline=None)
 @given(url=urls(), form=FORMS, extra=st.tuples(TEXT, TEXT))
 def test_we_refuse_what_the_validator_refuses(url: str, form: list[tuple[str, str]],
                                               extra: tuple[str, str]) -> None:

@@ -43,6 +43,9 @@ SETTLE_SECONDS = 20.0
 #: real time (the production 10 s would make two of them miss SETTLE_SECONDS); a sandbox
 #: answers in milliseconds. A script's `settings:` may still set them.
 CALL_TIMEOUT_SECONDS = 2.0
+#: One phone talks at a time on a private fakeredis: one shard is all a script needs, and
+#: the worker's passes over 48 shards (reads, timers, the settle poll) were most of its CPU.
+SHARDS = 1
 HANG_SECONDS = 30.0  # how long a staff target told to `timeout` keeps the call waiting
 STAFF_SECRET = "flow-test-webhook-secret"
 
@@ -91,7 +94,8 @@ def script_settings(flow_path: Path, overrides: dict[str, Any]) -> Settings:
         annotation: Any = fields[name].annotation
         values[name] = TypeAdapter(annotation).validate_python(value)
     base = Settings.model_construct()
-    quick = {"upstream_timeout": CALL_TIMEOUT_SECONDS, "webhook_timeout": CALL_TIMEOUT_SECONDS}
+    quick = {"upstream_timeout": CALL_TIMEOUT_SECONDS, "webhook_timeout": CALL_TIMEOUT_SECONDS,
+             "redis_shards": SHARDS}
     return base.model_copy(update={**quick, **values, "flow_path": flow_path, "redis_url": None,
                                    "run_worker": False, "sms_sender": "console"})
 
@@ -141,8 +145,7 @@ async def _converse(flows: FlowSet, settings: Settings, script: Script, sandbox:
     sender = MemorySender()
     redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     async with open_runtime(settings, redis=redis, sender=sender, clock=clock,
-                            ids=SequentialIds()) as runtime:
-        runtime.core.flows = flows
+                            ids=SequentialIds(), flows=flows) as runtime:
 
         def observe(phone: str, step: Step) -> None:
             visits.record(step.flow, step.entered)

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from bot.bench import main
+from tests.conftest import OWN_SERVERS
 
 pytestmark = [
     pytest.mark.integration,
+    OWN_SERVERS,
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
 ]
 

@@ -28,7 +28,7 @@ from bot.metrics import Metrics
 from bot.models import Conversation, Inbound, SendSms, Step
 from bot.redis_conn import make_redis
 from bot.runtime import load_flows
-from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations
+from bot.store import ConsentStore, ConversationStore, Keys, Outbox, RecentConversations, layout
 from tests.apphelpers import build_bot
 from tests.conftest import ROOT, make_settings, twilio_signer
 from webhooks import common
@@ -214,6 +214,7 @@ async def test_webhook_answers_503_when_redis_stops_answering(
 ) -> None:
     monkeypatch.setattr(common, "INBOUND_TIMEOUT", 0.05)
     monkeypatch.setattr(redis_conn, "WARM_TIMEOUT", 0.05)  # the start-up warm-up waits too
+    monkeypatch.setattr(layout, "CHECK_TIMEOUT", 0.05)  # and so does the shard-count check
     settings = make_settings(redis_url=f"redis://127.0.0.1:{silent_redis}/0",
                              run_worker=False, redis_pool_timeout=0.5)
     redis = make_redis(settings)

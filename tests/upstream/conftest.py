@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from bot.config import SERVICES, Settings
 from bot.sandbox import SANDBOX, Sandbox, create_sandbox_app
 from bot.upstream import Upstreams, build_upstreams
+from tests.conftest import IsolatedSettings
 
 CREDENTIAL_FIELDS = (
     "twilio_account_sid",
@@ -41,10 +42,11 @@ ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
 def upstream_settings(**overrides: Any) -> Settings:
-    """Settings with no credentials at all (this machine's environment ignored)."""
+    """Settings with no credentials at all (this machine's environment ignored: reading it
+    cost ~3 ms of the ~140 builds)."""
     values: dict[str, Any] = dict.fromkeys(CREDENTIAL_FIELDS)
     values.update(overrides)
-    return Settings(_env_file=None, **values)
+    return IsolatedSettings(**values)
 
 
 @pytest.fixture

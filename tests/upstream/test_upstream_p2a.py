@@ -157,10 +157,12 @@ async def test_unclear_call_is_looked_up_not_retried(
 ) -> None:
     """The answer is lost (the sandbox answers after the client gave up): the call did
     happen, the client says OutcomeUnknown, and `find_calls` shows it."""
-    server: TestServer = await aiohttp_server(create_sandbox_app(delay=0.2))
+    # Every answer comes 0.05 s after the request: the hasty client's 0.02 s timer, armed
+    # before the request left, always fires first (one event loop runs both), on any load.
+    server: TestServer = await aiohttp_server(create_sandbox_app(delay=0.05))
     base = str(server.make_url("/p2a"))
     patient = Phone2ActionClient(http, base, cred.P2A_APP_ID, cred.P2A_APP_KEY, timeout=5)
-    hasty = Phone2ActionClient(http, base, cred.P2A_APP_ID, cred.P2A_APP_KEY, timeout=0.1)
+    hasty = Phone2ActionClient(http, base, cred.P2A_APP_ID, cred.P2A_APP_KEY, timeout=0.02)
     advocate_id = await patient.upsert_advocate(voter())
     with pytest.raises(OutcomeUnknown):
         await hasty.create_call(advocate_id, 1001)
