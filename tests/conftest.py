@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
+# Cache the project's bytecode for test runs even where the machine sets
+# PYTHONDONTWRITEBYTECODE (as CI images often do): otherwise every pytest-xdist worker of
+# every run compiles the whole project and its test modules again, seconds of CPU each.
+sys.dont_write_bytecode = False
+
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
