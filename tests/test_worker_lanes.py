@@ -50,9 +50,14 @@ async def urgent_goes_first_past_a_full_backlog(redis: RedisClient, keys: Keys) 
             async with asyncio.timeout(10):
                 while pace.waiting < 2 + BACKLOG:  # two slots, then the backlog is full
                     await asyncio.sleep(0.01)
-                full = pace.waiting  # (a read may run over by one entry a shard)
-                await asyncio.sleep(0.1)  # the reader goes on, reading no more replies
-                assert pace.waiting == full < JOINS
+                full = pace.waiting
+                while True:  # the reader goes on, and reads no more replies: it settles
+                    await asyncio.sleep(0.1)
+                    if pace.waiting == full:
+                        break
+                    full = pace.waiting
+                # (a read may run over by one entry a shard; a busy machine may let it)
+                assert full <= 2 + BACKLOG + keys.shards and full < JOINS
                 helper = "+15555550188"
                 await text(rt, helper, "HELP", "SMhelp")  # committed behind the backlog
                 tokens.set()

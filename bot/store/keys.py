@@ -10,6 +10,7 @@ import base64
 import hashlib
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
 from bot.store.lanes import Stream
 
@@ -47,12 +48,16 @@ class Keys:
         digest = hashlib.blake2b(body.encode(), digest_size=8).hexdigest()
         return f"{self.prefix}:loop:{self.tag(self.shard(phone))}:{phone}:{digest}"
 
+    @cached_property
+    def _outboxes(self) -> dict[Stream, list[str]]:
+        """Every outbox stream's name, built once (the worker names them on every read)."""
+        normal = [f"{self.prefix}:outbox:{self.tag(shard)}" for shard in range(self.shards)]
+        return {Stream.NORMAL: normal, Stream.URGENT: [f"{name}:urgent" for name in normal]}
+
     def outbox(self, shard: int, stream: Stream = Stream.NORMAL) -> str:
         """One of a shard's outbox streams (`bot.store.lanes`): the normal one keeps the key
         it had before the lanes, so an upgrade reads what was already queued."""
-        if stream == Stream.URGENT:
-            return f"{self.prefix}:outbox:{self.tag(shard)}:urgent"
-        return f"{self.prefix}:outbox:{self.tag(shard)}"
+        return self._outboxes[stream][shard]
 
     def timers(self, shard: int) -> str:
         return f"{self.prefix}:timers:{self.tag(shard)}"
