@@ -73,8 +73,21 @@ class IsolatedSettings(Settings):
         return (init_settings,)
 
 
+_SETTINGS_MADE: dict[str, Settings] = {}
+
+
 def make_settings(**overrides: Any) -> Settings:
-    """Settings that ignore this machine's environment and `.env`."""
+    """Settings that ignore this machine's environment and `.env`. The same overrides give
+    the same (shared) object: building one costs pydantic-settings ~2.5 ms, 400 times a run,
+    and nothing assigns to a Settings (changes go through `model_copy`)."""
+    key = repr(sorted(overrides.items()))
+    made = _SETTINGS_MADE.get(key)
+    if made is None:
+        made = _SETTINGS_MADE[key] = _build_settings(**overrides)
+    return made
+
+
+def _build_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {**_NONE_ENV, "flow_path": ROOT / "tests" / "flows" / "join.yaml",
                               "sms_sender": "console",
                               "verify_provider": "local", "provider_handles_keywords": False,
