@@ -10,7 +10,7 @@ import pytest
 from bot.clock import SequentialIds
 from bot.engine import Rules, step
 from bot.flow import load_flow_set
-from bot.flow.predicates import match_menu_item, match_number
+from bot.flow.predicates import match_menu_item, match_no, match_number, match_yes
 from bot.models import Conversation, Inbound, SendSms
 
 MENU = {"campaigns_menu": "1) Clean Water Now\n2) Fund DC Libraries\n3) Clean Air Act",
@@ -90,3 +90,15 @@ def test_saturday_alone_fits_two_shifts_and_is_not_a_choice(tmp_path: Path) -> N
         result = step(flows, conv, event, 0.0, ids, Rules(program="Acme"))
         conv = result.conversation
     assert conv.state == "pick"
+
+
+@pytest.mark.parametrize(("reply", "kind"), [
+    ("yes", "yes"), ("Yes please", "yes"), ("sí claro", "yes"), ("Si!", "yes"),
+    ("ok sure", "yes"), ("yeah ok", "yes"), ("claro que si", "yes"),
+    ("yes but no", None), ("si no", None), ("ok not now", None), ("yesterday", None),
+    ("no", "no"), ("no thanks", "no"), ("No gracias", "no"), ("nope, not now", "no"),
+    ("not now", "no"), ("nothing", None),
+])
+def test_yes_and_no_as_people_type_them(reply: str, kind: str | None) -> None:
+    said = "yes" if match_yes(reply) else "no" if match_no(reply) else None
+    assert said == kind

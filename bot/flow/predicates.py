@@ -46,14 +46,27 @@ _NUMBER_FILLER = frozenset({"NUMBER", "NO", "NUM", "OPTION", "CHOICE", "PLEASE",
 _MENU_LINE = re.compile(r"^\s*(\d{1,3})\)\s+(.+?)\s*$")
 
 
+#: Words after which a YES is no longer one ("yes but no", "si no", "ok not now").
+_TURNS = frozenset({"NO", "NOT", "NOPE", "NUNCA", "DONT", "BUT", "PERO", "STOP"})
+
+
 def match_yes(reply: str) -> str | None:
+    """YES, or a text that opens with a yes word and does not turn ("yes please", "si
+    claro", "ok sure"); accents and punctuation ignored ("Sí!")."""
     text = normalise(reply)
-    return "yes" if text in YES or text.startswith("YES ") else None
+    if text in YES:
+        return "yes"
+    words = text.split()
+    if words and words[0] in YES and not _TURNS.intersection(words[1:]):
+        return "yes"
+    return None
 
 
 def match_no(reply: str) -> str | None:
+    """NO, or a text that opens with one ("no thanks", "no gracias", "nope, not now")."""
     text = normalise(reply)
-    return "no" if text in NO or text.startswith("NO ") else None
+    words = text.split()
+    return "no" if text in NO or (words and words[0] in NO - {"NOT NOW"}) else None
 
 
 def match_zip(reply: str) -> str | None:
