@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -170,7 +171,18 @@ class Driver:
             resp.raise_for_status()
 
     async def say(self, phone: str, body: str) -> int:
-        return await text(self.session, self.stack.web_url, phone, body, self.posted)
+        """Post one text as the provider would, retrying a non-200 with the same MessageSid
+        (the webhook dedupes it) a few times: a 503 under load is the provider's to retry,
+        not a fault of the upstream this row breaks."""
+        sid = f"SM{next(_say_sids):032d}"
+        status = 0
+        for attempt in range(WEBHOOK_TRIES):
+            status = await text(self.session, self.stack.web_url, phone, body, self.posted,
+                                sid=sid)
+            if status == 200:
+                break
+            await asyncio.sleep(0.5 * (attempt + 1))
+        return status
 
     async def converse(self, phone: str, steps: Sequence[tuple[str, str]]) -> None:
         """Each step's text, then wait for the bot's answer holding its `expect`."""
@@ -179,7 +191,7 @@ class Driver:
             before = len(found["texts"].get(phone, []))
             code = (found["codes"].get(phone) or [""])[-1]
             if await self.say(phone, body.replace("{code}", code)) != 200:
-                raise RuntimeError(f"webhook refused {body!r}")
+                raise RuntimeError(f"webhook refused {body!r} {WEBHOOK_TRIES} times")
             await self._answered(phone, before, expect)
 
     async def _answered(self, phone: str, before: int, expect: str) -> None:
@@ -190,6 +202,10 @@ class Driver:
                 return
             await asyncio.sleep(0.1)
         raise RuntimeError(f"no {expect!r} within {STEP_TIMEOUT:.0f} s (…{phone[-4:]})")
+
+
+WEBHOOK_TRIES = 4
+_say_sids = itertools.count(10**12)  # apart from `texts`' own sids
 
 
 async def dead_letters(stack: Stack) -> list[DeadLetter]:
