@@ -137,7 +137,9 @@ def test_the_wevote_rows_count_codes_and_forbid_claiming_one() -> None:
 @pytest.mark.integration
 def test_the_wevote_rows_run_and_pass() -> None:
     out = io.StringIO()
-    base = int(os.environ.get("FAULTS_PORT_BASE", "18670")) + 40  # beside the other rows
+    # base..base+15, below test_faults' block and the cluster tests' (CLUSTER_BASE_PORT,
+    # 18700 up, kept for the whole session by the worker that runs this group)
+    base = int(os.environ.get("FAULTS_PORT_BASE", "18670")) - 80
     status = main(True, ["upstreams-wevote"], base, out)
     assert status == 0, out.getvalue()
     assert out.getvalue().count("| WeVote: ") == 3
@@ -146,7 +148,7 @@ def test_the_wevote_rows_run_and_pass() -> None:
 @pytest.mark.integration
 def test_the_quorum_rows_run_and_pass() -> None:
     out = io.StringIO()
-    base = int(os.environ.get("FAULTS_PORT_BASE", "18670")) + 20  # beside test_faults' ports
+    base = int(os.environ.get("FAULTS_PORT_BASE", "18670")) - 40  # as above
     status = main(True, ["upstreams-quorum"], base, out)
     assert status == 0, out.getvalue()
     assert out.getvalue().count("| Quorum: ") == 3
