@@ -90,7 +90,13 @@ def create_app(delay: float) -> web.Application:
 
 
 async def serve(ports: list[int], delay: float) -> None:
-    runner = web.AppRunner(create_app(delay), access_log=None)
+    await serve_app(create_app(delay), ports)
+
+
+async def serve_app(app: web.Application, ports: list[int]) -> None:
+    """Serve `app` on every port of 127.0.0.1, say `ready` (the parent process waits for
+    that line), and run until killed."""
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         for port in ports:

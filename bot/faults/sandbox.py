@@ -83,15 +83,7 @@ def create_app(delay: float) -> web.Application:
 async def serve(ports: list[int], delay: float, telesign_callback: str | None) -> None:
     app = create_app(delay)
     app[SANDBOX].telesign.reports.url = telesign_callback
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        for port in ports:
-            await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
-        print("ready", flush=True)  # noqa: T201 - the parent waits for this line
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await bench.serve_app(app, ports)
 
 
 def main() -> int:
