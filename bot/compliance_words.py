@@ -16,6 +16,8 @@ STOP_WORDS = frozenset(
         "OPTOUT", "OPT OUT", "OPT-OUT",
         # Spanish
         "PARAR", "PAREN", "PARE", "ALTO", "CANCELAR", "NO MAS", "DETENER", "BASTA", "BAJA",
+        # "para" is also "for": an opt-out only as the whole text (or with "por favor")
+        "PARA", "PARA POR FAVOR", "POR FAVOR PARA", "PARA YA",
     }
 )  # fmt: skip
 HELP_WORDS = frozenset({"HELP", "INFO", "AYUDA"})

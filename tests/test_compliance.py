@@ -63,6 +63,8 @@ TABLE: list[tuple[str, bool, Keyword | None]] = [
     ("Bórrenme de la lista", ANSWER, STOP), ("basta ya", ANSWER, STOP),
     ("paren ya por favor", ANSWER, STOP), ("no quiero recibir mas textos", IDLE, STOP),
     ("numero equivocado", IDLE, STOP), ("Cancelen por favor", ANSWER, STOP),
+    ("Para", ANSWER, STOP), ("para por favor", ANSWER, STOP), ("Por favor, para.", IDLE, STOP),
+    ("para mi casa en 20001", ANSWER, None), ("para que es esto?", IDLE, None),
     # --- negations keep the voter --------------------------------------------------------
     ("don't stop, I love these", IDLE, None), ("never stop fighting for clean water!", IDLE, None),
     ("I can't stop", IDLE, None), ("don't stop texting me, I love it", IDLE, None),
