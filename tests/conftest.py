@@ -9,6 +9,7 @@ import sys
 # every run compiles the whole project and its test modules again, seconds of CPU each.
 sys.dont_write_bytecode = False
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -127,11 +128,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _masked_logs() -> None:
-    """Logs go through the masking processor into nothing (a test may have reconfigured)."""
+def _masked_logs() -> Iterator[None]:
+    """Logs go through the masking processor into nothing (a test may have reconfigured).
+    The standard `logging` set-up is put back after each test: `main()` (and
+    `setup_logging`) adds a root handler at INFO on the stderr pytest captured for that
+    test, and left there it rendered every later test's aiohttp access line into a stream
+    since closed (a failed write, a printed stack), seconds of CPU a run."""
     structlog.configure(cache_logger_on_first_use=False, wrapper_class=None,
                         processors=[redact, structlog.processors.KeyValueRenderer()],
                         logger_factory=structlog.ReturnLoggerFactory())
+    root, machine = logging.getLogger(), logging.getLogger("transitions")
+    saved = (root.level, root.handlers[:], machine.level)
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    machine.setLevel(saved[2])
 
 
 @pytest.fixture

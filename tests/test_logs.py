@@ -58,23 +58,12 @@ def test_transitions_internals_stay_out_of_info_logs() -> None:
     and tell an operator nothing; at DEBUG they are there for whoever debugs a flow."""
     import logging
 
-    import structlog
-
     from bot.logs import setup_logging
 
     machine_log = logging.getLogger("transitions.core")
-    root = logging.getLogger()
-    saved = (structlog.get_config(), root.level, list(root.handlers),
-             logging.getLogger("transitions").level)
-    try:
-        setup_logging("INFO")
-        assert not machine_log.isEnabledFor(logging.INFO)
-        assert machine_log.isEnabledFor(logging.WARNING)
-        assert logging.getLogger("aiohttp.access").isEnabledFor(logging.INFO)
-        setup_logging("DEBUG")
-        assert machine_log.isEnabledFor(logging.DEBUG)
-    finally:  # as it was: other tests read what is logged
-        structlog.configure(**saved[0])
-        root.setLevel(saved[1])
-        root.handlers[:] = saved[2]
-        logging.getLogger("transitions").setLevel(saved[3])
+    setup_logging("INFO")
+    assert not machine_log.isEnabledFor(logging.INFO)
+    assert machine_log.isEnabledFor(logging.WARNING)
+    assert logging.getLogger("aiohttp.access").isEnabledFor(logging.INFO)
+    setup_logging("DEBUG")
+    assert machine_log.isEnabledFor(logging.DEBUG)
