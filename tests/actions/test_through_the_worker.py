@@ -35,7 +35,7 @@ from bot.upstream.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from bot.worker import action_retryable, retryable
+from bot.worker_effects import action_retryable, retryable
 from tests.actions.conftest import NOW, PHONE, Env
 from tests.upstream.conftest import HASTY_TIMEOUT
 
