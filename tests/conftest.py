@@ -121,10 +121,19 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every cluster test in the `OWN_SERVERS` group (with `--dist loadgroup`, the default
-    addopts)."""
+    addopts). Those and the tests marked `heavy` go first (otherwise in their order):
+    pytest-xdist hands tests out in collection order, and a few seconds' test (or the
+    group's minute) handed out last keeps one worker busy after the others are done."""
     for item in items:
         if item.get_closest_marker("cluster") is not None:
             item.add_marker(OWN_SERVERS)
+    items.sort(key=lambda item: not _goes_first(item))
+
+
+def _goes_first(item: pytest.Item) -> bool:
+    group = item.get_closest_marker("xdist_group")
+    return (item.get_closest_marker("heavy") is not None
+            or (group is not None and group.args == OWN_SERVERS.args))
 
 
 @pytest.fixture(autouse=True)

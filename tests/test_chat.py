@@ -13,6 +13,7 @@ from bot.__main__ import main
 from tests.conftest import ROOT
 
 
+@pytest.mark.heavy
 def test_chat_walks_a_flow_from_piped_lines() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TWILIO_"))}
     env |= {"FLOW_PATH": str(ROOT / "tests" / "flows" / "join.yaml"), "PROGRAM_NAME": "Acme"}

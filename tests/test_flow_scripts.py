@@ -39,6 +39,7 @@ def flows_with(tmp_path: Path, script: str) -> Path:
     return folder
 
 
+@pytest.mark.heavy
 def test_the_shipped_flows_pass_their_scripts_and_visit_every_state() -> None:
     report = run_flow_tests(ROOT / "flows")
     assert report.ok, report.render()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+import pytest
+
 from tests.conftest import ROOT
 
 PACKAGES = ("bot", "webhooks")
@@ -72,6 +74,7 @@ def test_finds_a_cycle_when_there_is_one() -> None:
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
 
 
+@pytest.mark.heavy
 def test_the_project_has_no_import_cycle() -> None:
     graph = import_graph()
     assert {"bot.engine", "bot.flow.compiler", "webhooks.app"} <= set(graph)

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from bot.config import SERVICES, Settings
 from bot.embedded import create_embedded_app, needs_sandbox
 from bot.sandbox import MOUNTED
@@ -28,6 +30,7 @@ print(json.dumps(seen))
 """
 
 
+@pytest.mark.heavy
 def test_importing_production_code_loads_no_sandbox() -> None:
     """One fresh interpreter imports each production module in turn; none of them pulls in
     `bot.sandbox` (the last import shows the probe does see it when it is loaded)."""

@@ -119,6 +119,7 @@ def test_a_step_made_outside_the_engine_counts_every_mark() -> None:
     assert funnel_fields(conv, result) == ["f|join|optin"]
 
 
+@pytest.mark.heavy
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2),
                           st.lists(st.sampled_from(["optin", "confirmed", "declined"]),

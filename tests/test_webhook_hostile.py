@@ -127,6 +127,7 @@ async def test_a_duplicate_is_counted_once_in_metrics(aiohttp_client: Any) -> No
                      'civictext_inbound_total{outcome="duplicate",provider="twilio"} 1.0']
 
 
+@pytest.mark.heavy
 def test_fuzzed_webhooks_never_answer_5xx() -> None:
     """A few hundred generated requests (the fault suite runs ten thousand)."""
     keys = Keys(twilio_token=TOKEN, telesign_customer_id=TS_CUSTOMER, telesign_api_key=TS_KEY)

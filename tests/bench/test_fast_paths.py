@@ -158,6 +158,7 @@ class TestWorkerRoundTrips:
 
 
 class TestParserFreePaths:
+    @pytest.mark.heavy
     def test_nanp_e164_and_country_codes_agree_with_the_parser(self) -> None:
         rnd = random.Random(5)
         for n in range(3000):
