@@ -3,9 +3,11 @@ with the registry and with what the action modules really return."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +15,9 @@ from bot.actions import build_registry
 from bot.flow.catalog import CATALOG, COMMON_REASONS
 from bot.flowcheck import actions_doc, json_schema
 from tests.conftest import ROOT, make_settings
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 REGISTRY = build_registry(make_settings())
 MODELS = REGISTRY.params_models()
@@ -89,13 +94,20 @@ def test_flows_actions_command_prints_the_doc(capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().out == Path(ROOT / "docs" / "actions.md").read_text()
 
 
-def _schema_errors(flow: object) -> list[str]:
+@functools.cache
+def _validator() -> Draft202012Validator:
+    """The shipped schema's validator, once a process: checking the schema against the
+    metaschema cost more than validating a flow with it."""
     from jsonschema import Draft202012Validator
 
     schema = json.loads((ROOT / "flows" / "flow.schema.json").read_text())
     Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _schema_errors(flow: object) -> list[str]:
     found: list[str] = []
-    todo = list(Draft202012Validator(schema).iter_errors(flow))
+    todo = list(_validator().iter_errors(flow))
     while todo:  # an optional key's errors sit inside its anyOf
         error = todo.pop()
         found.append(error.message)
