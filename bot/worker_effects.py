@@ -96,7 +96,6 @@ class EffectRunner:
             log.info("effect", type=effect.type, id=effect.id, phone=effect.phone,
                      outcome=outcome, ms=round(elapsed * 1000, 1))
 
-
     async def _send(self, entry: Entry, effect: SendSms) -> str:
         since = time.time() - CLOCK_SKEW
         for _ in range(MAX_RESOLVES):
