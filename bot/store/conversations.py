@@ -172,8 +172,7 @@ class ConversationStore:
             len(timers),
         ]
         for timer in timers:
-            fire = FireTimer.model_construct(id=timer.id, phone=phone, name=timer.name,
-                                             token=timer.token)  # fields of a valid SetTimer
+            fire = FireTimer(id=timer.id, phone=phone, name=timer.name, token=timer.token)
             args += [timer.due, fire.model_dump_json()]
         consent = self.consent.commit_write(phone, before.opted_out, conv.opted_out,
                                             step.consent, was_by=before.optout_by,
@@ -250,7 +249,7 @@ def decode(phone: str, raw: bytes | str | None) -> Conversation:
     written with the long field names and times in seconds (before the short form) read
     the same."""
     if raw is None:
-        return Conversation.model_construct(phone=phone)  # the defaults need no checking
+        return Conversation(phone=phone)
     text = raw.decode() if isinstance(raw, bytes) else raw
     version, _, body = text.partition("|")
     stored = json.loads(body)
