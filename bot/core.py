@@ -16,6 +16,7 @@ import structlog
 from bot.clock import Clock, IdFactory
 from bot.engine import Rules, step
 from bot.flow import FlowSet
+from bot.logs import info_enabled
 from bot.metrics import Metrics
 from bot.models import Event, Inbound, Step
 from bot.store import (
@@ -116,9 +117,10 @@ class Core:
                 self.metrics.halted.labels(bound).inc()
                 log.warning("conversation halted by a run-time bound", phone=phone, bound=bound,
                             flow=snap.conversation.flow, state=snap.conversation.state)
-            log.info("step", phone=phone, kind=event.type, note=result.note,
-                     state=result.conversation.state, effects=len(result.effects),
-                     retries=attempt, ms=round((time.perf_counter() - started) * 1000, 2))
+            if info_enabled(log):  # not even built under load (LOG_LEVEL=WARNING)
+                log.info("step", phone=phone, kind=event.type, note=result.note,
+                         state=result.conversation.state, effects=len(result.effects),
+                         retries=attempt, ms=round((time.perf_counter() - started) * 1000, 2))
             return Applied(outcome, result, attempt)
         raise Contended(f"gave up after {MAX_CAS_TRIES} version clashes")
 

@@ -60,6 +60,13 @@ def stdlib_handler(stream: TextIO, json_lines: bool = False) -> logging.Handler:
     return handler
 
 
+def info_enabled(logger: Any) -> bool:
+    """Whether `logger` writes INFO lines (always true before `setup_logging`, as structlog's
+    defaults write everything): a hot path skips building a line nobody will see."""
+    enabled = getattr(logger, "is_enabled_for", None)
+    return True if enabled is None else bool(enabled(logging.INFO))
+
+
 def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
     """Configure structlog once, in `__main__` (tests keep structlog's defaults + redact),
     and route the standard `logging` records (aiohttp's own) through the same masking."""

@@ -7,10 +7,14 @@ priority lanes and provider pushback.
   number of workers together never exceed the rate.
 - Leaving at the pace: a granted text is checked once more right before its request
   (`sending`). A grant that waited longer than `stale_after` (a stalled process) is
-  exchanged for a fresh one at the head of its lane, and a request starts only while this
-  process's requests started within the last second number fewer than the rate (a sliding
-  log; the pump takes no token the log has no room for), so a backlog of granted sends
-  released by a CPU-starved event loop does not leave faster than the rate in a second.
+  exchanged for a fresh one at the head of its lane. Then a sliding log bounds what this
+  process writes: each request holds a place in it from the moment it is let go until
+  `window` (a second and a small margin) after aiohttp wrote it to the socket (noted by
+  `request_trace`, a TraceConfig on the HTTP session), and a request is let go only while
+  the log has fewer than `rate` places taken (the pump takes no token the log has no room
+  for). So the requests *written* in any window of that length number at most the rate,
+  however late a CPU-starved event loop runs them between the log and the socket; the
+  margin covers the jitter between the write and the provider's clock.
 - Lanes: a lane may only take a token while the bucket holds more than its reserve
   (`RESERVE`), so codes and STOP/HELP answers always find one before replies do, replies
   before reminders, reminders before broadcasts. Inside one process a heap hands tokens to
@@ -27,9 +31,12 @@ import contextlib
 import heapq
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import structlog
 
 from bot.clock import Clock, SystemClock
@@ -49,7 +56,8 @@ BURST_SECONDS = 0.2  # the bucket holds this many seconds' worth of tokens (at l
 STALE_TICKS = 50.0  # a grant older than this many intervals (1/rate) is exchanged
 STALE_MIN = 1.0  # seconds: but never sooner (a loaded event loop lags by tenths of one)
 MAX_REGRANTS = 1  # stale grants exchanged for one send before it goes anyway
-WINDOW = 1.0  # seconds: this process's sends in any such window stay within the rate
+MARGIN = 0.05  # seconds of jitter between a write and the provider's clock it absorbs
+WINDOW = 1.0 + MARGIN  # seconds: this process's writes in any such window stay within the rate
 MIN_FACTOR = 0.05
 RECOVER_SECONDS = 10.0
 MAX_BATCH = 50
@@ -129,6 +137,7 @@ class PaceGate:
 
     def __init__(self, redis: RedisClient, key: str, rate: float, *, clock: Clock | None = None,
                  max_wait: float = 300.0, burst: float | None = None,
+                 window: float | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.redis = redis
         self.key = key
@@ -150,7 +159,10 @@ class PaceGate:
         self.granted: dict[Lane, int] = dict.fromkeys(Lane, 0)
         self.regranted = 0  # grants exchanged for being stale (`ready`)
         self._unused: dict[int, float] = {}  # grants handed out, their request not started
-        self._recent: list[float] = []  # when this process's recent starts leave the log
+        self.window = WINDOW if window is None else window
+        self._recent: list[float] = []  # when this process's recent writes leave the log
+        self._writing = 0  # requests let go whose write is not noted yet (in the log too)
+        self.unnoted = 0  # requests that ended with no write noted (counted from their end)
         self._spacing = asyncio.Lock()
 
     @property
@@ -182,10 +194,10 @@ class PaceGate:
         than `stale_after` (the process stalled) is first exchanged for a fresh one at the
         head of its lane (its token is not given back: the rate drops while this process
         cannot keep up, instead of a backlog of granted sends leaving at once). Then the
-        request waits until this process has started fewer than `rate` requests within
-        the last second, so however late a starved event loop lets them go, it never
-        starts more than the rate in a second (the provider sees them a little later:
-        within a few more when the loop lags). Yields the grant the send goes on."""
+        request waits for a place in this process's log (`_admit`) and holds it until
+        `window` after its write (`request_trace` notes it; a request that ends with no
+        write noted, from a sender without the trace, holds it until `window` after its
+        end). Yields the grant the send goes on."""
         for _ in range(MAX_REGRANTS):
             if self.clock.now() - grant.at <= self.stale_after:
                 break
@@ -194,12 +206,29 @@ class PaceGate:
             grant = await self.acquire(grant.lane, seq=grant.seq)
         self._unused.pop(grant.seq, None)
         await self._admit()
-        yield grant
+        written: list[float] = []
+        clock = self.clock
+
+        def note() -> None:
+            if not written:  # the first chunk carries the headers and, for a text, the body
+                written.append(clock.now())
+
+        token = _WRITE_NOTE.set(note)
+        try:
+            yield grant
+        finally:
+            with contextlib.suppress(ValueError):  # (only if closed in another context)
+                _WRITE_NOTE.reset(token)
+            self._writing -= 1
+            if not written:
+                self.unnoted += 1
+            heapq.heappush(self._recent, (written[0] if written else clock.now()) + self.window)
 
     def _room(self) -> int:
-        """Requests this process may still start within the window: the rate, less those
-        started within `WINDOW` and grants not used yet (a grant never used, its text
-        refused by the guard, holds its place for `stale_after` at most)."""
+        """Requests this process may still let go: the rate, less the requests written
+        within `window`, those let go and not written yet, and grants not used yet (a
+        grant never used, its text refused by the guard, holds its place for `stale_after`
+        at most)."""
         now = self.clock.now()
         while self._unused:  # oldest first (granted in time order)
             seq, at = next(iter(self._unused.items()))
@@ -207,18 +236,19 @@ class PaceGate:
                 break
             del self._unused[seq]
         cap = max(1, int(self.rate * self.factor))
-        recent = self._recent  # when each recent start's place is free again (a heap)
+        recent = self._recent  # when each recent write's place is free again (a heap)
         while recent and (len(recent) > cap or recent[0] <= now
-                          or recent[0] > now + 2 * WINDOW):  # (or a clock set back)
+                          or recent[0] > now + 2 * self.window):  # (or a clock set back)
             heapq.heappop(recent)
-        return cap - len(recent) - len(self._unused)
+        return cap - len(recent) - self._writing - len(self._unused)
 
     async def _admit(self) -> None:
-        """Wait (at most `max_wait`; then `PaceTimeout`) for room in the sliding log of
-        this process's request starts within `WINDOW`. The bucket's small burst spreads the
-        grants over the second; this bounds what leaves. A late loop sends what is due, not
-        what it missed. (Counting requests until they end made the bound exact at the
-        provider but cost the rate its requests' latency: docs/performance.md.)"""
+        """Wait (at most `max_wait`; then `PaceTimeout`) for a place in the log, and take
+        it. The bucket's small burst spreads the grants over the second; this bounds what
+        is written. A late loop sends what is due, not what it missed. (Counting requests
+        until their answer made the bound exact too but cost the rate the provider's
+        latency; counting from the start before aiohttp's own awaits let a lagging loop
+        bunch the writes: docs/performance.md.)"""
         async with self._spacing:  # one at a time, first come first served
             deadline = self.clock.now() + self.max_wait
             while self._room() + len(self._unused) <= 0:
@@ -228,7 +258,7 @@ class PaceGate:
                 interval = 1.0 / max(1e-9, self.rate * self.factor)
                 room = self._recent[0] - now if self._recent else interval
                 await self._sleep(max(0.001, min(room, interval)))
-            heapq.heappush(self._recent, self.clock.now() + WINDOW)
+            self._writing += 1
 
     async def take(self, lane: Lane, want: int) -> tuple[int, float]:
         """Ask the bucket for up to `want` tokens for `lane`: (granted, seconds to wait)."""
@@ -271,6 +301,34 @@ class PaceGate:
                     got -= 1
             if got == 0 and wait > 0:
                 await self._sleep(min(MAX_POLL, wait))
+
+
+_WRITE_NOTE: ContextVar[Callable[[], None] | None] = ContextVar("pace_write_note",
+                                                                default=None)
+"""Inside `PaceGate.sending`: what notes the moment its request is written."""
+
+
+def request_written() -> None:
+    """The request of the `PaceGate.sending` around this call is being written now (a
+    no-op outside one)."""
+    note = _WRITE_NOTE.get()
+    if note is not None:
+        note()
+
+
+async def _chunk_sent(session: aiohttp.ClientSession, context: SimpleNamespace,
+                      params: aiohttp.TraceRequestChunkSentParams) -> None:
+    """aiohttp awaits this right before it writes a request's chunk to the socket (and
+    the buffered headers with the first one), with nothing awaited in between."""
+    request_written()
+
+
+def request_trace() -> aiohttp.TraceConfig:
+    """The HTTP session's trace that tells `PaceGate.sending` when its request is written.
+    (The body's writer task inherits the sending task's context, so the note finds it.)"""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_chunk_sent.append(_chunk_sent)
+    return trace
 
 
 def bucket_burst(rate: float) -> float:

@@ -29,7 +29,8 @@ def to_e164(raw: str, region: str = "US") -> str | None:
     """Normalise `raw` to E.164 (`+15555550100`), or None when it is not a valid number.
 
     Cached: a provider sends the same few thousand numbers over and over, and parsing is
-    the most expensive pure step on the inbound path.
+    the most expensive pure step on the inbound path. The number's country, found on the
+    way, is kept for `region_of` (the engine asks it next, for every text).
     """
     text = raw.strip()
     if not text or len(text) > 32:
@@ -44,9 +45,26 @@ def to_e164(raw: str, region: str = "US") -> str | None:
         except phonenumbers.NumberParseException:
             return None
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    if phonenumbers.is_valid_number(parsed) or _FICTIONAL.match(e164):
+    if _FICTIONAL.match(e164):
         return e164
-    return None
+    # `is_valid_number` is exactly these two calls; the country is kept for `region_of`.
+    country = phonenumbers.region_code_for_number(parsed)
+    if country is None or not phonenumbers.is_valid_number_for_region(parsed, country):
+        return None
+    if len(_COUNTRY_SEEN) >= _COUNTRY_SEEN_MAX:
+        _COUNTRY_SEEN.clear()
+    _COUNTRY_SEEN[e164] = country
+    return e164
+
+
+_COUNTRY_SEEN: dict[str, str | None] = {}
+"""The country of numbers `to_e164` just validated (bounded: cleared when full)."""
+_COUNTRY_SEEN_MAX = 65536
+
+
+def is_fictional(e164: str) -> bool:
+    """A NANP number reserved for fictional use (`+1 NPA 555-01XX`): no real phone."""
+    return bool(_FICTIONAL.match(e164))
 
 
 def mask(value: str) -> str:
@@ -95,10 +113,17 @@ def _country_code_len(e164: str) -> int:
     return len(str(number.country_code))
 
 
-@lru_cache(maxsize=65536)
 def region_of(e164: str) -> str | None:
     """The ISO country of an E.164 number (`US`, `CA`, `DE`), None when unknown. The
     fictional `+1 NPA 555-01XX` numbers count as `US`."""
+    try:
+        return _COUNTRY_SEEN[e164]
+    except KeyError:
+        return _region_of(e164)
+
+
+@lru_cache(maxsize=65536)
+def _region_of(e164: str) -> str | None:
     if _FICTIONAL.match(e164):
         return "US"
     try:

@@ -23,6 +23,7 @@ count once more for that flow (the old entry is dropped). A conversation without
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -124,7 +125,9 @@ def flow_keys(flows: FlowSet) -> dict[str, str]:
 
 
 Layout = dict[str, tuple[str, dict[str, int]]]
-_LAST: list[tuple[FlowSet, Layout, frozenset[str]]] = []  # the last flow set asked about
+#: The last flow set asked about: (flows, layout, live keys, generation).
+_LAST: list[tuple[FlowSet, Layout, frozenset[str], int]] = []
+_GENERATIONS = itertools.count(1)  # one per layout worked out: a cache key never reused
 
 
 def _layout(flows: FlowSet) -> Layout:
@@ -136,7 +139,8 @@ def _layout(flows: FlowSet) -> Layout:
         keys = {name: key + _flow_key(key + name, ())[:2] for name, key in keys.items()}
     layout = {name: (keys[name], {state: i for i, state in enumerate(flow.spec.states)})
               for name, flow in flows.flows.items()}
-    _LAST[:] = [(flows, layout, frozenset(key for key, _ in layout.values()))]
+    _LAST[:] = [(flows, layout, frozenset(key for key, _ in layout.values()),
+                 next(_GENERATIONS))]
     return layout
 
 
@@ -150,11 +154,32 @@ def reach(flows: FlowSet, before: Conversation, step: Step) -> Step:
     """Mark what the step reached in the conversation's record, and tell the funnel which
     of its marks are new today and new ever (`step.firsts`)."""
     conv = step.conversation
-    consent = ["@opted_out" if c.opted_out else "@opted_in" for c in step.consent]
-    if not step.entered and not consent:
+    if not step.entered and not step.consent:
         return step  # nothing to count: the record stays as it is (the usual text)
+    consent = tuple("@opted_out" if c.opted_out else "@opted_in" for c in step.consent)
     day = int((conv.updated_at or before.updated_at) // DAY)
-    record = Record.decode(conv.reached, day) if conv.reached else Record(day=day)
+    layout = _layout(flows)
+    flow = step.flow if step.flow in layout and step.entered else None
+    campaign: str | None = None
+    if flow is not None:
+        value = conv.vars.get(CAMPAIGN_VAR) or before.vars.get(CAMPAIGN_VAR)
+        campaign = None if value in (None, "") else str(value)
+    conv.reached, step.firsts = _marked(_LAST[0][3], conv.reached, day, consent, flow,
+                                        tuple(step.entered) if flow is not None else (),
+                                        campaign)
+    return step
+
+
+@lru_cache(maxsize=4096)
+def _marked(generation: int, reached: str, day: int, consent: tuple[str, ...],
+            flow: str | None, entered: tuple[str, ...], campaign: str | None
+            ) -> tuple[str, Firsts]:
+    """The record after these marks, and which are new: a pure function of its arguments
+    (`generation` names the flow layout it was worked out with, the current one), so it
+    is remembered: at a rally most phones bring the same record to the same step."""
+    del generation  # (a key only: a new layout is a new generation)
+    _, layout, live, _ = _LAST[0]
+    record = Record.decode(reached, day) if reached else Record(day=day)
     today: set[str] = set()
     ever: set[str] = set()
     for mark in consent:
@@ -163,16 +188,10 @@ def reach(flows: FlowSet, before: Conversation, step: Step) -> Step:
             today.add(mark)
         if new_ever:
             ever.add(mark)
-    layout = _layout(flows)
-    flow = layout.get(step.flow or "")
-    if flow is not None and step.entered:
-        campaign = conv.vars.get(CAMPAIGN_VAR) or before.vars.get(CAMPAIGN_VAR)
-        _reach_states(record, flow, None if campaign in (None, "") else str(campaign),
-                      step.entered, today, ever)
-    _prune(record, _LAST[0][2])
-    conv.reached = record.encode()
-    step.firsts = Firsts(frozenset(today), frozenset(ever))
-    return step
+    if flow is not None:
+        _reach_states(record, layout[flow], campaign, list(entered), today, ever)
+    _prune(record, live)
+    return record.encode(), Firsts(frozenset(today), frozenset(ever))
 
 
 def _reach_states(record: Record, flow: tuple[str, dict[str, int]], campaign: str | None,

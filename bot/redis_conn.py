@@ -18,11 +18,13 @@ import fakeredis
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.connection import Connection
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from bot.config import Settings
+from bot.redis_packing import packed
 
 RedisClient: TypeAlias = Redis | RedisCluster
 """What the store, the outbox and the worker talk to."""
@@ -64,6 +66,8 @@ def make_redis(settings: Settings, *, fake_server: fakeredis.FakeServer | None =
         socket_keepalive_options=_keepalive_options(),
         health_check_interval=30,
     )
+    # Commands packed by hiredis (`bot.redis_packing`), over TCP, TLS or a unix socket alike.
+    pool.connection_class = packed(pool.connection_class)
     return Redis(connection_pool=pool)
 
 
@@ -130,6 +134,12 @@ class BoundedCluster(RedisCluster):
     def __init__(self, *args: Any, slots: int = 64, slot_timeout: float = 5.0,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Every node's connections pack with hiredis (see `bot.redis_packing`): the nodes
+        # known now, and those the slot map adds later (made from `connection_kwargs`).
+        self.connection_kwargs["connection_class"] = packed(
+            self.connection_kwargs.get("connection_class", Connection))
+        for node in self.startup_nodes:
+            node.connection_class = packed(node.connection_class)
         self._turns = asyncio.Semaphore(slots)
         self._turn_timeout = slot_timeout
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NoReturn, TypeVar, cast
 
 import structlog
 from tenacity import (
@@ -60,28 +60,46 @@ class RetryPolicy:
     def wait(self, state: RetryCallState) -> float:
         """The pause before the next try."""
         error = state.outcome.exception() if state.outcome is not None else None
+        return self.pause(state.attempt_number, error)
+
+    def pause(self, tries_made: int, error: BaseException | None) -> float:
+        """The pause after `tries_made` tries, the last failing with `error`."""
         hint = retry_after(error)
         if hint is not None:
             return min(hint, self.retry_after_cap)
         jitter = wait_random_exponential(multiplier=self.base, max=self.cap)
-        return float(jitter(state))
+        return float(jitter(cast(RetryCallState, _Tries(tries_made))))
 
     async def run(self, call: Callable[[], Awaitable[T]],
                   retryable: Callable[[BaseException], bool],
                   passthrough: tuple[type[BaseException], ...] = ()) -> T:
         """`call()` until it succeeds, fails with an error that is not `retryable`, or runs
         out of tries. Errors of a `passthrough` type propagate as they are; every other
-        failure becomes `GiveUp` with the reason."""
+        failure becomes `GiveUp` with the reason.
+
+        The first try is made directly: nearly every call succeeds at once, and setting up
+        tenacity's machinery cost more than the rest of a send's own work on the worker.
+        The tries after a failure go through tenacity, on the same schedule."""
+        tries: list[BaseException] = []
+        try:
+            return await call()
+        except Exception as exc:  # noqa: BLE001 - sorted out below, as after any try
+            tries.append(exc)
+            first = exc
+        if self.max_tries <= 1 or not retryable(first):
+            _give_up(first, retryable, passthrough, tries)
+        pause = self.pause(1, first)
+        log.info("retry", attempt=1, delay=round(pause, 2), error=repr(first)[:120])
+        await self.sleep(pause)
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(max(1, self.max_tries)),
-            wait=self.wait,
+            stop=stop_after_attempt(self.max_tries - 1),  # the first try is made
+            wait=lambda state: self.pause(state.attempt_number + 1, _error_of(state)),
             retry=retry_if_exception(retryable),
             sleep=self.sleep,
             before_sleep=_log_retry,
             reraise=True,
         )
-
-        tries: list[BaseException] = []
 
         async def attempt() -> T:  # a coroutine function, so tenacity awaits each try
             try:
@@ -92,15 +110,33 @@ class RetryPolicy:
 
         try:
             return await retrying(attempt)
-        except passthrough:
-            raise
-        except Exception as exc:
-            why = "out of tries" if retryable(exc) else "permanent"
-            raise GiveUp(f"{why}: {exc!r}"[:300], tries) from exc
+        except Exception as exc:  # noqa: BLE001 - re-raised or wrapped by `_give_up`
+            _give_up(exc, retryable, passthrough, tries)
+
+
+@dataclass(frozen=True)
+class _Tries:
+    """What tenacity's wait strategies read of a `RetryCallState`: the tries made."""
+
+    attempt_number: int
+
+
+def _error_of(state: RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome is not None else None
+
+
+def _give_up(exc: BaseException, retryable: Callable[[BaseException], bool],
+             passthrough: tuple[type[BaseException], ...],
+             tries: list[BaseException]) -> NoReturn:
+    """What a caller sees once trying stops: a `passthrough` error as it is, else `GiveUp`."""
+    if isinstance(exc, passthrough):
+        raise exc
+    why = "out of tries" if retryable(exc) else "permanent"
+    raise GiveUp(f"{why}: {exc!r}"[:300], tries) from exc
 
 
 def _log_retry(state: RetryCallState) -> None:
-    error = state.outcome.exception() if state.outcome is not None else None
+    error = _error_of(state)
     pause = state.next_action.sleep if state.next_action is not None else 0.0
-    log.info("retry", attempt=state.attempt_number, delay=round(pause, 2),
+    log.info("retry", attempt=state.attempt_number + 1, delay=round(pause, 2),
              error=repr(error)[:120])

@@ -27,7 +27,7 @@ from bot.core import Core
 from bot.engine import Rules
 from bot.flow import FlowSet, load_flow_set
 from bot.metrics import Metrics
-from bot.pace import PaceGate, pace_key
+from bot.pace import PaceGate, pace_key, request_trace
 from bot.phone import to_e164
 from bot.quorum_status import poll_forever
 from bot.redis_conn import RedisClient, connect_redis
@@ -187,7 +187,8 @@ async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
     metrics = metrics or Metrics()
     timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout, connect=5.0)
     session = aiohttp.ClientSession(timeout=timeout,
-                                    connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
+                                    connector=aiohttp.TCPConnector(limit=200, limit_per_host=100),
+                                    trace_configs=[request_trace()])  # when texts are written
     try:
         await check_shard_count(redis, keys)
         clock = clock or SystemClock()

@@ -98,6 +98,10 @@ def test_saturday_alone_fits_two_shifts_and_is_not_a_choice(tmp_path: Path) -> N
     ("yes but no", None), ("si no", None), ("ok not now", None), ("yesterday", None),
     ("no", "no"), ("no thanks", "no"), ("No gracias", "no"), ("nope, not now", "no"),
     ("not now", "no"), ("nothing", None),
+    # held or doubled letters, and the short forms people text
+    ("yess", "yes"), ("YESSS!", "yes"), ("siii", "yes"), ("okk", "yes"), ("k", "yes"),
+    ("yup", "yes"), ("yea", "yes"), ("nooo", "no"), ("noo thanks", "no"),
+    ("yessir", None), ("keep", None), ("noon", None), ("book", None),
 ])
 def test_yes_and_no_as_people_type_them(reply: str, kind: str | None) -> None:
     said = "yes" if match_yes(reply) else "no" if match_no(reply) else None

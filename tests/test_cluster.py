@@ -16,6 +16,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from bot.bench.cluster import LocalCluster
 from bot.redis_conn import RedisClient, connect_redis, make_cluster
+from bot.redis_packing import HiredisPacking
 from bot.sms import MemorySender
 from bot.store import Keys
 from tests.apphelpers import build_bot, new_sid, text
@@ -48,6 +49,10 @@ async def test_cluster_is_detected_from_info_cluster(local_cluster: LocalCluster
     try:
         assert type(client).__name__ == "BoundedCluster"
         assert len(client.get_primaries()) == 3  # type: ignore[union-attr]
+        # Every node the slot map found packs its commands with hiredis.
+        nodes = client.get_nodes()  # type: ignore[union-attr]
+        assert all(issubclass(n.connection_class, HiredisPacking) for n in nodes)
+        assert await client.set(f"{PHONE}:packed", "é") and await client.delete(f"{PHONE}:packed")
     finally:
         await client.aclose()
 

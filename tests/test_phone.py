@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.phone import mask, mask_in_text, to_e164
+from bot.phone import mask, mask_in_text, region_of, to_e164
 
 
 @pytest.mark.parametrize(
@@ -66,3 +69,25 @@ def test_mask_in_text_never_shows_a_whole_number(number: str, template: str) -> 
     masked = mask_in_text(template.format(number))
     assert number not in masked and number[2:8] not in masked
     assert number[-4:] in masked
+
+
+@given(st.sampled_from(["+1", "+44", "+49", "+52", "+1242", "+1876", "+33", "+61"]),
+       st.text(alphabet="0123456789", min_size=6, max_size=11))
+def test_the_country_to_e164_keeps_is_the_parsers(prefix: str, digits: str) -> None:
+    """`region_of` answers from what `to_e164` found on the way: the same as parsing anew,
+    and `to_e164` accepts exactly what `is_valid_number` calls valid (and the fictional
+    555-01XX numbers, counted as US)."""
+    raw = prefix + digits
+    e164 = to_e164(raw)
+    if e164 is not None and re.fullmatch(r"\+1\d{3}55501\d{2}", e164):
+        assert region_of(e164) == "US"
+        return
+    try:
+        parsed = phonenumbers.parse(raw, "US")
+    except phonenumbers.NumberParseException:
+        assert e164 is None
+        return
+    assert (e164 is not None) == phonenumbers.is_valid_number(parsed)
+    if e164 is not None:
+        assert region_of(e164) == phonenumbers.region_code_for_number(
+            phonenumbers.parse(e164, None))

@@ -154,3 +154,17 @@ def test_counts_equal_the_distinct_phones_of_each_day_and_ever(
         conv = result.conversation
     for bucket, marks in truth.items():
         assert counted.get(bucket, {}) == dict.fromkeys(marks, 1), bucket
+
+
+def test_remembered_records_follow_the_flow_set_in_use(flows: FlowSet, tmp_path: Path) -> None:
+    """The record of a step is remembered per flow layout: going back and forth between a
+    flow set and a reload of it that moves a state never reuses the other one's bits."""
+    moved = (ROOT / "tests" / "flows" / "join.yaml").read_text().replace(
+        "declined", "said_no")
+    (tmp_path / "join.yaml").write_text(moved)
+    reloaded = load_flow_set(tmp_path / "join.yaml", {})
+    for flow_set in (flows, reloaded, flows, reloaded):
+        conv, fields = run(flow_set, Conversation(phone=PHONE), ["JOIN"])
+        assert fields == [["f|join|optin"]]
+        assert list(Record.decode(conv.reached, 20_000).entries) == [
+            flow_keys(flow_set)["join"]]

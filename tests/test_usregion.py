@@ -7,7 +7,10 @@ import re
 
 import phonenumbers
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from bot.us_area_codes import AREA_CODES
 from bot.usregion import us_state
 
 STATES: dict[str, str] = {
@@ -64,3 +67,12 @@ def test_every_area_code_matches_the_geocoder() -> None:
 ])
 def test_known_numbers(phone: str, state: str | None) -> None:
     assert us_state(phone) == state
+
+
+@given(st.text(alphabet="0123456789", min_size=10, max_size=10))
+def test_a_state_only_for_numbers_the_parser_calls_valid(digits: str) -> None:
+    """`us_state` takes validity from `to_e164`'s cache; the answer is what parsing anew
+    gives: the table's state for a valid number, None for any other."""
+    phone = "+1" + digits
+    valid = phonenumbers.is_valid_number(phonenumbers.parse(phone, None))
+    assert us_state(phone) == (AREA_CODES.get(int(digits[:3])) if valid else None)

@@ -17,7 +17,8 @@ Matcher = Callable[[str], str | None]
 VarTest = Callable[[Mapping[str, object]], bool]
 """True when the stored values meet a `when: {var: ...}`."""
 
-YES = frozenset({"YES", "Y", "YEP", "YEAH", "SURE", "OK", "OKAY", "SI", "CLARO", "VALE"})
+YES = frozenset({"YES", "Y", "YEP", "YEA", "YEAH", "YUP", "SURE", "OK", "OKAY", "K", "SI",
+                 "CLARO", "VALE"})
 NO = frozenset({"NO", "N", "NOPE", "NAH", "NOT NOW"})
 _ZIP = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)")
 _CODE = re.compile(r"(?<!\d)(\d{4,8})(?!\d)")
@@ -50,23 +51,28 @@ _MENU_LINE = re.compile(r"^\s*(\d{1,3})\)\s+(.+?)\s*$")
 _TURNS = frozenset({"NO", "NOT", "NOPE", "NUNCA", "DONT", "BUT", "PERO", "STOP"})
 
 
+#: A letter held down or typed twice ("yesss", "siii", "okk", "nooo"): one of it.
+_HELD = re.compile(r"(\w)\1+")
+
+
+def _words(reply: str) -> list[str]:
+    return [_HELD.sub(r"\1", word) for word in normalise(reply).split()]
+
+
 def match_yes(reply: str) -> str | None:
     """YES, or a text that opens with a yes word and does not turn ("yes please", "si
-    claro", "ok sure"); accents and punctuation ignored ("Sí!")."""
-    text = normalise(reply)
-    if text in YES:
-        return "yes"
-    words = text.split()
+    claro", "ok sure"); accents, punctuation and held letters ignored ("Sí!", "yesss")."""
+    words = _words(reply)
     if words and words[0] in YES and not _TURNS.intersection(words[1:]):
         return "yes"
     return None
 
 
 def match_no(reply: str) -> str | None:
-    """NO, or a text that opens with one ("no thanks", "no gracias", "nope, not now")."""
-    text = normalise(reply)
-    words = text.split()
-    return "no" if text in NO or (words and words[0] in NO - {"NOT NOW"}) else None
+    """NO, or a text that opens with one ("no thanks", "no gracias", "nope, not now",
+    "nooo")."""
+    words = _words(reply)
+    return "no" if words and (" ".join(words) in NO or words[0] in NO) else None
 
 
 def match_zip(reply: str) -> str | None:

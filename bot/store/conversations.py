@@ -28,6 +28,8 @@ _SHORT = {"flow": "f", "state": "s", "lang": "l", "vars": "v", "attempts": "at",
           "updated_at": "u", "rate_t0": "r0", "rate_in": "ri", "rate_out": "ro",
           "flooding": "fl", "auto": "a", "acts": "ac", "acts_at": "aa", "reached": "m"}
 _LONG = {short: name for name, short in _SHORT.items()}
+_DEFAULTS: dict[str, Any] = {name: field.get_default(call_default_factory=True)
+                             for name, field in Conversation.model_fields.items()}
 #: Times stored as milliseconds before `updated_at`.
 _BEFORE_UPDATED = frozenset({"rate_t0", "acts_at"})
 _HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -222,10 +224,13 @@ def encode(conv: Conversation, version: int) -> str:
     milliseconds: `u` is `updated_at`, and the flood and action windows' starts are kept as
     milliseconds before it (usually a few digits; 0 when set in the same step). The pending
     action's id, when it is 32 hex digits (every real one), is kept in base64 (23 bytes)."""
-    data = conv.model_dump(exclude=_CONV_EXCLUDE, exclude_defaults=True)
     body: dict[str, Any] = {}
     updated_ms = round(conv.updated_at * 1000)
-    for name, value in data.items():
+    # `model_dump(exclude_defaults=True)` without its cost: the fields are plain values (a
+    # flat dict of scalars at most), compared with their defaults as pydantic compares them.
+    for name, value in conv.__dict__.items():
+        if name in _CONV_EXCLUDE or value == _DEFAULTS[name]:
+            continue
         if name == "updated_at":
             body["u"] = updated_ms
         elif name in _BEFORE_UPDATED:

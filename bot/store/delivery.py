@@ -18,6 +18,7 @@ from typing import Any
 from bot.funnel import day_of
 from bot.redis_conn import RedisClient
 from bot.store.keys import Keys
+from bot.store.scriptcalls import AutoPipeline
 
 RECORD_TTL = 3 * 24 * 3600  # final statuses come within hours; a record costs ~150 B
 COUNTS_TTL = 400 * 24 * 3600
@@ -101,6 +102,9 @@ class DeliveryLedger:
         self.keys = keys
         self._sent = redis.register_script(RECORD_SENT)
         self._status = redis.register_script(RECORD_STATUS)
+        # A record per send, a status per callback: those of one loop turn share a round
+        # trip (the worker's concurrent sends, a burst of callbacks).
+        self._pipeline = AutoPipeline(redis)
 
     def _keys(self, provider: str, message_id: str, day: str) -> list[str]:
         k = self.keys
@@ -110,14 +114,15 @@ class DeliveryLedger:
     async def sent(self, provider: str, message_id: str, phone: str, effect_id: str,
                    at: float) -> None:
         """The provider accepted a text under `message_id`."""
-        await self._sent(keys=self._keys(provider, message_id, day_of(at)),
-                         args=[provider, effect_id, phone, at, RECORD_TTL, COUNTS_TTL])
+        await self._pipeline.call(self._sent, self._keys(provider, message_id, day_of(at)),
+                                  [provider, effect_id, phone, at, RECORD_TTL, COUNTS_TTL])
 
     async def status(self, provider: str, message_id: str, status: str, error: str,
                      at: float) -> bool:
         """A status callback; True when it settled the text (first final status)."""
-        settled = await self._status(keys=self._keys(provider, message_id, day_of(at)),
-                                     args=[status, error, at, RECORD_TTL, COUNTS_TTL])
+        settled = await self._pipeline.call(self._status,
+                                            self._keys(provider, message_id, day_of(at)),
+                                            [status, error, at, RECORD_TTL, COUNTS_TTL])
         return bool(int(settled))
 
     async def get(self, provider: str, message_id: str) -> Delivery | None:

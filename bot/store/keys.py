@@ -10,9 +10,18 @@ import base64
 import hashlib
 import zlib
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from bot.store.lanes import Stream
+
+
+@lru_cache(maxsize=8192)
+def _shard_of(phone: str, shards: int) -> int:
+    """A phone's shard: a commit names it in six keys, a worker's send in three more."""
+    return zlib.crc32(phone.encode()) % shards
+
+
+_TAGS = [f"{{s{shard}}}" for shard in range(1024)]
 
 
 @dataclass(frozen=True)
@@ -24,10 +33,10 @@ class Keys:
     sub_buckets: int = 64
 
     def shard(self, phone: str) -> int:
-        return zlib.crc32(phone.encode()) % self.shards
+        return _shard_of(phone, self.shards)
 
     def tag(self, shard: int) -> str:
-        return f"{{s{shard}}}"
+        return _TAGS[shard] if shard < len(_TAGS) else f"{{s{shard}}}"
 
     def conversation(self, phone: str) -> str:
         return f"{self.prefix}:conv:{self.tag(self.shard(phone))}:{phone}"

@@ -23,6 +23,7 @@ from multidict import CIMultiDict
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
+from bot.logs import info_enabled
 from bot.upstream.breaker import CircuitBreaker
 from bot.upstream.errors import (
     OutcomeUnknown,
@@ -74,6 +75,7 @@ class ApiClient:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self._client_timeout = aiohttp.ClientTimeout(total=timeout)  # made once, not per call
         #: Set by `build_upstreams`: one per service, shared by every call of the process.
         self.breaker: CircuitBreaker | None = None
 
@@ -121,7 +123,7 @@ class ApiClient:
                 data=data,
                 json=json_body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                timeout=self._client_timeout,
                 allow_redirects=False,
             ) as resp:
                 body = await resp.read()
@@ -190,7 +192,11 @@ class ApiClient:
         idempotency_key: str | None,
         phone: str | None,
     ) -> None:
-        """The one log line of a call."""
+        """The one log line of a call (at INFO unless it failed: not even built when INFO is
+        filtered out, as under load it is)."""
+        bad = error is not None or status is None or status >= 400
+        if not bad and not info_enabled(log):
+            return
         fields: dict[str, Any] = {
             "service": self.service,
             "method": method,
@@ -204,7 +210,6 @@ class ApiClient:
             fields["phone"] = mask_phone(phone)
         if error:
             fields["error"] = error
-        bad = error is not None or status is None or status >= 400
         (log.warning if bad else log.info)("upstream.call", **fields)
 
     def http_error(

@@ -60,19 +60,25 @@ def test_per_second_finds_the_busiest_window_whatever_its_alignment() -> None:
     check = per_second(steady + squeeze, rate)
     assert check["max_sliding_second"] >= 12  # seen although no whole second holds 12
     assert check["max_aligned_second"] < check["max_sliding_second"]
-    assert check["within_bound"]  # <= rate + burst (10 + 2)
-    assert not check["within_steady"]  # > rate + 1 after the first second
-    assert per_second(steady, rate)["within_steady"]
+    assert not check["within_bound"]  # > rate in one sliding second
+    assert per_second(steady, rate)["within_bound"]
 
 
-def test_a_full_bucket_may_empty_in_the_first_second_only() -> None:
-    rate = 100.0  # burst: 0.2 s worth (20 tokens)
-    first = [0.0 + i * 0.001 for i in range(120)]  # burst (20) + a second's refill
+def test_the_first_second_is_held_to_the_rate_too() -> None:
+    rate = 100.0  # one process: its log bounds its first second as every other
+    first = [i * 0.001 for i in range(101)]  # a full bucket's burst and its refill
     check = per_second(first + [1.5 + i / 100 for i in range(100)], rate)
-    assert check["burst"] == 20
-    assert check["max_sliding_second"] == 120 and check["within_bound"]
-    assert check["within_steady"]
-    assert not per_second([i * 0.001 for i in range(121)], rate)["within_bound"]
+    assert check["max_sliding_second"] == 101 and not check["within_bound"]
+    assert check["max_aligned_second"] == 101 and check["seconds_over_rate"] == 1
+    assert per_second(first[:100] + [1.5 + i / 100 for i in range(100)], rate)["within_bound"]
+
+
+def test_the_pace_after_the_load_is_counted_between_its_bounds() -> None:
+    sends = [10 + i / 95 for i in range(950)]  # 95 a second from t=10 to 20
+    check = per_second(sends, 100.0, after=12.0, until=18.0)
+    assert abs(check["sends_per_second_after_load"] - 95.0) < 0.5
+    assert check["after_load_window_s"] == 6.0
+    assert per_second(sends, 100.0)["sends_per_second_after_load"] is None
 
 
 def test_with_a_rate_a_yes_comes_after_its_phone_can_have_had_the_question() -> None:

@@ -4,13 +4,16 @@ dedup marks, TTL and size, one hash tag per phone (fakeredis and a real Redis)."
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.models import Conversation, SendSms
 from bot.store import Ack, CommitResult, ConversationStore, Keys, Outbox, VersionConflict
-from bot.store.conversations import SEEN_TTL, decode, encode
+from bot.store.conversations import _LONG, SEEN_TTL, decode, encode
 from tests.store.conftest import OTHER, PHONE, moved
 
 
@@ -167,3 +170,25 @@ def test_values_written_with_long_names_still_read() -> None:
     conv = decode(PHONE, old)
     assert (conv.version, conv.state, conv.texts_in, conv.auto) == (3, "optin", 1, 1)
     assert conv.updated_at == conv.rate_t0 == 1796131953.888875
+
+
+_TIMES = st.floats(min_value=0, max_value=4e9).map(lambda t: round(t, 3))
+
+
+@given(st.builds(
+    Conversation, phone=st.just(PHONE), flow=st.none() | st.sampled_from(["advocacy", "x"]),
+    state=st.none() | st.text(max_size=8), lang=st.sampled_from(["en", "es"]),
+    vars=st.dictionaries(st.text(max_size=5), st.none() | st.booleans() | st.integers()
+                         | st.text(max_size=8), max_size=3),
+    attempts=st.integers(0, 5), token=st.integers(0, 9), opted_out=st.booleans(),
+    pending=st.none() | st.text(max_size=34), texts_in=st.integers(0, 9),
+    updated_at=_TIMES, rate_t0=_TIMES, rate_in=st.integers(0, 3), flooding=st.booleans(),
+    acts_at=_TIMES, reached=st.text(max_size=12)))
+def test_every_conversation_reads_back_and_stores_only_what_differs_from_a_default(
+        conv: Conversation) -> None:
+    """`encode` leaves out exactly what `model_dump(exclude_defaults=True)` would."""
+    stored = json.loads(encode(conv, 4).partition("|")[2])
+    dumped = conv.model_dump(exclude={"phone", "version"}, exclude_defaults=True)
+    assert {_LONG.get(k, k) for k in stored} == set(dumped)
+    back = decode(PHONE, encode(conv, 4))
+    assert back.model_dump(exclude={"version"}) == conv.model_dump(exclude={"version"})

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.upstream.errors import UnsupportedPhone, UpstreamRejected
 from bot.upstream.phone_formats import (
@@ -32,6 +35,24 @@ from bot.upstream.redact import mask_phone, redact_text
 def test_formats(fmt: object, phone: str, expected: str) -> None:
     assert callable(fmt)
     assert fmt(phone) == expected
+
+
+@given(st.text(alphabet="0123456789", min_size=10, max_size=10))
+def test_a_nanp_number_comes_back_as_the_parser_formats_it(digits: str) -> None:
+    """`e164` answers `+1` and ten digits without parsing: what parsing would give."""
+    phone = "+1" + digits
+    try:
+        number = phonenumbers.parse(phone, None)
+        fmt = phonenumbers.PhoneNumberFormat.E164
+        parsed: str | None = (phonenumbers.format_number(number, fmt)
+                              if phonenumbers.is_possible_number(number) else None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    try:
+        mine: str | None = e164(phone)
+    except UnsupportedPhone:
+        mine = None
+    assert mine == parsed
 
 
 def test_p2a_refuses_non_us_numbers_as_a_permanent_error() -> None:
