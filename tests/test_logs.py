@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.logs import redact
 
 
@@ -67,3 +69,20 @@ def test_transitions_internals_stay_out_of_info_logs() -> None:
     assert logging.getLogger("aiohttp.access").isEnabledFor(logging.INFO)
     setup_logging("DEBUG")
     assert machine_log.isEnabledFor(logging.DEBUG)
+
+
+def test_hot_paths_skip_building_info_lines_only_when_info_is_off(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Under load (LOG_LEVEL=WARNING) the step and upstream-call lines are not even built;
+    at INFO they are written, phone masked, as before."""
+    import structlog
+
+    from bot.logs import info_enabled, setup_logging
+
+    setup_logging("WARNING")  # (a logger caches its level on first use: one per setting)
+    assert not info_enabled(structlog.get_logger("test.hot.warning"))
+    setup_logging("INFO")
+    log = structlog.get_logger("test.hot.info")
+    assert info_enabled(log)
+    log.info("step", phone="+12025550143")
+    assert "+1******0143" in capsys.readouterr().err
