@@ -188,7 +188,8 @@ async def open_runtime(settings: Settings, *, redis: RedisClient | None = None,
     timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout, connect=5.0)
     session = aiohttp.ClientSession(timeout=timeout,
                                     connector=aiohttp.TCPConnector(limit=200, limit_per_host=100),
-                                    trace_configs=[request_trace()])  # when texts are written
+                                    # when texts are written: only the pace asks (SMS_RATE)
+                                    trace_configs=[request_trace()] if settings.sms_rate else None)
     try:
         await check_shard_count(redis, keys)
         clock = clock or SystemClock()

@@ -108,11 +108,20 @@ async def test_pushback_slows_the_bucket_instead_of_burning_tries() -> None:
     sender = FlakySender([ProviderPushback("HTTP 429 | code 20429")] * 8)
     async with runtime_on(redis, sender=sender, worker_max_tries=2, sms_rate=1000) as rt:
         assert rt.pace is not None
+        assert rt.session.trace_configs  # the pace notes when each text is written
         await inbound(rt, "JOIN", "SM1")
         await run_until(rt.new_worker(), outbox_empty(rt))
         assert len(sender.sent) == 1  # 8 pushbacks, 2 tries allowed: still sent, once
         assert rt.pace.factor < 1
         assert await rt.outbox.dead_letters() == []
+
+
+async def test_without_a_rate_no_request_is_traced() -> None:
+    """The write-time trace costs every upstream request a few signal calls: only a paced
+    deployment (SMS_RATE) installs it."""
+    redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    async with runtime_on(redis, sender=MemorySender()) as rt:
+        assert rt.pace is None and not rt.session.trace_configs
 
 
 async def test_a_help_answer_jumps_a_queue_of_replies_waiting_for_the_rate() -> None:
