@@ -14,7 +14,7 @@ import phonenumbers
 #: NANP numbers `+1 NPA 555-01XX` are reserved for fictional use (docs, tests, `bot chat`);
 #: phonenumbers calls them invalid, we accept them so staff can try a flow without a real phone.
 _FICTIONAL = re.compile(r"^\+1\d{3}55501\d{2}$")
-_NANP_E164 = re.compile(r"^\+1[2-9]\d{9}$")
+_NANP_E164 = re.compile(r"\+1[2-9]\d{9}")
 _E164_SHAPE = re.compile(r"^\+[1-9]\d{7,14}$")
 #: A phone-like run in free text: digits with the separators people and providers write.
 _PHONE_IN_TEXT = re.compile(r"\+?\d[\d\-\s().]{5,}\d")
@@ -35,7 +35,7 @@ def to_e164(raw: str, region: str = "US") -> str | None:
     text = raw.strip()
     if not text or len(text) > 32:
         return None
-    if _NANP_E164.match(text):
+    if is_nanp_e164(text):
         # What providers send for US/Canada numbers: the parser would find exactly this
         # (country code 1, no national prefix to strip), at ten times the cost.
         parsed = phonenumbers.PhoneNumber(country_code=1, national_number=int(text[2:]))
@@ -57,9 +57,15 @@ def to_e164(raw: str, region: str = "US") -> str | None:
     return e164
 
 
-_COUNTRY_SEEN: dict[str, str | None] = {}
+_COUNTRY_SEEN: dict[str, str] = {}
 """The country of numbers `to_e164` just validated (bounded: cleared when full)."""
 _COUNTRY_SEEN_MAX = 65536
+
+
+def is_nanp_e164(text: str) -> bool:
+    """`+1` and ten digits, the first 2-9: a US/Canada number already in the E.164 form the
+    parser would give back (what providers send, and every number the bot texts)."""
+    return bool(_NANP_E164.fullmatch(text))
 
 
 def is_fictional(e164: str) -> bool:

@@ -12,16 +12,12 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import phonenumbers
 
+from bot.phone import is_nanp_e164
 from bot.upstream.errors import UnsupportedPhone
-
-#: `+1` and ten digits, the first 2-9: already the E.164 form the parser would give back
-#: (every text the bot sends is to such a number; parsing it again cost 40 us a send).
-_NANP_E164 = re.compile(r"\+1[2-9]\d{9}")
 
 
 def _parse(e164: str, service: str) -> phonenumbers.PhoneNumber:
@@ -38,7 +34,7 @@ def _parse(e164: str, service: str) -> phonenumbers.PhoneNumber:
 @lru_cache(maxsize=16384)
 def e164(phone: str, service: str = "twilio") -> str:
     """Normalised E.164 (`+12025550100`): Twilio, WeVote and Quorum take it as is."""
-    if _NANP_E164.fullmatch(phone):
+    if is_nanp_e164(phone):  # already what parsing would give back (40 us a send saved)
         return phone
     return phonenumbers.format_number(_parse(phone, service), phonenumbers.PhoneNumberFormat.E164)
 
