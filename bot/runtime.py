@@ -110,17 +110,35 @@ class Runtime:
                     await task
 
     async def settle(self, timeout: float = 5.0) -> None:
-        """Wait until every outbox is empty and no effect is running (bounded)."""
+        """Wait until every outbox is empty and no effect is running (bounded). Looks again
+        whenever a worker makes progress, and at least every `SETTLE_POLL`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
+            for worker in self.workers:
+                worker.progress.clear()
             if not any(w.busy for w in self.workers):
                 if await self.outbox.pending_count() == 0:
                     return
                 for worker in self.workers:
                     worker.wake()  # entries wait: read them now, not after the idle pause
-            await asyncio.sleep(SETTLE_POLL)
+            await _first_progress(self.workers, SETTLE_POLL)
         raise TimeoutError("the outbox did not settle")
+
+
+async def _first_progress(workers: list[Worker], timeout: float) -> None:
+    """Until one of `workers` makes progress, or `timeout` passes."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            if len(workers) <= 1:
+                await (workers[0].progress.wait() if workers else asyncio.sleep(timeout))
+                return
+            waits = [asyncio.ensure_future(w.progress.wait()) for w in workers]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
 
 
 def build_rules(settings: Settings) -> Rules:

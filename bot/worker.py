@@ -88,6 +88,9 @@ class Worker:
         self.processed = 0
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # ends the reader's pause early (set by `stop` too)
+        #: Set when an entry starts, finishes or is acknowledged: what `Runtime.settle`
+        #: waits on instead of polling the outbox on a fixed beat.
+        self.progress = asyncio.Event()
 
     @functools.cached_property
     def leases(self) -> ShardLeases:
@@ -113,6 +116,10 @@ class Worker:
         """Read the outbox now instead of at the end of the reader's pause (which is at
         most `READ_PAUSE_IDLE`): for callers that wait on the outbox, like `Runtime.settle`."""
         self._wake.set()
+
+    def progressed(self) -> None:
+        """Something moved (an entry started, finished or was acknowledged)."""
+        self.progress.set()
 
     @property
     def stopping(self) -> bool:
@@ -203,7 +210,12 @@ class Worker:
         """Run a dispatched entry (the reader took its slot) as a task of its own."""
         task = asyncio.create_task(self._process_guarded(entry))
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        task.add_done_callback(self._finished)
+        self.progress.set()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self.progress.set()
 
     async def _process_guarded(self, entry: Entry) -> None:
         try:

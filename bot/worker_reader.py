@@ -46,6 +46,8 @@ class Loops(Protocol):
 
     async def guarded(self, where: str, call: Awaitable[T]) -> T | None: ...
 
+    def progressed(self) -> None: ...
+
 
 class LaneReader:
     """Entries one worker has taken: read, claimed or taken over, running, or settled and
@@ -231,6 +233,7 @@ class LaneReader:
                     self._ack_wanted.set()
                 else:
                     self.held.difference_update(e.key for e in settled)
+                    self.loops.progressed()
         finally:
             self._acking = False
 

@@ -40,7 +40,8 @@ async def urgent_goes_first_past_a_full_backlog(redis: RedisClient, keys: Keys) 
         async def sleep(seconds: float) -> None:  # then a token a second
             if tokens.is_set():
                 clock.advance(seconds)
-            await asyncio.sleep(0.02)
+            # Real time only until the first send: the backlog's drain after it is moot.
+            await asyncio.sleep(0 if sender.sent else 0.02)
 
         pace = PaceGate(redis, pace_key(keys.prefix), 1, clock=clock, sleep=sleep)
         await pace.take(Lane.URGENT, 10)  # the bucket starts empty: everyone must wait

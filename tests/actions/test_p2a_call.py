@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.upstream.errors import UpstreamUnavailable
-from tests.actions.conftest import NOW, Env
+from tests.actions.conftest import LOOKUP_TIMEOUT, NOW, Env
 
 CALL = "p2a_call"
 NAMES = "Sen. Jordan Avery|Sen. Casey Morgan|Rep. Riley Chen"
@@ -117,6 +117,7 @@ async def test_unclear_and_not_listed_is_unclear_and_never_retried(env: Env) -> 
 
 
 async def test_unclear_after_a_timeout_looks_it_up_too(env: Env) -> None:
+    env.configure(upstream_timeout=LOOKUP_TIMEOUT)
     advocate_id = await advocate(env)
     env.sandbox.p2a.fail_next[ROUTE] = ["timeout"]
     outcome = await env.run(CALL, **call_params(advocate_id, "1"))

@@ -9,7 +9,7 @@ import pytest
 
 from bot.actions.base import ActionOutcome
 from bot.upstream.errors import UpstreamUnavailable
-from tests.actions.conftest import NOW, PHONE, Env
+from tests.actions.conftest import LOOKUP_TIMEOUT, NOW, PHONE, Env
 
 SEND, CHECK = "verify_send", "verify_check"
 
@@ -150,7 +150,7 @@ async def test_wevote_spent_code_is_expired(env: Env) -> None:
 
 
 async def test_wevote_unclear_check_is_not_retried(env: Env) -> None:
-    env.configure(verify_provider="wevote")
+    env.configure(verify_provider="wevote", upstream_timeout=LOOKUP_TIMEOUT)
     code, params = await sent(env)
     env.sandbox.log.clear()
     env.sandbox.wevote.fail_next["GET /voterVerifySecretCode/"] = ["timeout"]
@@ -161,7 +161,7 @@ async def test_wevote_unclear_check_is_not_retried(env: Env) -> None:
 
 
 async def test_wevote_unclear_check_that_did_verify_is_found(env: Env) -> None:
-    env.configure(verify_provider="wevote")
+    env.configure(verify_provider="wevote", upstream_timeout=LOOKUP_TIMEOUT)
     code, params = await sent(env)
     assert (await env.run(CHECK, code=code, **params)).ok  # verified at WeVote...
     env.sandbox.wevote.fail_next["GET /voterVerifySecretCode/"] = ["timeout"]

@@ -11,7 +11,7 @@ import pytest
 from bot.actions.verify_common import DEV_KEY
 from bot.sms import Refused, SendError
 from bot.upstream.errors import UpstreamUnavailable
-from tests.actions.conftest import NOW, PHONE, Env
+from tests.actions.conftest import LOOKUP_TIMEOUT, NOW, PHONE, Env
 from tests.upstream.conftest import HASTY_TIMEOUT
 
 SEND = "verify_send"
@@ -223,7 +223,7 @@ async def test_wevote_locked_device(env: Env) -> None:
 
 
 async def test_wevote_unclear_send_counts_as_sent_and_finds_the_row(env: Env) -> None:
-    env.configure(verify_provider="wevote")
+    env.configure(verify_provider="wevote", upstream_timeout=LOOKUP_TIMEOUT)
     first = await env.run(SEND)
     device = str(first.data["verify_device"])
     env.sandbox.log.clear()
