@@ -27,7 +27,7 @@ def _modules() -> dict[str, ast.Module]:
 def _imports(tree: ast.Module, known: set[str]) -> Iterator[str]:
     """Project modules a module imports. `from pkg import sub` names the submodule only:
     importing a package's submodule from inside the package is not a cycle."""
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names if alias.name in known)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -36,6 +36,17 @@ def _imports(tree: ast.Module, known: set[str]) -> Iterator[str]:
                 yield from subs
             elif node.module in known:
                 yield node.module
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every statement, at any depth (an import is a statement: the expressions, most of
+    a tree, need no visit)."""
+    for node in body:
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers"):
+            yield from _statements(getattr(node, name, []))
+        for case in getattr(node, "cases", []):
+            yield from _statements(case.body)
 
 
 def import_graph() -> dict[str, set[str]]:
