@@ -47,14 +47,48 @@ def to_e164(raw: str, region: str = "US") -> str | None:
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if _FICTIONAL.match(e164):
         return e164
-    # `is_valid_number` is exactly these two calls; the country is kept for `region_of`.
-    country = phonenumbers.region_code_for_number(parsed)
-    if country is None or not phonenumbers.is_valid_number_for_region(parsed, country):
+    country = _valid_country(parsed)
+    if country is None:
         return None
     if len(_COUNTRY_SEEN) >= _COUNTRY_SEEN_MAX:
         _COUNTRY_SEEN.clear()
     _COUNTRY_SEEN[e164] = country
     return e164
+
+
+def _valid_country(parsed: phonenumbers.PhoneNumber) -> str | None:
+    """The number's country when `is_valid_number` holds, else None.
+
+    `is_valid_number` is `region_code_for_number` then `is_valid_number_for_region`. For a
+    calling code shared by several countries (+1, +7, +44...) the first already matches
+    the number against each country's patterns in turn, and the second matched it again
+    against the one found: here the first match that holds is the answer (for a country
+    found by its leading digits, as the parser does, its patterns are still checked)."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(parsed.country_code or 0)
+    if not regions:
+        return None
+    if len(regions) > 1:
+        national = phonenumbers.national_significant_number(parsed)
+        for country in regions:
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region(country, None)
+            if metadata is None:
+                continue
+            if metadata.leading_digits is not None:
+                if _leading_digits(metadata.leading_digits).match(national):
+                    return _if_valid(parsed, country)
+            elif phonenumbers.is_valid_number_for_region(parsed, country):
+                return country
+        return None
+    return _if_valid(parsed, regions[0])
+
+
+def _if_valid(parsed: phonenumbers.PhoneNumber, country: str) -> str | None:
+    return country if phonenumbers.is_valid_number_for_region(parsed, country) else None
+
+
+@lru_cache(maxsize=256)
+def _leading_digits(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 _COUNTRY_SEEN: dict[str, str] = {}

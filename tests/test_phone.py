@@ -91,3 +91,42 @@ def test_the_country_to_e164_keeps_is_the_parsers(prefix: str, digits: str) -> N
     if e164 is not None:
         assert region_of(e164) == phonenumbers.region_code_for_number(
             phonenumbers.parse(e164, None))
+
+
+def _example_numbers() -> list[str]:
+    """Every country's example numbers of every type (valid by construction), and each
+    with one of three digits changed (often invalid): both sides of every country's
+    patterns."""
+    numbers: set[str] = set()
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(12):  # every PhoneNumberType but UNKNOWN
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            numbers.add(e164)
+            for at in (-1, -5, -7):  # a digit changed: often outside the patterns
+                if -at < len(e164) - 1:
+                    numbers.add(e164[:at] + str((int(e164[at]) + 3) % 10)
+                                + e164[at:][1:])
+    return sorted(numbers)
+
+
+def test_validity_and_country_match_the_parser_for_every_countrys_examples() -> None:
+    """`to_e164` finds a number's type once where `is_valid_number` does it twice (for a
+    calling code several countries share); the answers must stay the parser's."""
+    to_e164.cache_clear()
+    numbers = _example_numbers()
+    assert len(numbers) > 3000
+    for raw in numbers:
+        try:
+            parsed = phonenumbers.parse(raw, None)
+        except phonenumbers.NumberParseException:  # a changed digit of the calling code
+            assert to_e164(raw) is None, raw
+            continue
+        valid = phonenumbers.is_valid_number(parsed) or bool(
+            re.fullmatch(r"\+1\d{3}55501\d{2}", raw))
+        assert (to_e164(raw) is not None) == valid, raw
+        if valid:
+            assert region_of(raw) == (phonenumbers.region_code_for_number(parsed)
+                                      if not raw.startswith("+1555") else "US"), raw
