@@ -163,10 +163,10 @@ async def test_a_code_typed_with_a_space_or_dash_is_the_code(aiohttp_client: Any
 
 async def test_a_lost_send_answer_never_claims_a_code_was_sent(aiohttp_client: Any,
                                                                 aiohttp_server: Any) -> None:
-    # The lost answer costs the client's whole timeout: 0.5 s here, not the default 10 (the
+    # The lost answer costs the client's whole timeout: 0.25 s here, not the default 10 (the
     # calls after it must still answer within it).
     bot, client, sandbox = await start(aiohttp_client, aiohttp_server, verify_provider="telesign",
-                                       upstream_timeout=0.5)
+                                       upstream_timeout=0.25)
     voter = Voter(bot, client, sandbox)
     await voter.says("JOIN")
     sandbox.telesign.fail_next["POST /v1/verify/sms"] = ["timeout"]
