@@ -211,11 +211,11 @@ class Worker:
         task = asyncio.create_task(self._process_guarded(entry))
         self._inflight.add(task)
         task.add_done_callback(self._finished)
-        self.progress.set()
+        self.progressed()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
-        self.progress.set()
+        self.progressed()
 
     async def _process_guarded(self, entry: Entry) -> None:
         try:
