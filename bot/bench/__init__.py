@@ -329,7 +329,9 @@ def _separate_worker(procs: Procs, args: argparse.Namespace, server: Any,
     """`python -m bot worker` with the server's configuration, on the load core."""
     if args.worker != "separate":
         return None
-    env = {**server.proc.env, "RUN_WORKER": "true"}
+    # Its leases outlive the throughput phase's hold (`phases.throughput_bot`): let go, it
+    # reads on at once instead of first waiting to take its shards again.
+    env = {**server.proc.env, "RUN_WORKER": "true", "WORKER_LEASE_MS": "60000"}
     return procs.start("worker", [PYTHON, "-m", "bot", "worker"], env, core.load)
 
 

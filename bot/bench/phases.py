@@ -6,9 +6,13 @@ report (see `report.py`) judges them against the targets.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,16 +99,23 @@ def throughput_bot(server: Server, sandbox: Sandbox, texts: list[list[str]], cor
                    concurrency: int, warmup: float, duration: float,
                    replies: bool, worker: Proc | None = None) -> dict[str, Any]:
     """Distinct phones texting the start keyword back to back; then the worker's catch-up
-    (every reply counted where it lands: at the Twilio sandbox)."""
+    (every reply counted where it lands: at the Twilio sandbox).
+
+    A separate `worker` is held (SIGSTOP) while the load runs and let go after it: on two
+    cores it would share the load core with the generator and Redis, which the floor app's
+    run has to itself, and starve them (its sends cost more CPU than the generator's
+    requests). Held, the webhook alone is measured as the floor is; the worker then drains
+    the outbox, as one on cores of its own keeps up with it in a deployment."""
     http_post(f"{sandbox.root}/_bench/reset")
     before = scrape(f"{server.url}/metrics")
     cpu0 = server.proc.cpu_seconds()
     worker_cpu0 = worker.cpu_seconds() if worker else 0.0
     with CpuSampler(server.proc) as cpu, CoreWatch(cores.server, [server.proc]) as watch:
-        result = run_loadgen({"mode": "closed", "port": server.port, "token": TOKEN,
-                              "texts": texts, "concurrency": concurrency, "warmup": warmup,
-                              "duration": duration, "cycle": False},
-                             cores.load, timeout=warmup + duration + 180)
+        with _held(worker):
+            result = run_loadgen({"mode": "closed", "port": server.port, "token": TOKEN,
+                                  "texts": texts, "concurrency": concurrency,
+                                  "warmup": warmup, "duration": duration, "cycle": False},
+                                 cores.load, timeout=warmup + duration + 180)
         load_end = time.monotonic()
         accepted = sum(1 for st in result["status"] if st == 200)
         # Wait (bounded) until the worker has sent every reply.
@@ -130,6 +141,20 @@ def throughput_bot(server: Server, sandbox: Sandbox, texts: list[list[str]], cor
     out["dead_letters"] = (metric_sum(after, "civictext_dead_letters_total")
                            - metric_sum(before, "civictext_dead_letters_total"))
     return out
+
+
+@contextlib.contextmanager
+def _held(worker: Proc | None) -> Iterator[None]:
+    """The worker process stopped (SIGSTOP) for the block, continued after it, whatever
+    happens inside."""
+    if worker is None:
+        yield
+        return
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
 
 
 def _wait_sends(sandbox: Sandbox, expected: int, timeout: float) -> tuple[int, bool]:
