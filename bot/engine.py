@@ -58,7 +58,7 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
 
 def _step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFactory,
           rules: Rules) -> Step:
-    work = conv.model_copy(update={"vars": dict(conv.vars), "updated_at": now})
+    work = conv.for_step(now)
     if isinstance(event, Inbound):
         return _inbound(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):

@@ -10,7 +10,7 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -178,6 +178,37 @@ class Conversation(BaseModel):
     acts: int = 0  # actions called since `acts_at`, in a window of an hour
     acts_at: float = 0.0
     reached: str = ""  # what the funnel has counted for this phone (bot/reached.py)
+
+    def for_step(self, now: float) -> Conversation:
+        """The copy one engine step works on (its own `vars`, `updated_at` now): what
+        `model_copy(update=...)` gives, at half its cost (a copy per step). A conversation
+        has no extra fields (`extra="ignore"`) and no private attributes to carry over."""
+        copied = Conversation.__new__(Conversation)
+        fields = self.__dict__.copy()
+        fields["vars"] = dict(self.vars)
+        fields["updated_at"] = now
+        _set_attribute(copied, "__dict__", fields)
+        _set_attribute(copied, "__pydantic_fields_set__",
+                       self.__pydantic_fields_set__ | _STEP_UPDATES)
+        _set_attribute(copied, "__pydantic_extra__", None)
+        _set_attribute(copied, "__pydantic_private__", None)
+        return copied
+
+    if not TYPE_CHECKING:  # (for mypy: assignments stay checked against the fields)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            """A field written as pydantic writes it (no assignment validation here), in
+            one call instead of two: a step writes a dozen fields or more."""
+            if name in _CONVERSATION_FIELDS:
+                self.__dict__[name] = value
+                self.__pydantic_fields_set__.add(name)
+            else:
+                super().__setattr__(name, value)
+
+
+_CONVERSATION_FIELDS = frozenset(Conversation.model_fields)
+_STEP_UPDATES = frozenset({"vars", "updated_at"})
+_set_attribute = object.__setattr__
 
 
 @functools.lru_cache(maxsize=256)  # the same few opt-in texts, on every opt-in
