@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -252,18 +252,21 @@ class Firsts:
     ever: frozenset[str] = frozenset()
 
 
-class Step(BaseModel):
-    """What one engine step decided: the new conversation and what must happen next."""
+@dataclass(slots=True, kw_only=True)
+class Step:
+    """What one engine step decided: the new conversation and what must happen next.
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    A plain dataclass, like `Firsts`: one is made on every step, from values the engine
+    made itself (the validation of a pydantic model cost more than the rest of a step's
+    bookkeeping); nothing from outside is ever read into one."""
 
     conversation: Conversation
-    effects: list[SendSms | RunAction | SetTimer | FireTimer] = Field(default_factory=list)
-    consent: list[ConsentChange] = Field(default_factory=list)
+    effects: list[SendSms | RunAction | SetTimer | FireTimer] = field(default_factory=list)
+    consent: list[ConsentChange] = field(default_factory=list)
     note: str = ""  # why, for the log line: "flow", "stop", "help", "ignored", ...
     flow: str | None = None  # the flow the step ran in
-    entered: list[str] = Field(default_factory=list)  # its states entered, in order
-    disclosures: dict[str, str] = Field(default_factory=dict)  # prompt id -> the text
+    entered: list[str] = field(default_factory=list)  # its states entered, in order
+    disclosures: dict[str, str] = field(default_factory=dict)  # prompt id -> the text
     #: What the funnel counts (set by the engine, `bot.reached`); None: a step made outside
     #: the engine, with no record to check, counts every mark.
     firsts: Firsts | None = None
