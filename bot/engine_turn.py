@@ -103,16 +103,17 @@ class Turn:
         conv.state = name
         conv.token += 1
         conv.attempts = 0
-        conv.pending = None
         if state.forget:
             prefixes = tuple(state.forget)
             conv.vars = {k: v for k, v in conv.vars.items() if not k.startswith(prefixes)}
         self.say(self.text(state.say))
+        pending = None
         if state.action is not None:
             effect = RunAction(id=self.ids.new_id(), phone=conv.phone, action=state.action.type,
                                params=self._fill(state.action.params), lang=conv.lang)
-            conv.pending = effect.id
+            pending = effect.id
             self.effects.append(effect)
+        conv.pending = pending  # the action this state waits for; none in a state without
         if state.timeout is not None:
             due = self.now + state.timeout.after
             if state.timeout.quiet_hours:
