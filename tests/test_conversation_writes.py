@@ -28,6 +28,11 @@ def test_for_step_is_model_copy_with_own_vars_and_the_time() -> None:
 
 
 def test_a_field_write_is_pydantics() -> None:
+    """(The fast write is pydantic's for this config only: no assignment validation, not
+    frozen, no private attributes; a change of those must drop the override.)"""
+    config = Conversation.model_config
+    assert not config.get("validate_assignment") and not config.get("frozen")
+    assert not Conversation.__private_attributes__
     conv, reference = Conversation(phone="+12025550123"), Conversation(phone="+12025550123")
     conv.state = "optin"
     conv.token += 1
