@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+from typing import Literal
 
 from bot.compliance_words import (
     FILLER,
@@ -56,6 +57,11 @@ class Keyword(StrEnum):
     YES = "YES"  # opts back in only for a phone that is opted out
 
 
+Reading = Keyword | Literal["leading"] | None
+"""What a text is without the conversation: a keyword, none, or "leading" (a per-se word
+opens it and other words follow: `classify` asks whether it is the awaited reply)."""
+
+
 _PUNCT = re.compile(r"[^\w\s-]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 _CLAUSE = re.compile(r"[,.;:!?\n()]+")
@@ -83,6 +89,9 @@ class KeywordLists:
     yes: frozenset[str] = YES_WORDS
     revocations: tuple[re.Pattern[str], ...] = field(default=REVOCATION_PATTERNS)
     per_se: frozenset[str] = PER_SE
+    #: What `classify` found for a text with these lists (bounded: cleared when full).
+    _seen: dict[str, Reading] = field(default_factory=dict, init=False, repr=False,
+                                      compare=False, hash=False)
 
     def extended(
         self, stop: Iterable[str] = (), help_: Iterable[str] = (), start: Iterable[str] = ()
@@ -101,6 +110,9 @@ class KeywordLists:
 DEFAULT_LISTS = KeywordLists()
 
 
+SEEN_MAX = 4096  # texts remembered per lists
+SEEN_LENGTH = 64  # longer texts are sentences, seldom sent twice
+
 AnswerCheck = Callable[[str], bool]
 """Whether a text is the reply the conversation waits for (asked only when it matters)."""
 
@@ -113,6 +125,31 @@ def classify(body: str, lists: KeywordLists = DEFAULT_LISTS, *,
     waits for; a sentence that merely opens with a per-se word ("Stop the Cuts" quoted from
     a menu, "End St" for an address) is then read as that reply.
     """
+    reading = _reading(body, lists)
+    if reading is None or isinstance(reading, Keyword):
+        return reading
+    is_answer = answering(body) if callable(answering) else answering
+    return None if is_answer else Keyword.STOP
+
+
+def _reading(body: str, lists: KeywordLists) -> Reading:
+    """`_read`, remembered per lists for short texts: the same few come again and again
+    (JOIN, YES, STOP), and reading one costs a dozen regular expressions."""
+    if len(body) > SEEN_LENGTH:
+        return _read(body, lists)
+    seen = lists._seen
+    try:
+        return seen[body]
+    except KeyError:
+        if len(seen) >= SEEN_MAX:
+            seen.clear()
+        reading = seen[body] = _read(body, lists)
+        return reading
+
+
+def _read(body: str, lists: KeywordLists) -> Reading:
+    """`classify` up to the one question about the conversation: a pure function of the
+    text and the lists."""
     text = normalise(body)
     if not text:
         return None
@@ -130,8 +167,7 @@ def classify(body: str, lists: KeywordLists = DEFAULT_LISTS, *,
     if built_around == "only":
         return Keyword.STOP
     if built_around == "leading":
-        is_answer = answering(body) if callable(answering) else answering
-        return None if is_answer else Keyword.STOP
+        return "leading"
     return None
 
 

@@ -17,6 +17,7 @@ from bot.models import (
     CarrierOptOut,
     ConsentChange,
     Conversation,
+    FireTimer,
     Inbound,
     Lane,
     RunAction,
@@ -28,7 +29,7 @@ from bot.rules import Rules
 from bot.texts import default_text, pick, render
 
 CONSENT_SYNC = "consent_sync"
-Effects = list[SendSms | RunAction | SetTimer]
+Effects = list[SendSms | RunAction | SetTimer | FireTimer]  # as `Step.effects` holds them
 
 
 def join_words(spec: FlowSpec) -> Mapping[str, str]:

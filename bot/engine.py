@@ -58,7 +58,7 @@ def step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFa
 
 def _step(flows: FlowSet, conv: Conversation, event: Event, now: float, ids: IdFactory,
           rules: Rules) -> Step:
-    work = conv.model_copy(update={"vars": dict(conv.vars), "updated_at": now})
+    work = conv.for_step(now)
     if isinstance(event, Inbound):
         return _inbound(flows, work, event, now, ids, rules)
     if isinstance(event, CarrierOptOut):
@@ -94,8 +94,8 @@ def _inbound(flows: FlowSet, conv: Conversation, event: Inbound, now: float, ids
     if event.phone in rules.own_numbers or event.phone == event.to:
         return Step(conversation=conv, note="own_number")
     conv.texts_in += 1
-    if conv.flow is None:
-        conv.lang = language_hint(event.body) or conv.lang
+    if conv.flow is None and (hint := language_hint(event.body)):
+        conv.lang = hint
     if region_of(conv.phone) not in rules.countries:
         return _not_served(flows, conv, event, now, ids, rules)
     return _paced_text(flows, conv, event, now, ids, rules)
@@ -118,13 +118,16 @@ def _paced_text(flows: FlowSet, conv: Conversation, event: Inbound, now: float,
 def _count_text(conv: Conversation, now: float, rules: Rules) -> bool:
     """Count a text in the phone's current minute; True while the phone floods (over
     `flood_texts` a minute, until a minute passes at a person's pace)."""
+    flooding = conv.flooding
     if now - conv.rate_t0 >= FLOOD_WINDOW:
-        conv.flooding = conv.flooding and conv.rate_in > rules.flood_texts
-        conv.rate_t0, conv.rate_in, conv.rate_out = now, 0, 0
-    conv.rate_in += 1
-    if conv.rate_in > rules.flood_texts:
-        conv.flooding = True
-    return conv.flooding
+        flooding = flooding and conv.rate_in > rules.flood_texts
+        conv.rate_t0, conv.rate_in, conv.rate_out = now, 1, 0
+    else:
+        conv.rate_in += 1
+    flooding = flooding or conv.rate_in > rules.flood_texts
+    if flooding != conv.flooding:  # (written only when it changes: a write costs)
+        conv.flooding = flooding
+    return flooding
 
 
 def _not_served(flows: FlowSet, conv: Conversation, event: Inbound, now: float,

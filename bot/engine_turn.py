@@ -7,7 +7,9 @@ what was matched and records an opt-in with the text the voter answered. No I/O.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from bot.clock import IdFactory
 from bot.compliance_steps import consent, join_words
@@ -59,8 +61,19 @@ class Turn:
     # --- recording helpers -----------------------------------------------------------
     def say(self, text: str | None) -> None:
         if text:
-            body = render(text, self.values())
+            body = self.render(text)
             self.effects.append(SendSms(id=self.ids.new_id(), phone=self.conv.phone, body=body))
+
+    def render(self, text: str) -> str:
+        """`text` filled with `values()`. Most texts name built-ins only (`{program}`): what
+        they say then depends on the flow and the deployment alone, so it is filled once."""
+        if "{" not in text:
+            return text
+        if names_builtins_only(text):
+            join = join_words(self.flow.spec)
+            return _filled(text, self.rules.program, self.rules.help_contact or "",
+                           join["join_en"], join["join_es"])
+        return render(text, self.values())
 
     def values(self) -> dict[str, object]:
         """What `{placeholders}` in texts and action params read: the stored values, and
@@ -90,16 +103,17 @@ class Turn:
         conv.state = name
         conv.token += 1
         conv.attempts = 0
-        conv.pending = None
         if state.forget:
             prefixes = tuple(state.forget)
             conv.vars = {k: v for k, v in conv.vars.items() if not k.startswith(prefixes)}
         self.say(self.text(state.say))
+        pending = None
         if state.action is not None:
             effect = RunAction(id=self.ids.new_id(), phone=conv.phone, action=state.action.type,
                                params=self._fill(state.action.params), lang=conv.lang)
-            conv.pending = effect.id
+            pending = effect.id
             self.effects.append(effect)
+        conv.pending = pending  # the action this state waits for; none in a state without
         if state.timeout is not None:
             due = self.now + state.timeout.after
             if state.timeout.quiet_hours:
@@ -130,10 +144,31 @@ class Turn:
         text = self.text(self.flow.state(self.conv.state).say)
         if not text:
             return ""
-        return render(text, {**self.conv.vars, "program": self.rules.program,
-                             "help_contact": self.rules.help_contact or "",
-                             **join_words(self.flow.spec)})
+        return self.render(text)
 
     def _fill(self, params: dict[str, object]) -> dict[str, object]:
-        values = self.values()
-        return {k: render(v, values) if isinstance(v, str) else v for k, v in params.items()}
+        return {k: self.render(v) if isinstance(v, str) else v for k, v in params.items()}
+
+
+BUILTINS = frozenset({"program", "help_contact", "join_en", "join_es"})
+"""The placeholders `Turn.values` fills from the flow and the deployment (they win over a
+stored value of the same name)."""
+
+
+@lru_cache(maxsize=1024)
+def names_builtins_only(text: str) -> bool:
+    """Every placeholder of `text` is a bare built-in (`{program}`; no attribute, index or
+    nested field): the text fills the same whatever the conversation stores."""
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError:
+        return False  # a broken text fails in `render`, as before
+    return all(name is None or (name in BUILTINS and "{" not in (spec or ""))
+               for _, name, spec, _ in fields)
+
+
+@lru_cache(maxsize=1024)
+def _filled(text: str, program: str, help_contact: str, join_en: str, join_es: str) -> str:
+    """A text naming built-ins only, filled (a flow's texts times a deployment's names)."""
+    return render(text, {"program": program, "help_contact": help_contact,
+                         "join_en": join_en, "join_es": join_es})

@@ -156,7 +156,7 @@ def reach(flows: FlowSet, before: Conversation, step: Step) -> Step:
     conv = step.conversation
     if not step.entered and not step.consent:
         return step  # nothing to count: the record stays as it is (the usual text)
-    consent = tuple("@opted_out" if c.opted_out else "@opted_in" for c in step.consent)
+    consent = tuple(["@opted_out" if c.opted_out else "@opted_in" for c in step.consent])
     day = int((conv.updated_at or before.updated_at) // DAY)
     layout = _layout(flows)
     flow = step.flow if step.flow in layout and step.entered else None

@@ -30,6 +30,7 @@ def entering_state(conv: Conversation, limit: int) -> str | None:
 def calling_action(conv: Conversation, now: float, limit: int) -> str | None:
     """Count one action in the hour's window; the bound broken, or None."""
     if now - conv.acts_at >= HOUR:
-        conv.acts_at, conv.acts = now, 0
-    conv.acts += 1
+        conv.acts_at, conv.acts = now, 1
+    else:
+        conv.acts += 1
     return ACTIONS_PER_HOUR if conv.acts > limit else None

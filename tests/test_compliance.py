@@ -128,6 +128,18 @@ def test_the_answer_check_is_asked_only_for_ambiguous_sentences(
     assert asked == ([] if text == "stop please" else [text])
 
 
+def test_a_remembered_reading_still_asks_the_conversation() -> None:
+    """`classify` remembers what a short text is, per lists; whether an ambiguous one is the
+    awaited reply is asked every time, and a long text is read afresh (not kept)."""
+    lists = DEFAULT_LISTS.extended()
+    for _ in range(2):
+        assert classify("Stop the Cuts", lists, answering=True) is None
+        assert classify("Stop the Cuts", lists, answering=False) is STOP
+        assert classify("JOIN", lists) is None and classify("stop", lists) is STOP
+    assert classify(LONG_PREFIX + "please stop texting me.", lists) is STOP
+    assert set(lists._seen) == {"Stop the Cuts", "JOIN", "stop"}
+
+
 @pytest.mark.parametrize(("text", "street"), [
     ("End St", True), ("12 Stop Rd", True), ("Calle Alto", True), ("Stop this nonsense", False),
     ("end it", False)])

@@ -5,6 +5,7 @@ replies, action results, timeouts and automatic moves from every state."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def _turn(flow: CompiledFlow, state: str, text: str, reason: str | None,
 
 
 def _record(turn: Turn) -> dict[str, Any]:
-    return {"step": turn.finish("x").model_dump(), "matched": turn.matched,
+    return {"step": dataclasses.asdict(turn.finish("x")), "matched": turn.matched,
             "halted": turn.halted}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 from bot.compliance import normalise
 from bot.flow.schema import BuiltinMatch, ChoiceMatch, KeywordMatch, ReplyMatch, VarMatch
@@ -59,6 +60,7 @@ def _words(reply: str) -> list[str]:
     return [_HELD.sub(r"\1", word) for word in normalise(reply).split()]
 
 
+@lru_cache(maxsize=4096)  # the opt-in answer: the same few texts (YES, Y, si) all day
 def match_yes(reply: str) -> str | None:
     """YES, or a text that opens with a yes word and does not turn ("yes please", "si
     claro", "ok sure"); accents, punctuation and held letters ignored ("Sí!", "yesss")."""
@@ -68,6 +70,7 @@ def match_yes(reply: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def match_no(reply: str) -> str | None:
     """NO, or a text that opens with one ("no thanks", "no gracias", "nope, not now",
     "nooo")."""
