@@ -95,6 +95,17 @@ def throughput_bare(bare: Server, texts: list[list[str]], cores: Cores,
     return out
 
 
+def bracketed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The floor measured just before and just after the bot, as one: the mean of its rate
+    and CPU. A VM's speed drifts by a fifth within minutes; a drift that runs one way while
+    the three windows pass then tilts bot / floor no more than it tilts the floor itself."""
+    out = dict(before)
+    for key in ("rate_per_s", "server_cpu_share", "server_cpu_us_per_request"):
+        out[key] = (before[key] + after[key]) / 2
+    out["runs"] = [before, after]
+    return out
+
+
 def throughput_bot(server: Server, sandbox: Sandbox, texts: list[list[str]], cores: Cores,
                    concurrency: int, warmup: float, duration: float,
                    replies: bool, worker: Proc | None = None) -> dict[str, Any]:

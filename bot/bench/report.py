@@ -87,9 +87,12 @@ def _floor(results: dict[str, Any], bot: dict[str, Any], floor: dict[str, Any],
     ratio = bot["rate_per_s"] / max(1e-9, floor["rate_per_s"])
     results["throughput"]["floor_ratio"] = ratio
     separate = results["meta"].get("worker") in ("separate", "off")
+    runs = floor.get("runs", [])
+    around = (f"; {runs[0]['rate_per_s']:,.0f} before the bot, {runs[1]['rate_per_s']:,.0f} "
+              "after" if len(runs) == 2 else "")
     add("1 inbound, floor (signature + 1 Lua script)",
-        f"{floor['rate_per_s']:,.0f} req/s (core {floor['server_cpu_share']:.0%} busy)", "",
-        None)
+        f"{floor['rate_per_s']:,.0f} req/s (core {floor['server_cpu_share']:.0%} busy{around})",
+        "", None)
     add("1 bot / floor" + ("" if separate else " (worker in-process: not judged)"),
         f"{ratio:.1%}", f">= {TARGETS['floor_ratio']:.0%}" if separate else "",
         ratio >= TARGETS["floor_ratio"] if separate else None)
