@@ -114,9 +114,9 @@ def throughput_bot(server: Server, sandbox: Sandbox, texts: list[list[str]], cor
 
     A separate `worker` is held (SIGSTOP) while the load runs and let go after it: on two
     cores it would share the load core with the generator and Redis, which the floor app's
-    run has to itself, and starve them (its sends cost more CPU than the generator's
-    requests). Held, the webhook alone is measured as the floor is; the worker then drains
-    the outbox, as one on cores of its own keeps up with it in a deployment."""
+    run has to itself (its sends cost more CPU than the generator's requests). Held, the
+    webhook alone is measured as the floor is; the worker then drains the outbox, as one on
+    cores of its own keeps up with it in a deployment."""
     http_post(f"{sandbox.root}/_bench/reset")
     before = scrape(f"{server.url}/metrics")
     cpu0 = server.proc.cpu_seconds()
