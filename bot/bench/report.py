@@ -9,6 +9,7 @@ TARGETS = {
     "inbound_ratio": 0.35,  # bot's inbound rate / bare aiohttp's, same core
     "floor_ratio": 0.7,  # bot's webhook alone (worker separate) / the floor app's
     "answer_p99_ms": 15.0,  # at 1,000 texts/s offered, no errors
+    "answer_rate": 1000.0,  # the offered rate that target is set at
     "actions_per_s": 1000.0,  # against 50 ms sandboxes
     "bytes_per_conversation": 1024.0,
     "engine_step_us": 30.0,
@@ -106,9 +107,12 @@ def _latency(results: dict[str, Any], add: Add) -> None:
     if not lat:
         return
     p99 = _get(lat, "answer", "p99_ms")
+    judged = lat["offered_rate"] == TARGETS["answer_rate"]  # `--rate`: reported, not judged
     ok = p99 is not None and p99 < TARGETS["answer_p99_ms"] and lat["errors"] == 0
     add(f"2 answer p50 / p99 / max @ {lat['offered_rate']:,.0f}/s open loop",
-        _ms(lat["answer"]), f"p99 < {TARGETS['answer_p99_ms']:.0f} ms", ok)
+        _ms(lat["answer"]),
+        f"p99 < {TARGETS['answer_p99_ms']:.0f} ms" if judged
+        else f"(target at {TARGETS['answer_rate']:,.0f}/s)", ok if judged else None)
     add("2   the same without its first second", _ms(lat.get("answer_after_first_second")),
         "", None)
     add("2 errors (non-200) at that rate", str(lat["errors"]), "0", lat["errors"] == 0)

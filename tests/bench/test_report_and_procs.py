@@ -1,0 +1,72 @@
+"""The bench's table judges the latency target only at the rate it is set at, and a child
+process counts as started only once its start-up CPU is spent (`Proc.wait_idle`)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.bench import _parser, report
+from bot.bench.procs import Procs
+
+
+def _latency(rate: float, p99: float, errors: int = 0) -> dict[str, Any]:
+    spread = {"n": 100, "p50_ms": 1.0, "p99_ms": p99, "max_ms": p99 + 1}
+    return {"latency": {"offered_rate": rate, "answer": spread,
+                        "answer_after_first_second": spread, "errors": errors,
+                        "server_core_busy": 0.5, "server_core_other_processes": 0.0,
+                        "text_to_reply": spread, "replies_matched": 100,
+                        "replies_unmatched": 0}}
+
+
+def _row(results: dict[str, Any], start: str) -> tuple[str, str, str, str]:
+    return next(r for r in report.rows(results) if r[0].startswith(start))
+
+
+@pytest.mark.parametrize(("p99", "verdict"), [(9.0, "PASS"), (40.0, "FAIL")])
+def test_the_latency_target_is_judged_at_its_own_rate(p99: float, verdict: str) -> None:
+    row = _row(_latency(1000.0, p99), "2 answer p50")
+    assert row[2] == "p99 < 15 ms" and row[3] == verdict
+
+
+@pytest.mark.parametrize("p99", [9.0, 40.0])
+def test_another_rate_is_reported_but_not_judged(p99: float) -> None:
+    row = _row(_latency(400.0, p99), "2 answer p50")
+    assert "@ 400/s" in row[0] and f"{p99:.1f}" in row[1]
+    assert row[2] == "(target at 1,000/s)" and row[3] == ""
+    # Errors are judged at any rate: none is the target everywhere.
+    assert _row(_latency(400.0, p99, errors=3), "2 errors")[3] == "FAIL"
+
+
+def test_the_rate_option_reaches_the_plan() -> None:
+    assert _parser().parse_args(["--rate", "400"]).rate == 400.0
+    assert _parser().parse_args([]).rate is None
+
+
+def test_wait_idle_returns_after_start_up_work_not_before(tmp_path: Path) -> None:
+    procs = Procs(tmp_path)
+    busy_for = 0.6  # a start-up burning CPU, then waiting for work
+    code = (f"import time\nend = time.process_time() + {busy_for}\n"
+            "while time.process_time() < end: pass\ntime.sleep(30)\n")
+    try:
+        proc = procs.start("child", [sys.executable, "-c", code], {}, None)
+        started = time.monotonic()
+        proc.wait_idle(timeout=20)
+        assert time.monotonic() - started >= busy_for * 0.8
+        assert proc.cpu_seconds() >= busy_for * 0.8
+    finally:
+        procs.close()
+
+
+def test_wait_idle_says_so_when_the_child_dies(tmp_path: Path) -> None:
+    procs = Procs(tmp_path)
+    try:
+        proc = procs.start("child", [sys.executable, "-c", "raise SystemExit(3)"], {}, None)
+        with pytest.raises(RuntimeError, match="exited"):
+            proc.wait_idle(timeout=20)
+    finally:
+        procs.close()
