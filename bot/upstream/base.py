@@ -41,6 +41,10 @@ log = structlog.get_logger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 
+WARN_STATUSES = frozenset({401, 403, 429})
+"""Answers that say the deployment is wrong or too fast, not that the request was refused:
+logged at WARNING like a failure (see `ApiClient._log`)."""
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -153,6 +157,7 @@ class ApiClient:
                 error=error,
                 idempotency_key=idempotency_key,
                 phone=phone,
+                answered=answered,
             )
 
     def answered(self, reply: Reply) -> bool:
@@ -191,10 +196,16 @@ class ApiClient:
         error: str | None,
         idempotency_key: str | None,
         phone: str | None,
+        answered: bool = False,
     ) -> None:
-        """The one log line of a call (at INFO unless it failed: not even built when INFO is
-        filtered out, as under load it is)."""
-        bad = error is not None or status is None or status >= 400
+        """The one log line of a call: at WARNING when the service failed us (no answer, a
+        5xx that is not one of its business answers, our credentials refused, rate limited),
+        else at INFO, a "no" included (a 404 for a phone it does not know, WhatCounts'
+        500 "nothing to stop"): the caller decides what a "no" means, and a STOP wave of
+        phones never subscribed is not a wave of warnings. Not even built when INFO is
+        filtered out, as under load it is."""
+        bad = (error is not None or status is None or status in WARN_STATUSES
+               or (status >= 500 and not answered))
         if not bad and not info_enabled(log):
             return
         fields: dict[str, Any] = {

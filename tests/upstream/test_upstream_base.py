@@ -113,3 +113,21 @@ async def test_a_redirect_is_a_configuration_error(
     assert reply.status == 301
     error = probe.http_error(reply, idempotent=False, detail="moved")
     assert isinstance(error, UpstreamRejected)
+
+
+async def test_a_no_is_info_and_a_failure_or_refused_credentials_a_warning(
+        upstreams: Upstreams, sandbox: Sandbox) -> None:
+    """A "no" the caller handles (WhatCounts' 500 "nothing to stop" for a phone never
+    subscribed) is logged at INFO; a 500 that is not a business answer, and a rate limit,
+    at WARNING."""
+    whatcounts = upstreams.whatcounts
+    assert whatcounts is not None
+    route = "POST /rest/sms/stopSubscriberSend/{phone}/{sender_code}"
+    with capture_logs() as logs:
+        assert not (await whatcounts.stop("+12025550177")).stopped
+    assert [(e["status"], e["log_level"]) for e in logs] == [(500, "info")]
+    for kind, status in (("server-error", 500), ("429", 429)):
+        sandbox.whatcounts.fail_next[route] = [kind]
+        with capture_logs() as logs, pytest.raises(UpstreamError):
+            await whatcounts.stop(PHONE)
+        assert [(e["status"], e["log_level"]) for e in logs] == [(status, "warning")]
