@@ -46,6 +46,8 @@ def telesign_phone(phone: str) -> str:
 
 def nanp_10(phone: str, service: str = "p2a") -> str:
     """10 US digits (P2A `phone`): refuses numbers outside the North American plan."""
+    if is_nanp_e164(phone):  # what the parse below would give, without it
+        return phone[2:]
     number = _parse(phone, service)
     if number.country_code != 1:
         raise UnsupportedPhone(service, "only US (+1) numbers are supported")
@@ -62,6 +64,8 @@ def p2a_phone(phone: str) -> str:
 
 def whatcounts_phone(phone: str) -> str:
     """WhatCounts path `{phone}`: digits only; NANP numbers as 10 digits like the docs' example."""
+    if is_nanp_e164(phone):
+        return phone[2:]
     number = _parse(phone, "whatcounts")
     if number.country_code == 1:
         return nanp_10(phone, "whatcounts")

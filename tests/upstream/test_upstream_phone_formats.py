@@ -55,6 +55,32 @@ def test_a_nanp_number_comes_back_as_the_parser_formats_it(digits: str) -> None:
     assert mine == parsed
 
 
+def _by_parser(phone: str) -> str | None:
+    """10 US digits as the parser finds them, None where it refuses the number."""
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return None
+    national = str(number.national_number)
+    if (not phonenumbers.is_possible_number(number) or number.country_code != 1
+            or len(national) != 10):
+        return None
+    return national
+
+
+@given(st.text(alphabet="0123456789", min_size=10, max_size=10))
+def test_ten_us_digits_are_what_the_parser_finds(digits: str) -> None:
+    """P2A's and WhatCounts' ten digits skip the parse for `+1` and ten digits: the same
+    answer, and the same refusals, as parsing."""
+    phone = "+1" + digits
+    for fmt in (p2a_phone, whatcounts_phone):
+        try:
+            mine: str | None = fmt(phone)
+        except UnsupportedPhone:
+            mine = None
+        assert mine == _by_parser(phone), fmt
+
+
 def test_p2a_refuses_non_us_numbers_as_a_permanent_error() -> None:
     with pytest.raises(UnsupportedPhone) as info:
         p2a_phone("+442071838750")
