@@ -20,25 +20,35 @@ PROBE = """
 import importlib, json, sys
 def sandboxed():
     return sorted(m for m in sys.modules if m.split(".")[:2] == ["bot", "sandbox"])
-seen = {}
+seen, fake = {}, {}
 for name in sys.argv[1:]:
     importlib.import_module(name)
     seen[name] = sandboxed()
+    fake[name] = "fakeredis" in sys.modules
 import bot.sandbox
 seen["bot.sandbox"] = sandboxed()
-print(json.dumps(seen))
+from bot.config import Settings
+from bot.redis_conn import make_redis
+make_redis(Settings(_env_file=None, redis_url=None))
+fake["embedded"] = "fakeredis" in sys.modules
+print(json.dumps({"seen": seen, "fake": fake}))
 """
 
 
 @pytest.mark.heavy
-def test_importing_production_code_loads_no_sandbox() -> None:
+def test_importing_production_code_loads_no_sandbox_nor_fakeredis() -> None:
     """One fresh interpreter imports each production module in turn; none of them pulls in
-    `bot.sandbox` (the last import shows the probe does see it when it is loaded)."""
+    `bot.sandbox`, nor fakeredis (a fifth of a deployed start-up's imports: only the
+    embedded default, with no `REDIS_URL`, loads it). The last steps show the probe does
+    see each when it is loaded."""
     done = subprocess.run([sys.executable, "-c", PROBE, *PRODUCTION], capture_output=True,
                           text=True, timeout=60, check=True)
-    seen = json.loads(done.stdout)
+    probed = json.loads(done.stdout)
+    seen, fake = probed["seen"], probed["fake"]
     assert {name: seen[name] for name in PRODUCTION} == dict.fromkeys(PRODUCTION, [])
     assert "bot.sandbox" in seen["bot.sandbox"]
+    assert {name: fake[name] for name in PRODUCTION} == dict.fromkeys(PRODUCTION, False)
+    assert fake["embedded"]
 
 
 def test_the_embedded_default_mounts_the_sandboxes_at_sandbox_service() -> None:
