@@ -200,10 +200,10 @@ class ApiClient:
     ) -> None:
         """The one log line of a call: at WARNING when the service failed us (no answer, a
         5xx that is not one of its business answers, our credentials refused, rate limited),
-        else at INFO, a "no" included (a 404 for a phone it does not know, WhatCounts'
-        500 "nothing to stop"): the caller decides what a "no" means, and a STOP wave of
-        phones never subscribed is not a wave of warnings. Not even built when INFO is
-        filtered out, as under load it is."""
+        else at INFO, a "no" included (any other 4xx, WhatCounts' 500 "nothing to stop"):
+        the caller decides what a "no" means and logs a refusal that matters itself, and a
+        STOP wave of phones never subscribed is not a wave of warnings. Not even built when
+        INFO is filtered out, as under load it is."""
         bad = (error is not None or status is None or status in WARN_STATUSES
                or (status >= 500 and not answered))
         if not bad and not info_enabled(log):
