@@ -103,6 +103,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="texts/s the latency phase offers (default 1,000, the rate its "
                         "target is set at; another rate is reported but not judged: for a "
                         "machine that cannot carry 1,000/s, to see the tail below saturation)")
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="throughput: the bot N times, each between two runs of the floor "
+                        "app; bot / floor is the median round's (default 1; 3 for a verdict "
+                        "on a VM whose speed drifts, about 20 s more a round with --quick)")
     parser.add_argument("--rally-phones", type=int, metavar="N",
                         help="phones texting the keyword in the rally phase (default 30,000; "
                         "--quick 6,000)")
@@ -136,6 +140,9 @@ def main(argv: list[str]) -> int:
     plan = TINY if args.tiny else QUICK if args.quick else Plan()
     if args.conversations:
         plan = Plan(**{**plan.__dict__, "conversations": args.conversations})
+    if args.rounds < 1:
+        _err("--rounds must be at least 1")
+        return 2
     if args.rate:
         plan = Plan(**{**plan.__dict__, "rate": args.rate})
     if args.rally_phones:
@@ -235,27 +242,37 @@ def _http_phases(procs: Procs, plan: Plan, only: list[str], args: argparse.Names
         procs.stop(bare.proc)
         _say(f"1 inbound throughput: the floor app, {plan.warmup + plan.duration:.0f} s")
         floor = start_floor(procs, redis.url, core.server)
-        floor_before = phases.throughput_bare(floor, texts, core, plan.concurrency,
-                                              plan.warmup, plan.duration)
+        floors = [phases.throughput_bare(floor, texts, core, plan.concurrency,
+                                         plan.warmup, plan.duration)]
         server = _server(procs, redis, sandbox, args, core, **extra)
         worker = _separate_worker(procs, args, server, core)
         rss_idle = server.proc.rss()
-        _say(f"1 inbound throughput: the bot, {plan.warmup + plan.duration:.0f} s + catch-up")
-        with _py_spy(args.profile, "throughput", server.proc.pid,
-                     plan.warmup + plan.duration), \
-                _py_spy(args.profile if worker else None, "throughput-worker",
-                        worker.pid if worker else 0, plan.warmup + plan.duration):
-            bot_result = phases.throughput_bot(server, sandbox, texts, core,
-                                               plan.concurrency, plan.warmup, plan.duration,
-                                               replies=args.worker != "off", worker=worker)
-        _say(f"1 inbound throughput: the floor app again, {plan.warmup + plan.duration:.0f} s")
-        again = [[p, k, phases.sid("U", i)] for i, (p, k, _) in enumerate(texts)]  # unseen ids
-        floor_after = phases.throughput_bare(floor, again, core, plan.concurrency,
-                                             plan.warmup, plan.duration)
+        bots: list[dict[str, Any]] = []
+        for round_ in range(args.rounds):
+            # Each round's phones are new to the bot, and each floor run's message ids
+            # new to the floor app: every round measures the same work.
+            fresh = texts if round_ == 0 else [
+                [phases.phone(i // 100_000, i % 100_000), keyword, phases.sid(f"R{round_}", i)]
+                for i in range(round_ * plan.unique_texts, (round_ + 1) * plan.unique_texts)]
+            again = [[p, k, phases.sid(f"U{round_}", i)] for i, (p, k, _) in enumerate(fresh)]
+            _say(f"1 inbound throughput: the bot, {plan.warmup + plan.duration:.0f} s + "
+                 f"catch-up{_of_rounds(round_, args.rounds)}")
+            with _py_spy(args.profile if round_ == 0 else None, "throughput",
+                         server.proc.pid, plan.warmup + plan.duration), \
+                    _py_spy(args.profile if worker and round_ == 0 else None,
+                            "throughput-worker", worker.pid if worker else 0,
+                            plan.warmup + plan.duration):
+                bots.append(phases.throughput_bot(server, sandbox, fresh, core,
+                                                  plan.concurrency, plan.warmup, plan.duration,
+                                                  replies=args.worker != "off",
+                                                  worker=worker))
+            _say(f"1 inbound throughput: the floor app again, "
+                 f"{plan.warmup + plan.duration:.0f} s{_of_rounds(round_, args.rounds)}")
+            floors.append(phases.throughput_bare(floor, again, core, plan.concurrency,
+                                                 plan.warmup, plan.duration))
         procs.stop(floor.proc)
-        results["throughput"] = {"bare": bare_result,
-                                 "floor": phases.bracketed(floor_before, floor_after),
-                                 "bot": bot_result, "concurrency": plan.concurrency}
+        results["throughput"] = {"bare": bare_result, "concurrency": plan.concurrency,
+                                 **phases.rounds(bots, floors)}
         timings["throughput"] = time.monotonic() - t
     else:
         server = _server(procs, redis, sandbox, args, core, **extra)
@@ -333,6 +350,10 @@ def _rally_phase(procs: Procs, plan: Plan, args: argparse.Namespace, core: phase
     procs.stop(sandbox.proc)
     redis.flush()
     timings["rally"] = time.monotonic() - t
+
+
+def _of_rounds(round_: int, rounds: int) -> str:
+    return f" (round {round_ + 1} of {rounds})" if rounds > 1 else ""
 
 
 def _separate_worker(procs: Procs, args: argparse.Namespace, server: Any,

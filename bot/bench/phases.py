@@ -106,6 +106,24 @@ def bracketed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def rounds(bots: list[dict[str, Any]], floors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bot's runs, each between two floor runs (`floors` has one more): bot / floor per
+    round against the mean of its two floors, and the median round's bot and floor as
+    `bot` and `floor` (with every round's figures in `rounds`)."""
+    per = []
+    for n, bot in enumerate(bots):
+        floor = bracketed(floors[n], floors[n + 1])
+        per.append({"bot": bot, "floor": floor,
+                    "ratio": bot["rate_per_s"] / max(1e-9, floor["rate_per_s"])})
+    middle = sorted(per, key=lambda r: r["ratio"])[len(per) // 2]
+    return {"bot": middle["bot"], "floor": middle["floor"],
+            "rounds": [{"ratio": r["ratio"], "bot_rate_per_s": r["bot"]["rate_per_s"],
+                        "floor_rate_per_s": r["floor"]["rate_per_s"],
+                        "bot_cpu_us_per_text": r["bot"]["server_cpu_us_per_text"],
+                        "floor_cpu_us_per_request": r["floor"]["server_cpu_us_per_request"]}
+                       for r in per]}
+
+
 def throughput_bot(server: Server, sandbox: Sandbox, texts: list[list[str]], cores: Cores,
                    concurrency: int, warmup: float, duration: float,
                    replies: bool, worker: Proc | None = None) -> dict[str, Any]:

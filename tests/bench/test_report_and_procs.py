@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.bench import _parser, report
+from bot.bench import _parser, phases, report
 from bot.bench.procs import Procs
 
 
@@ -70,3 +70,36 @@ def test_wait_idle_says_so_when_the_child_dies(tmp_path: Path) -> None:
             proc.wait_idle(timeout=20)
     finally:
         procs.close()
+
+
+def _run(rate: float, cpu_us: float = 500.0) -> dict[str, Any]:
+    return {"rate_per_s": rate, "server_cpu_share": 0.9, "server_cpu_us_per_request": cpu_us,
+            "server_cpu_us_per_text": cpu_us}
+
+
+def test_rounds_judge_the_median_round_against_its_own_two_floors() -> None:
+    """Each bot run is held to the mean of the floor runs just before and after it; the
+    verdict is the median round's, whatever order the rounds came in."""
+    bots = [_run(700.0), _run(900.0), _run(500.0)]
+    floors = [_run(1000.0), _run(1000.0), _run(800.0), _run(1200.0)]
+    out = phases.rounds(bots, floors)
+    assert [round(r["ratio"], 3) for r in out["rounds"]] == [0.7, 1.0, 0.5]
+    assert out["bot"]["rate_per_s"] == 700.0 and out["floor"]["rate_per_s"] == 1000.0
+    results = {"meta": {"worker": "separate"},
+               "throughput": {"bare": _run(5000.0), "concurrency": 64, **out}}
+    for bot in (results["throughput"]["bot"],):
+        bot.update({"end_to_end_rate_per_s": 600.0, "latency": {"n": 0}, "statuses": {}})
+    row = _row(results, "1 bot / floor")
+    assert row[1] == "70.0% (median of 3 rounds: 70.0% / 100.0% / 50.0%)"
+    assert row[3] == "PASS"
+
+
+def test_one_round_is_the_bracketed_floor_as_before() -> None:
+    out = phases.rounds([_run(650.0)], [_run(900.0), _run(1100.0)])
+    assert out["floor"]["rate_per_s"] == 1000.0 and len(out["rounds"]) == 1
+    results = {"meta": {"worker": "separate"},
+               "throughput": {"bare": _run(5000.0), "concurrency": 64, **out}}
+    results["throughput"]["bot"].update({"end_to_end_rate_per_s": 600.0,
+                                         "latency": {"n": 0}, "statuses": {}})
+    row = _row(results, "1 bot / floor")
+    assert row[1] == "65.0%" and row[3] == "FAIL"
