@@ -139,11 +139,19 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         print("the worker alone needs REDIS_URL: with the in-process Redis, `serve` runs it",
               file=sys.stderr)
         return 2
+    from redis.asyncio.cluster import RedisCluster
+
     from bot.flowreload import flow_reloads
     from bot.runtime import open_runtime
 
     async def run() -> None:
         async with open_runtime(settings) as runtime, flow_reloads(runtime, watch=True):
+            # Whatever LOG_LEVEL says, one line says it is up (Redis answered, flows
+            # loaded), as `serve` prints where it listens: for whoever watches it start.
+            kind = "cluster" if isinstance(runtime.redis, RedisCluster) else "server"
+            print(f"civictext worker | flows: {', '.join(runtime.core.flows.flows)} | "
+                  f"redis: {kind} | shards: {runtime.keys.shards} | "
+                  f"sender: {settings.sms_sender}", flush=True)
             await runtime.run_background()
 
     _use_uvloop()

@@ -366,9 +366,12 @@ def _separate_worker(procs: Procs, args: argparse.Namespace, server: Any,
     env = {**server.proc.env, "RUN_WORKER": "true", "WORKER_LEASE_MS": "60000"}
     worker = procs.start("worker", [PYTHON, "-m", "bot", "worker"], env, core.load)
     # Started, not starting: its imports (a second or more of CPU) would otherwise run
-    # during the load or the drain, and count in its CPU per text. (It logs at WARNING
-    # here, so there is no start-up line to wait for.)
-    worker.wait_idle(timeout=60)
+    # during the load or the drain, and count in its CPU per text. Its banner comes once
+    # Redis answered; a few quiet moments after it, it waits for work. (An idle worker
+    # polls: on a cluster, every shard's streams, which costs it a tenth of a core or
+    # more on a slow VM; then it is as started as it gets.)
+    worker.wait_line("civictext worker", timeout=60)
+    worker.wait_idle(timeout=3)
     return worker
 
 

@@ -119,9 +119,10 @@ class Proc:
         raise RuntimeError(f"{self.name} did not print {text!r} in {timeout}s:\n{self.tail()}")
 
     def wait_idle(self, timeout: float = 30.0, window: float = 0.3,
-                  busy: float = 0.1) -> None:
-        """Wait until the process has used under `busy` of a core over `window` seconds:
-        its start-up is over and it waits for work."""
+                  busy: float = 0.1) -> bool:
+        """Wait until the process has used under `busy` of a core over `window` seconds
+        (its start-up is over and it waits for work): True, or False when it was still
+        busier than that after `timeout` seconds. Raises when it exited."""
         deadline = time.monotonic() + timeout
         last = self.cpu_seconds()
         while time.monotonic() < deadline:
@@ -130,9 +131,9 @@ class Proc:
                 raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{self.tail()}")
             now = self.cpu_seconds()
             if now - last < busy * window:
-                return
+                return True
             last = now
-        raise RuntimeError(f"{self.name} still busy after {timeout}s:\n{self.tail()}")
+        return False
 
     def rss(self) -> dict[str, int]:
         """Resident memory now and at its peak (bytes), from /proc/<pid>/status."""

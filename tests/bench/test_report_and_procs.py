@@ -55,9 +55,18 @@ def test_wait_idle_returns_after_start_up_work_not_before(tmp_path: Path) -> Non
     try:
         proc = procs.start("child", [sys.executable, "-c", code], {}, None)
         started = time.monotonic()
-        proc.wait_idle(timeout=20)
+        assert proc.wait_idle(timeout=20)
         assert time.monotonic() - started >= busy_for * 0.8
         assert proc.cpu_seconds() >= busy_for * 0.8
+    finally:
+        procs.close()
+
+
+def test_wait_idle_answers_false_for_a_child_that_stays_busy(tmp_path: Path) -> None:
+    procs = Procs(tmp_path)
+    try:
+        proc = procs.start("child", [sys.executable, "-c", "while True: pass"], {}, None)
+        assert not proc.wait_idle(timeout=1.0)
     finally:
         procs.close()
 
