@@ -3,15 +3,17 @@ process counts as started only once its start-up CPU is spent (`Proc.wait_idle`)
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.bench import _parser, phases, report
-from bot.bench.procs import Procs
+from bot.bench.procs import Proc, Procs
 
 
 def _latency(rate: float, p99: float, errors: int = 0) -> dict[str, Any]:
@@ -47,38 +49,36 @@ def test_the_rate_option_reaches_the_plan() -> None:
     assert _parser().parse_args([]).rate is None
 
 
-def test_wait_idle_returns_after_start_up_work_not_before(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _child(tmp_path: Path, code: str) -> Iterator[Proc]:
+    """A Python child running `code`, stopped at the end."""
     procs = Procs(tmp_path)
+    try:
+        yield procs.start("child", [sys.executable, "-c", code], {}, None)
+    finally:
+        procs.close()
+
+
+def test_wait_idle_returns_after_start_up_work_not_before(tmp_path: Path) -> None:
     busy_for = 0.6  # a start-up burning CPU, then waiting for work
     code = (f"import time\nend = time.process_time() + {busy_for}\n"
             "while time.process_time() < end: pass\ntime.sleep(30)\n")
-    try:
-        proc = procs.start("child", [sys.executable, "-c", code], {}, None)
+    with _child(tmp_path, code) as proc:
         started = time.monotonic()
         assert proc.wait_idle(timeout=20)
         assert time.monotonic() - started >= busy_for * 0.8
         assert proc.cpu_seconds() >= busy_for * 0.8
-    finally:
-        procs.close()
 
 
 def test_wait_idle_answers_false_for_a_child_that_stays_busy(tmp_path: Path) -> None:
-    procs = Procs(tmp_path)
-    try:
-        proc = procs.start("child", [sys.executable, "-c", "while True: pass"], {}, None)
+    with _child(tmp_path, "while True: pass") as proc:
         assert not proc.wait_idle(timeout=1.0)
-    finally:
-        procs.close()
 
 
 def test_wait_idle_says_so_when_the_child_dies(tmp_path: Path) -> None:
-    procs = Procs(tmp_path)
-    try:
-        proc = procs.start("child", [sys.executable, "-c", "raise SystemExit(3)"], {}, None)
-        with pytest.raises(RuntimeError, match="exited"):
-            proc.wait_idle(timeout=20)
-    finally:
-        procs.close()
+    with _child(tmp_path, "raise SystemExit(3)") as proc, \
+            pytest.raises(RuntimeError, match="exited"):
+        proc.wait_idle(timeout=20)
 
 
 def _run(rate: float, cpu_us: float = 500.0) -> dict[str, Any]:
