@@ -4,7 +4,6 @@ benchmark waits for that line before it measures the worker)."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,10 @@ def test_the_worker_prints_one_line_when_it_is_up_even_at_warning(tmp_path: Path
         redis = start_redis(procs, None, None)  # private, on a free port
         env = clean_env(REDIS_URL=redis.url, LOG_LEVEL="WARNING")
         worker = procs.start("worker", [PYTHON, "-m", "bot", "worker"], env, None)
-        started = time.monotonic()
         worker.wait_line("civictext worker", timeout=60)
         line = next(text for text in worker.log_path.read_text().splitlines()
                     if text.startswith("civictext worker"))
         assert "flows: advocacy" in line and "redis: server" in line and "shards: 48" in line
-        assert time.monotonic() - started < 60
         assert worker.alive()
     finally:
         procs.close()

@@ -64,10 +64,7 @@ def p2a_phone(phone: str) -> str:
 
 def whatcounts_phone(phone: str) -> str:
     """WhatCounts path `{phone}`: digits only; NANP numbers as 10 digits like the docs' example."""
-    if is_nanp_e164(phone):
-        return phone[2:]
-    number = _parse(phone, "whatcounts")
-    if number.country_code == 1:
+    if is_nanp_e164(phone) or _parse(phone, "whatcounts").country_code == 1:
         return nanp_10(phone, "whatcounts")
     return e164(phone, "whatcounts")[1:]
 
